@@ -1,0 +1,1 @@
+"""fedbank: common package."""

@@ -1,0 +1,1 @@
+"""fedbank: server package."""

@@ -1,0 +1,1 @@
+"""fedbank: simulations package."""
