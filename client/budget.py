@@ -1,0 +1,107 @@
+"""A branch's privacy spend: the accountant's persisted history and the budget gate.
+
+The Opacus accountant's history (``(noise_multiplier, sample_rate, steps)``
+entries) is the whole of a branch's spend.  It lives in the branch's own
+directory (``privacy_state.json``, replaced atomically), so epsilon composes
+over every round and survives a restart of the branch process; it is never
+reset.  Before a round the gate computes the epsilon the branch *would* reach
+after it and refuses to train if that exceeds the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opacus.accountants import create_accountant
+from opacus.accountants.utils import get_noise_multiplier
+
+STATE_FILE = "privacy_state.json"
+
+
+def epsilon_of(history: list[tuple[float, float, int]], accountant: str, delta: float) -> float:
+    """Epsilon of a history under a fresh Opacus accountant of the given kind."""
+    if not history:
+        return 0.0
+    acc = create_accountant(accountant)
+    acc.history = [(float(s), float(q), int(n)) for s, q, n in history]
+    return float(acc.get_epsilon(delta=delta))
+
+
+def planned_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, total_steps: int, accountant: str) -> float:
+    """Noise that spends exactly ``target_epsilon`` over the whole planned run."""
+    return float(
+        get_noise_multiplier(
+            target_epsilon=target_epsilon,
+            target_delta=delta,
+            sample_rate=sample_rate,
+            steps=total_steps,
+            accountant=accountant,
+            epsilon_tolerance=0.01,
+        )
+    )
+
+
+@dataclass
+class PrivacyState:
+    """The persisted spend of one branch."""
+
+    accountant: str
+    delta: float
+    history: list[list[float]] = field(default_factory=list)
+    rounds: list[dict] = field(default_factory=list)
+
+    @property
+    def epsilon(self) -> float:
+        """Epsilon spent so far."""
+        return epsilon_of([tuple(h) for h in self.history], self.accountant, self.delta)
+
+    def epsilon_after(self, noise_multiplier: float, sample_rate: float, steps: int) -> float:
+        """Epsilon the branch would reach after ``steps`` more DP-SGD steps."""
+        return epsilon_of([tuple(h) for h in self.history] + [(noise_multiplier, sample_rate, steps)], self.accountant, self.delta)
+
+    def record_round(self, run_id: int, server_round: int, accountant_history: list, steps: int, epsilon: float) -> None:
+        """Adopt the accountant's history after a trained round."""
+        self.history = [[float(s), float(q), int(n)] for s, q, n in accountant_history]
+        self.rounds.append({"run_id": int(run_id), "round": int(server_round), "steps": int(steps), "epsilon": float(epsilon)})
+
+    def has_round(self, run_id: int, server_round: int) -> bool:
+        """True if this round's spend is already recorded (a resent message)."""
+        return any(r["run_id"] == int(run_id) and r["round"] == int(server_round) for r in self.rounds)
+
+    # -- persistence -----------------------------------------------------
+    @classmethod
+    def load(cls, state_dir: Path, accountant: str, delta: float) -> "PrivacyState":
+        """Load the branch's state, or start an empty one."""
+        path = Path(state_dir) / STATE_FILE
+        if not path.exists():
+            return cls(accountant=accountant, delta=delta)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        state = cls(**data)
+        if state.accountant != accountant or state.delta != delta:
+            from common.errors import ConfigError
+
+            raise ConfigError(
+                f"branch state {path} was accounted with {state.accountant} at delta={state.delta}; "
+                f"this run asks for {accountant} at delta={delta}: keep dp.accountant/dp.delta or use a new output-dir"
+            )
+        return state
+
+    def save(self, state_dir: Path) -> None:
+        """Write the state atomically (temp file, fsync, rename)."""
+        state_dir = Path(state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(self.__dict__, indent=1).encode("utf-8")
+        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".privacy_state.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, state_dir / STATE_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

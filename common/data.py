@@ -1,0 +1,215 @@
+"""Branch data: loading, the label set, the train/held-out split, partitioning
+over branches, and tokenization.
+
+Sources are the seeded synthetic generator (``data.source = "synthetic"``) or
+a user's CSV/JSONL with the text and label columns named in config.  In
+simulation every node loads the same corpus and keeps its own partition
+(``partition-id``); in deployment a branch reads only its own file
+(``data-path`` in its node config).  Everything here is deterministic for a
+seed, so every node derives the same split without talking to the others.
+Desensitization happens between loading and tokenization, at the branch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.config import RunConfig, read_labels
+from common.errors import DataError
+
+SYNTHETIC = "synthetic"
+
+
+@dataclass
+class Corpus:
+    """Raw examples with string labels."""
+
+    texts: list[str]
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, idx) -> "Corpus":
+        """The examples at positions ``idx``."""
+        return Corpus([self.texts[i] for i in idx], [self.labels[i] for i in idx])
+
+
+@dataclass
+class TokenizedSet:
+    """Tokenized examples ready for a model."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def as_dataset(self) -> torch.utils.data.TensorDataset:
+        """A ``TensorDataset`` of (input_ids, attention_mask, labels)."""
+        return torch.utils.data.TensorDataset(self.input_ids, self.attention_mask, self.labels)
+
+
+def load_table(path: str | Path, text_column: str, label_column: str, max_rows: int = 0) -> Corpus:
+    """Read a CSV or JSONL file of labelled texts.
+
+    Raises:
+        DataError: the file is missing or malformed, a column is missing, or it has no rows.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
+    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path)
+    texts, labels = [], []
+    for lineno, row in rows:
+        for col in (text_column, label_column):
+            if col not in row:
+                cols = ", ".join(sorted(row)) or "none"
+                raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); set data.text-column / data.label-column")
+        text, label = row[text_column], row[label_column]
+        if text is None or label is None or str(label).strip() == "":
+            raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
+        texts.append(str(text))
+        labels.append(str(label).strip())
+        if max_rows and len(texts) >= max_rows:
+            break
+    if not texts:
+        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one example")
+    return Corpus(texts, labels)
+
+
+def _read_csv(path: Path):
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames:
+                raise DataError(f"CSV file '{path}' has no header row: add a header naming the columns")
+            width = len(reader.fieldnames)
+            for lineno, row in enumerate(reader, start=2):
+                if None in row or len(row) != width or any(v is None for v in row.values()):
+                    raise DataError(f"{path}:{lineno}: malformed CSV row (expected {width} fields); check quoting and separators")
+                yield lineno, row
+    except UnicodeDecodeError as err:
+        raise DataError(f"CSV file '{path}' is not UTF-8 text: re-save it as UTF-8") from err
+    except csv.Error as err:
+        raise DataError(f"CSV file '{path}' is malformed: {err}") from err
+
+
+def _read_jsonl(path: Path):
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from err
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+            yield lineno, row
+
+
+def synthetic_corpus(cfg: RunConfig) -> Corpus:
+    """The generator's corpus for the whole simulated federation (train + held-out)."""
+    from common.synthetic import generate_records
+
+    train_n = cfg.data.records_per_branch * cfg.federation.num_branches
+    total = math.ceil(train_n / (1 - cfg.data.test_fraction))
+    records = generate_records(total, seed=cfg.federation.seed, zh_fraction=cfg.data.zh_fraction)
+    return Corpus([r.text for r in records], [r.label for r in records])
+
+
+def label_names(cfg: RunConfig, corpus: Corpus | None = None) -> list[str]:
+    """The run's label set, identical on every node.
+
+    Order: ``data.labels`` if given; the generator's intents for synthetic
+    data; else the sorted labels found in ``corpus``.
+    """
+    explicit = read_labels(cfg.data.labels)
+    if explicit:
+        return explicit
+    if cfg.data.source == SYNTHETIC:
+        from common.synthetic import INTENTS
+
+        return list(INTENTS)
+    if corpus is None:
+        raise DataError("data.labels is empty and there is no corpus to read labels from: set data.labels")
+    return sorted(set(corpus.labels))
+
+
+def load_corpus(cfg: RunConfig) -> Corpus:
+    """The full corpus named by ``data.source``."""
+    if cfg.data.source == SYNTHETIC:
+        return synthetic_corpus(cfg)
+    return load_table(cfg.data.source, cfg.data.text_column, cfg.data.label_column, cfg.data.max_rows)
+
+
+def train_test_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``range(n)`` into train and held-out indices."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(n * test_fraction)))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def partition(labels: list[str], num_parts: int, method: str, alpha: float, seed: int, min_size: int = 2) -> list[np.ndarray]:
+    """Split example indices over ``num_parts`` branches, of unequal sizes.
+
+    ``iid``: a random permutation cut at Dirichlet(5)-distributed sizes.
+    ``dirichlet``: for each label, its examples are spread over branches in
+    Dirichlet(alpha) proportions (label skew, the usual non-IID benchmark).
+    Retries with the next seed until every branch has ``min_size`` examples.
+    """
+    n = len(labels)
+    if n < num_parts * min_size:
+        raise DataError(f"{n} examples cannot give {num_parts} branches {min_size} examples each: use fewer branches or more data")
+    y = np.asarray(labels)
+    for attempt in range(200):
+        rng = np.random.default_rng(seed + 7919 * attempt)
+        if method == "iid":
+            props = rng.dirichlet(np.full(num_parts, 5.0))
+            cuts = (np.cumsum(props)[:-1] * n).astype(int)
+            parts = np.split(rng.permutation(n), cuts)
+        else:
+            buckets: list[list[int]] = [[] for _ in range(num_parts)]
+            for label in np.unique(y):
+                idx = rng.permutation(np.flatnonzero(y == label))
+                cuts = (np.cumsum(rng.dirichlet(np.full(num_parts, alpha)))[:-1] * len(idx)).astype(int)
+                for b, chunk in enumerate(np.split(idx, cuts)):
+                    buckets[b].extend(chunk.tolist())
+            parts = [np.asarray(b, dtype=int) for b in buckets]
+        if min(len(p) for p in parts) >= min_size:
+            return [np.sort(p) for p in parts]
+    raise DataError(f"could not partition {n} examples over {num_parts} branches with at least {min_size} each: raise data.dirichlet-alpha or use fewer branches")
+
+
+def simulation_split(cfg: RunConfig) -> tuple[Corpus, Corpus, list[np.ndarray], list[str]]:
+    """(train corpus, held-out corpus, per-branch train indices, label names)."""
+    corpus = load_corpus(cfg)
+    names = label_names(cfg, corpus)
+    train_idx, test_idx = train_test_split(len(corpus), cfg.data.test_fraction, cfg.federation.seed)
+    train, test = corpus.subset(train_idx), corpus.subset(test_idx)
+    parts = partition(train.labels, cfg.federation.num_branches, cfg.data.partition, cfg.data.dirichlet_alpha, cfg.federation.seed)
+    return train, test, parts, names
+
+
+def encode_labels(labels: list[str], names: list[str], where: str) -> torch.Tensor:
+    """Label strings to indices; an unknown label is a DataError naming it."""
+    index = {name: i for i, name in enumerate(names)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise DataError(f"{where}: label(s) {unknown[:5]} are not in the run's label set; add them to data.labels")
+    return torch.tensor([index[l] for l in labels], dtype=torch.long)
+
+
+def tokenize(texts: list[str], labels: torch.Tensor, tokenizer, max_length: int) -> TokenizedSet:
+    """Tokenize (pad and truncate to ``max_length``)."""
+    enc = tokenizer(texts, max_length=max_length, padding="max_length", truncation=True, return_tensors="pt")
+    return TokenizedSet(enc["input_ids"], enc["attention_mask"], labels)

@@ -1,0 +1,54 @@
+"""The server's evaluation of the global adapter on a held-out set every round.
+
+The held-out set is the seeded test split of the run's corpus (desensitized
+exactly as a branch would, so the model sees the same placeholders).  The
+evaluator keeps one model; each call loads the round's adapter arrays and
+records loss, accuracy and macro-F1.
+"""
+
+from __future__ import annotations
+
+from flwr.app import ArrayRecord, MetricRecord
+from flwr.common.logger import log
+
+from common.config import RunConfig
+from common.data import Corpus, TokenizedSet, encode_labels, simulation_split, tokenize
+from common.desensitize import Desensitizer
+from common.evaluation import evaluate
+from common.model import build_peft_model, load_adapter_arrays, load_tokenizer
+from common.protocol import record_to_arrays
+from server.recorder import RunRecorder
+
+
+def holdout_set(cfg: RunConfig, tokenizer) -> tuple[TokenizedSet, list[str]]:
+    """The desensitized, tokenized held-out set and the run's labels."""
+    _, test, _, names = simulation_split(cfg)
+    return tokenize_corpus(test, names, tokenizer, cfg.model.max_length, where="held-out set"), names
+
+
+def tokenize_corpus(corpus: Corpus, names: list[str], tokenizer, max_length: int, where: str) -> TokenizedSet:
+    """Desensitize and tokenize a labelled corpus."""
+    desensitizer = Desensitizer()
+    texts = [desensitizer.apply(t).text for t in corpus.texts]
+    return tokenize(texts, encode_labels(corpus.labels, names, where), tokenizer, max_length)
+
+
+class HoldoutEvaluator:
+    """``evaluate_fn`` for ``Strategy.start``: held-out metrics of each round's adapter."""
+
+    def __init__(self, cfg: RunConfig, recorder: RunRecorder) -> None:
+        self.tokenizer = load_tokenizer(cfg.model)
+        self.data, self.labels = holdout_set(cfg, self.tokenizer)
+        self.model = build_peft_model(cfg.model, len(self.labels), vocab_size=len(self.tokenizer))
+        self.recorder = recorder
+        self.num_rounds = cfg.federation.num_rounds
+
+    def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        load_adapter_arrays(self.model, record_to_arrays(arrays))
+        metrics = evaluate(self.model, self.data)
+        self.recorder.add_evaluation(server_round, metrics)
+        eps = [b["epsilon"] for b in self.recorder.final().get("branches", {}).values()]
+        log(20, "fedbank round %d/%d: held-out loss %.4f accuracy %.4f macro-F1 %.4f%s", server_round, self.num_rounds,
+            metrics["loss"], metrics["accuracy"], metrics["macro_f1"],
+            f" | epsilon max {max(eps):.3f}" if eps else "")
+        return MetricRecord(metrics)

@@ -1,0 +1,71 @@
+"""What a run measured, round by round, written to ``metrics.json``.
+
+The recorder collects each round's held-out evaluation and each branch's
+privacy figures and rewrites ``metrics.json`` atomically after every round,
+so a run that stops early still leaves the rounds it completed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` via a temp file and rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunRecorder:
+    """Per-round metrics of a run, persisted to ``metrics.json``."""
+
+    def __init__(self, path: Path, run_info: dict) -> None:
+        self.path = Path(path)
+        self.data = {**run_info, "rounds": []}
+
+    def _round(self, server_round: int) -> dict:
+        for entry in self.data["rounds"]:
+            if entry["round"] == server_round:
+                return entry
+        entry = {"round": server_round, "branches": {}, "failures": []}
+        self.data["rounds"].append(entry)
+        self.data["rounds"].sort(key=lambda e: e["round"])
+        return entry
+
+    def add_branch(self, server_round: int, branch_id: str, status: str, privacy: dict) -> None:
+        """Record one branch's status and privacy figures for a round."""
+        self._round(server_round)["branches"][branch_id] = {
+            "status": status,
+            "epsilon": privacy["epsilon"],
+            "examples": privacy["examples"],
+            "steps": privacy["steps"],
+        }
+
+    def add_failure(self, server_round: int, node_id: int, reason: str) -> None:
+        """Record a node that failed in a round."""
+        self._round(server_round)["failures"].append({"node": int(node_id), "reason": reason})
+
+    def add_evaluation(self, server_round: int, metrics: dict) -> None:
+        """Record the held-out evaluation after a round (round 0 = initial model)."""
+        self._round(server_round).update({k: float(v) for k, v in metrics.items()})
+        self.save()
+
+    def final(self) -> dict:
+        """The last round's evaluation."""
+        return self.data["rounds"][-1] if self.data["rounds"] else {}
+
+    def save(self) -> None:
+        """Rewrite metrics.json atomically."""
+        write_json_atomic(self.path, self.data)

@@ -1,0 +1,154 @@
+"""The ``fedbank`` command line: the friendly front door.
+
+The one layer allowed to import both ``server`` and ``client``.  Each
+subcommand parses its flags, validates them into a :class:`RunConfig` before
+anything starts, calls the module that does the work, and turns any
+:class:`FedbankError` into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common.config import RunConfig
+from common.errors import FedbankError
+
+APP_DIR = Path(__file__).resolve().parents[1]
+
+
+def _parse_set(items: list[str]) -> dict[str, object]:
+    """``key=value`` overrides, values parsed as TOML scalars would be."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise FedbankError(f"--set '{item}' is not key=value")
+        raw = raw.strip()
+        value: object
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw.strip('"')
+        out[key.strip()] = value
+    return out
+
+
+def simulate_config(args: argparse.Namespace) -> dict[str, object]:
+    """The run-config overrides a ``fedbank simulate`` call asks for."""
+    cfg: dict[str, object] = {"num-server-rounds": args.rounds, "num-branches": args.branches}
+    if args.data:
+        cfg["data.source"] = str(Path(args.data).expanduser().resolve())
+    if args.text_column:
+        cfg["data.text-column"] = args.text_column
+    if args.label_column:
+        cfg["data.label-column"] = args.label_column
+    if args.no_dp:
+        cfg["dp.enabled"] = False
+    if args.epsilon is not None:
+        cfg["dp.target-epsilon"] = args.epsilon
+    cfg["min-train-branches"] = min(args.branches, 2)
+    cfg.update(_parse_set(args.set))
+    return cfg
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run a simulated federation and report where its outputs are."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from common.data import load_corpus
+    from simulations.runner import simulate
+
+    overrides = simulate_config(args)
+    cfg = RunConfig.from_flower({**RunConfig().to_flower(), **overrides, "output-dir": str(args.out)})
+    if cfg.data.source != "synthetic":
+        load_corpus(cfg)  # fail now, with the data error, not inside a branch
+    out = cfg.output_dir
+    if (out / "ledger.jsonl").exists():
+        raise FedbankError(f"output directory {out} already holds a run (ledger.jsonl): choose a new --out")
+    console = Console(stderr=True)
+    with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("rounds", total=cfg.federation.num_rounds)
+
+        def on_line(line: str) -> None:
+            if "fedbank round" in line:
+                text = line[line.index("fedbank round"):]
+                progress.console.print(text, markup=False, highlight=False)
+                round_no = int(text.split()[2].split("/")[0])
+                progress.update(task, completed=round_no)
+            elif args.verbose or "ERROR" in line or "Traceback" in line:
+                progress.console.print(line, markup=False, highlight=False)
+
+        result = simulate(APP_DIR, out, args.branches, {k: v for k, v in overrides.items()},
+                          num_cpus=args.cpus_per_branch, on_line=on_line)
+    console.print(f"run {result.run_id} finished: outputs in {out}")
+    console.print(f"  adapter      {out / 'adapter'}")
+    console.print(f"  metrics      {out / 'metrics.json'}")
+    console.print(f"  ledger       {out / 'ledger.jsonl'}")
+    return 0
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    """Verify a ledger's hash chain; print OK or the first bad line."""
+    from server.ledger import verify_ledger
+
+    result = verify_ledger(args.ledger)
+    if result.ok:
+        print(f"OK: {result.entries} entries, chain intact (head {result.head_hash[:16]})")
+        return 0
+    print(f"FAIL: {result.reason}")
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="fedbank", description="Privacy-preserving federated LoRA fine-tuning for bank branches.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="simulate N branches on this machine (Flower simulation engine)")
+    sim.add_argument("--branches", type=int, default=3, help="number of simulated branches (default 3)")
+    sim.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
+    sim.add_argument("--data", help="CSV/JSONL of labelled texts (default: the synthetic PII-planting generator)")
+    sim.add_argument("--text-column", help="text column of --data")
+    sim.add_argument("--label-column", help="label column of --data")
+    dp = sim.add_mutually_exclusive_group()
+    dp.add_argument("--epsilon", type=float, help="target epsilon per branch over the whole run")
+    dp.add_argument("--no-dp", action="store_true", help="non-private baseline (no DP-SGD)")
+    sim.add_argument("--out", required=True, help="output directory (new)")
+    sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.lora.rank=4")
+    sim.add_argument("--cpus-per-branch", type=float, default=1.0, help="CPUs reserved per simulated branch (default 1)")
+    sim.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
+    sim.set_defaults(func=cmd_simulate)
+
+    ledger = sub.add_parser("ledger", help="privacy ledger tools")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = lsub.add_parser("verify", help="verify a ledger.jsonl hash chain")
+    verify.add_argument("ledger", help="path to ledger.jsonl")
+    verify.set_defaults(func=cmd_ledger_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fedbank`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FedbankError as err:
+        print(f"fedbank: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fedbank: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

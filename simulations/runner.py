@@ -1,0 +1,214 @@
+"""Run the fedbank Flower app in Flower's simulation engine, the 1.39 way.
+
+``flwr run`` talks to a SuperLink *connection* named in
+``$FLWR_HOME/config.toml``.  The runner makes that real and contained:
+
+1. ``FLWR_HOME`` lives inside the run directory, with one connection,
+   ``local-simulation``, pointing at a SuperLink on a free 127.0.0.1 port;
+2. it starts that ``flower-superlink --simulation`` itself (runtime
+   dependency installation off, so no torch is pip-installed per run);
+3. it calls ``flwr run APP local-simulation --stream`` with the federation
+   sized by ``--federation-config`` (N SuperNodes, 1 CPU each);
+4. it reads the run's *final status* with ``flwr ls --format json``, because
+   ``flwr run`` can exit 0 for a failed run;
+5. it stops, by PID, the SuperLink it started, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from common.errors import FedbankError
+
+CONNECTION = "local-simulation"
+ROUND_LINE = re.compile(r"\[ROUND (\d+)/(\d+)\]")
+
+
+class RunFailed(FedbankError):
+    """The Flower run did not finish successfully."""
+
+
+@dataclass
+class SimulationResult:
+    """Outcome of one simulated run."""
+
+    run_id: int
+    status: str
+    sub_status: str
+    output_dir: Path
+    log_path: Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def flower_env(flwr_home: Path) -> dict[str, str]:
+    """Environment for Flower processes: contained home, no telemetry, no pip."""
+    env = os.environ.copy()
+    env.update({
+        "FLWR_HOME": str(flwr_home),
+        "FLWR_TELEMETRY_ENABLED": "0",
+        "FLWR_DISABLE_UPDATE_CHECK": "1",
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+        "RAY_DEDUP_LOGS": "0",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def write_connection(flwr_home: Path, address: str, name: str = CONNECTION) -> Path:
+    """Write ``config.toml`` with one insecure SuperLink connection as default."""
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    path = flwr_home / "config.toml"
+    path.write_text(
+        f'[superlink]\ndefault = "{name}"\n\n[superlink.{name}]\naddress = "{address}"\ninsecure = true\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+class LocalSuperLink:
+    """A simulation-mode SuperLink on 127.0.0.1 that this process owns and stops."""
+
+    def __init__(self, flwr_home: Path, log_path: Path) -> None:
+        self.flwr_home = flwr_home
+        self.log_path = log_path
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LocalSuperLink":
+        write_connection(self.flwr_home, self.address)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [_bin("flower-superlink"), "--insecure", "--simulation", "--disable-runtime-dependency-installation",
+             "--host", "127.0.0.1", "--port", str(self.port), "--database", str(self.flwr_home / "state.db")],
+            env=flower_env(self.flwr_home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RunFailed(f"flower-superlink exited with code {self.proc.returncode}; see {self.log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RunFailed(f"flower-superlink did not start within 60 s; see {self.log_path}")
+
+    def stop(self) -> None:
+        """Stop the SuperLink and its children (its own process group only)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def run_status(flwr_home: Path, run_id: int) -> tuple[str, str]:
+    """(status, sub-status) of a run, read from the SuperLink with ``flwr ls``."""
+    out = subprocess.run(
+        [_bin("flwr"), "ls", CONNECTION, "--run-id", str(run_id), "--format", "json"],
+        env=flower_env(flwr_home), capture_output=True, text=True, timeout=60,
+    )
+    try:
+        runs = json.loads(out.stdout)["runs"]
+        status = runs[0]["status"]
+    except (ValueError, KeyError, IndexError) as err:
+        raise RunFailed(f"could not read the status of run {run_id}: {out.stdout.strip()[:200]} {out.stderr.strip()[:200]}") from err
+    main, _, sub = status.partition(":")
+    return main, sub
+
+
+def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Mapping[str, object],
+             num_cpus: float = 1.0, num_gpus: float = 0.0, on_line: Callable[[str], None] | None = None,
+             timeout: float = 3600) -> SimulationResult:
+    """Run the app at ``app_dir`` over ``num_branches`` simulated branches.
+
+    Raises:
+        RunFailed: the SuperLink could not start, or the run did not finish
+            with status ``completed:finished``.
+    """
+    output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    flwr_home = output_dir / ".flwr"
+    log_path = output_dir / "flower.log"
+    config = {**run_config, "output-dir": str(output_dir), "num-branches": num_branches}
+    with LocalSuperLink(flwr_home, output_dir / "superlink.log"):
+        cmd = [
+            _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
+            "--federation-config", f"num-supernodes={num_branches} client-resources-num-cpus={num_cpus} client-resources-num-gpus={num_gpus}",
+            "--run-config", " ".join(f"{k}={_toml(v)}" for k, v in config.items()),
+        ]
+        run_id = None
+        with log_path.open("w", encoding="utf-8") as log:
+            proc = subprocess.Popen(cmd, env=flower_env(flwr_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, bufsize=1)
+            deadline = time.monotonic() + timeout
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                match = re.search(r"Successfully started run (\d+)", line)
+                if match:
+                    run_id = int(match.group(1))
+                if on_line:
+                    on_line(line.rstrip("\n"))
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise RunFailed(f"run exceeded {timeout:.0f} s; see {log_path}")
+            proc.wait()
+        if run_id is None:
+            raise RunFailed(f"flwr run did not start a run (exit code {proc.returncode}); see {log_path}")
+        status, sub = run_status(flwr_home, run_id)
+        for _ in range(50):  # the stream can end a moment before the status settles
+            if status == "finished" or status == "completed":
+                break
+            time.sleep(0.2)
+            status, sub = run_status(flwr_home, run_id)
+    result = SimulationResult(run_id, status, sub, output_dir, log_path)
+    if (status, sub) != ("finished", "completed") and (status, sub) != ("completed", "finished"):
+        raise RunFailed(f"run {run_id} ended with status {status}:{sub}; see {log_path}")
+    return result
+
+
+def _toml(value: object) -> str:
+    """A run-config override value in TOML syntax."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
