@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create (or reuse) .venv with the pinned CPU torch first, then fedbank and its test extras.
+# Idempotent: a second call only re-checks the install.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${FEDBANK_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "fedbank: creating $venv" >&2
+  "$python" -m venv "$venv"
+fi
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+stamp="$venv/.fedbank-installed"
+if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+  pip install -q --upgrade pip
+  # The CPU wheel of torch must come first: a bare 'torch' requirement pulls a multi-GB CUDA build.
+  pip install -q "torch==${FEDBANK_TORCH_VERSION:-2.13.0}"
+  pip install -q -e "$root[test]"
+  touch "$stamp"
+fi
