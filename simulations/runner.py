@@ -170,7 +170,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
     with LocalSuperLink(flwr_home, output_dir / "superlink.log"):
         cmd = [
             _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
-            "--federation-config", f"num-supernodes={num_branches} client-resources-num-cpus={num_cpus} client-resources-num-gpus={num_gpus}",
+            "--federation-config", _federation_config(num_branches, num_cpus, num_gpus),
             "--run-config", " ".join(f"{k}={_toml(v)}" for k, v in config.items()),
         ]
         run_id = None
@@ -203,6 +203,15 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
     if (status, sub) != ("finished", "completed") and (status, sub) != ("completed", "finished"):
         raise RunFailed(f"run {run_id} ended with status {status}:{sub}; see {log_path}")
     return result
+
+
+def _federation_config(num_branches: int, num_cpus: float, num_gpus: float) -> str:
+    """``--federation-config`` sizing the simulation (CPU counts must be integers)."""
+    cpus = int(num_cpus) if float(num_cpus).is_integer() else num_cpus
+    parts = [f"num-supernodes={num_branches}", f"client-resources-num-cpus={cpus}"]
+    if num_gpus:
+        parts.append(f"client-resources-num-gpus={num_gpus}")
+    return " ".join(parts)
 
 
 def _toml(value: object) -> str:

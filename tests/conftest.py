@@ -1,0 +1,34 @@
+"""Shared fixtures: the real data location and the one end-to-end simulated run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+BANKING77 = SHARED_DATA / "banking77" / "train.csv"
+
+# Small enough for CI on 2 cores, large enough that DP-SGD takes several steps.
+E2E_CONFIG = {
+    "num-server-rounds": 2,
+    "data.records-per-branch": 48,
+    "model.max-length": 96,
+    "train.batch-size": 8,
+    "dp.target-epsilon": 8.0,
+    "min-train-branches": 3,
+}
+
+
+@pytest.fixture(scope="session")
+def e2e_run(tmp_path_factory):
+    """A real Flower simulation: 3 branches x 2 rounds with DP (run once per session)."""
+    from simulations.runner import simulate
+
+    out = tmp_path_factory.mktemp("e2e") / "run"
+    result = simulate(ROOT, out, num_branches=3, run_config=E2E_CONFIG, timeout=900)
+    return result
