@@ -71,11 +71,11 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     if cfg.dp.enabled:
         from opacus import PrivacyEngine
 
-        engine = PrivacyEngine(accountant=cfg.dp.accountant)
-        engine.accountant.history = [tuple(h) for h in history]
         with warnings.catch_warnings():
+            # Opacus' reminder about secure_mode: fedbank documents the choice (README).
             warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-            warnings.filterwarnings("ignore", message=".*non-full backward hook.*")
+            engine = PrivacyEngine(accountant=cfg.dp.accountant)
+            engine.accountant.history = [tuple(h) for h in history]
             model, optimizer, loader = engine.make_private(
                 module=model,
                 optimizer=optimizer,
@@ -87,7 +87,8 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     model.train()
     losses, steps = [], 0
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*non-full backward hook.*")
+        # Frozen embeddings: the hook fires w.r.t. module outputs only, which is what Opacus needs.
+        warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook is firing.*")
         for _ in range(cfg.train.local_epochs):
             for input_ids, attention_mask, labels in loader:
                 optimizer.zero_grad(set_to_none=True)
