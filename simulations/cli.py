@@ -109,6 +109,17 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    """Create the CA, TLS, SuperNode-auth, server and branch keys of a deployment."""
+    from common.keys import init_keys
+
+    hosts = args.host or ["127.0.0.1", "localhost"]
+    layout = init_keys(Path(args.out), args.branches, hosts=hosts, force=args.force)
+    print(f"keys for {len(layout.branch_ids)} branches written to {layout.root} (private keys mode 0600)")
+    print(f"  SuperLink TLS: {layout.superlink_cert} (SANs: {', '.join(hosts)}), CA: {layout.ca_cert}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="fedbank", description="Privacy-preserving federated LoRA fine-tuning for bank branches.")
@@ -134,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify = lsub.add_parser("verify", help="verify a ledger.jsonl hash chain")
     verify.add_argument("ledger", help="path to ledger.jsonl")
     verify.set_defaults(func=cmd_ledger_verify)
+
+    keys = sub.add_parser("keys", help="deployment key material")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kinit = ksub.add_parser("init", help="create CA, SuperLink TLS cert, SuperNode auth keys, server and branch keys")
+    kinit.add_argument("--branches", type=int, required=True, help="number of branches (branch-0 .. branch-N-1)")
+    kinit.add_argument("--out", required=True, help="directory for the keys")
+    kinit.add_argument("--host", action="append", help="SuperLink host name or IP for the TLS certificate (repeatable)")
+    kinit.add_argument("--force", action="store_true", help="overwrite existing keys")
+    kinit.set_defaults(func=cmd_keys_init)
     return parser
 
 
