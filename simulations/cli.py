@@ -79,14 +79,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("rounds", total=cfg.federation.num_rounds)
 
+        shown: set[str] = set()  # Flower logs each line to two handlers; show it once
+
         def on_line(line: str) -> None:
             if "fedbank round" in line:
                 text = line[line.index("fedbank round"):]
-                progress.console.print(text, markup=False, highlight=False)
+                if text in shown:
+                    return
+                shown.add(text)
+                progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
                 round_no = int(text.split()[2].split("/")[0])
                 progress.update(task, completed=round_no)
             elif args.verbose or "ERROR" in line or "Traceback" in line:
-                progress.console.print(line, markup=False, highlight=False)
+                progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
         result = simulate(APP_DIR, out, args.branches, {k: v for k, v in overrides.items()},
                           num_cpus=args.cpus_per_branch, on_line=on_line)
