@@ -16,9 +16,11 @@ never sees, or masks inside, text an earlier one took:
    Accepted if the MOD 11-2 check character is right or -- recall matters
    more than precision -- if the province code and birth date are plausible
    and the number is not a Luhn-valid card (a mistyped ID still identifies).
-3. ``BANK_CARD`` -- 13-19 digits, contiguous or grouped 4-4-4-4(-3) / 4-6-5,
-   Luhn-valid with a network first digit; or any such run after a card or
-   account keyword.
+3. ``BANK_CARD`` -- card and account numbers: 13-19 digits, contiguous or
+   grouped 4-4-4-4(-3) / 4-6-5, that are Luhn-valid with a network first
+   digit, grouped by four (a mistyped card is still card-shaped), or follow
+   a card keyword; 6-12 digits after an account keyword (账号, account no.);
+   mod-97-valid IBANs; UK sort code + account number.
 4. ``PHONE`` -- PRC mobiles (1[3-9]x, +86/0086, separators), +CC numbers,
    ``(415) 555-0132`` / ``415-555-0132``, trunk-prefixed national numbers
    (``020 7946 0958``, ``010-12345678``), 7-15 digits after a phone keyword.
@@ -46,7 +48,7 @@ from dataclasses import dataclass
 
 from common.errors import ConfigError, DataError
 from common.pii import (CN_COMPOUND_SURNAMES, CN_GIVEN_NAME_CHARS, CN_PLACE_NAMES, CN_SURNAMES, EN_FIRST_NAMES,
-                        PII_TYPES, PLACEHOLDERS, cn_id_structure_plausible, cn_id_valid, luhn_valid)
+                        PII_TYPES, PLACEHOLDERS, cn_id_structure_plausible, cn_id_valid, iban_valid, luhn_valid)
 
 Span = tuple[int, int, str]
 _BLOCK = "\x00"  # overwrites claimed spans in the working copy; matches no pattern
@@ -64,6 +66,11 @@ _EMAIL = re.compile(
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])\d{6}[ -]?\d{4}[ -]?\d{4}[ -]?\d{3}[0-9Xx](?![0-9A-Za-z])")
 _DIGIT_CHAIN = re.compile(r"(?<![0-9A-Za-z+])\d+(?:[ -]\d+)*(?![0-9A-Za-z])")
 _CARD_KEYWORD = re.compile(r"(?:卡号|银行卡|信用卡|储蓄卡|借记卡|账号|帐号|账户|(?i:card|account))[^\d\n\x00]{0,10}$")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+_ACCOUNT_NUMBER = re.compile(
+    r"(?:账号|帐号|账户号码?|(?i:\baccount(?:\s+(?:number|no\.?|#))?|\bacct\.?(?:\s*(?:no\.?|#))?))[^\d\n\x00]{0,12}?"
+    r"(?<![\d$£€¥￥])(?P<number>\d{6,12})(?![\d.,]|\s*(?:元|块|万|美元|USD|RMB|GBP|EUR|dollars|pounds))")
+_UK_ACCOUNT = re.compile(r"(?<![\d-])\d{2}-\d{2}-\d{2}[ ,/]+\d{8}(?!\d)")  # sort code + account number
 _CARD_MAX_GROUPS = 5  # 4-4-4-4-3 is the longest grouping written
 _CARD_FIRST_DIGITS = "234569"  # network identifiers; 9 = PRC domestic cards (9558...)
 
@@ -71,16 +78,16 @@ _CN_MOBILE = re.compile(
     r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ -]?|\(\+?86\)[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?![0-9])")
 _INTL = re.compile(r"(?<![0-9A-Za-z])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![0-9])")
 _NANP = re.compile(r"(?<![0-9A-Za-z])(?:\(\d{3}\)[ ]?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![0-9-])")
-_TRUNK = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,4}\)|0\d{2,4})[ -]?\d{3,4}[ -]?\d{3,4}(?![0-9])")
+_TRUNK = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{1,4}\)|0\d{2,4})[ -]?\d{3,4}[ -]?\d{3,4}(?![0-9])")
 _PHONE_KEYWORD = re.compile(
     r"(?:电话|手机(?!银行)|手机号码?|联系方式|致电|拨打|回电|"
     r"\b(?i:phone|mobile|cell|cellphone|tel|telephone|whatsapp|call me|reach me)\b)[^\d\n\x00+]{0,12}$")
-_LOOSE_NUMBER = re.compile(r"(?<![$£€¥￥\d.,])\+?\(?\d[\d ()-]{5,20}\d(?![\d.,:/])(?!\s*(?:元|块|万|千|百|美元|USD|RMB))")
+_LOOSE_NUMBER = re.compile(r"(?<![$£€¥￥\d.,])\+?\(?\d[\d ()-]{5,20}\d(?![\d,:/]|\.\d)(?!\s*(?:元|块|万|千|百|美元|USD|RMB))")
 
 # --------------------------------------------------------------------------- addresses
 _ZH_STOP = "的了是在我你他她与及到住从把给请向寄搬往去来为于想要这那址"
 _ZH_FILL_CHAR = re.compile(rf"[^\s\d{_BLOCK}，。,.!！?？、；;：:“”\"'（）()【】\[\]{_ZH_STOP}]")
-_ZH_UNIT_END = re.compile(r"(?:省|市|州|区|县|旗|镇|乡|街道|村|大道|大街|路|街|道|巷|弄|胡同|里|小区|花园|公寓|大厦|"
+_ZH_UNIT_END = re.compile(r"(?:省|市|州|区|县|旗|镇|乡|街道|村|大道|大街|路|街|道|段|巷|弄|胡同|里|小区|花园|公寓|大厦|"
                           r"广场|新村|苑|园|城|中心)$")
 _ZH_NUMBER_UNIT = r"(?:-\d+)?(?:号楼|号院|号|弄|栋|幢|座|单元|层|楼|室)"
 _ZH_HOUSE_NUMBER = re.compile(rf"(?:\d+{_ZH_NUMBER_UNIT})+")
@@ -112,6 +119,7 @@ _CN_NAME_CUE = re.compile(
     r"收款方|付款方|叫|"
     r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|"
     r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|儿子|女儿|这里是|给|向|替)(?P<sep>[是为叫:：\s]*)")
+_LATIN_NAME = re.compile(r"[A-Z][A-Za-z'-]+(?:[ \t]+[A-Z][A-Za-z'-]+){1,2}\b")
 _CN_CUE_BEFORE = re.compile(_CN_NAME_CUE.pattern + "$")
 _CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志)")  # ends a name
 _CN_HONORIFIC = re.compile(r"(?:先生|女士|小姐)")  # marks a customer's name
@@ -132,13 +140,17 @@ _EN_NAME = rf"(?:[{_UP}]\.[ \t]*){{0,2}}{_EN_TOKEN}(?:[ \t]+{_EN_TOKEN}){{0,2}}"
 _EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+"
 _EN_SIGN_OFF = (r"(?:regards|sincerely|cheers|thanks|thank you|best|yours truly|yours faithfully|yours sincerely)"
                 r"(?:[,!.]?[ \t]*\n\s*|,[ \t]*)")  # "Regards,\nJohn Smith" / "Thanks, John"
-_EN_CUE_WORDS = (r"(?:my name is|my name's|name\s*:|account holder\s*:?|card ?holder\s*:?|signed\s*:?|payee\s*:?|"
-                 r"beneficiary\s*:?|on behalf of|from\s*:|husband|wife|son|daughter|mother|father|partner|"
+_EN_CUE_WORDS = (r"(?:my name is|my name's|name\s*:|account holder\s*:?|card ?holder\s*:?|signed\s*:?|"
+                 r"(?:payee|beneficiary|recipient|account name)(?:\s+is|\s*:)?|on behalf of|from\s*:|husband|wife|son|daughter|mother|father|partner|"
                  r"(?:wire|transfer|payment|remittance|sent|send|paid|pay)(?:\s+[a-z]+)?\s+to)[,:]?\s+")
 _EN_STRONG_CUE = re.compile(rf"\b(?i:{_EN_SIGN_OFF}|{_EN_CUE_WORDS})(?:{_EN_TITLE})?(?P<name>{_EN_NAME})")
 _EN_WEAK_CUE = re.compile(
     rf"(?:\b(?i:i am|i['’]m|this is|it['’]s|dear)\s+)(?P<title>{_EN_TITLE})?(?P<name>{_EN_NAME})")
 _EN_PAYEE = re.compile(rf"\b(?i:paid|pay|sent|send|owe|transferred|wired)\s+(?P<name>{_EN_NAME})")
+# "my name is kevin lee": lower-case names, only after the strongest cues and a known first name.
+_EN_LOWER_NAME = re.compile(r"\b(?i:my name is|my name's|name\s*:|i am called)\s+(?P<first>[a-z]+)(?:[ \t]+(?P<last>[a-z]+))?")
+_EN_LOWER_STOP = frozenset("and but or i im from with my the here calling speaking writing again please thanks is was "
+                           "to at in on for about regarding sir madam".split())
 _EN_NAME_AT = re.compile(rf"(?P<name>{_EN_NAME})")
 _EN_AFTER_TITLE = re.compile(rf"\b{_EN_TITLE}(?P<name>{_EN_NAME})")
 _EN_NOT_NAME = frozenset(
@@ -179,6 +191,13 @@ def _card_grouping_ok(lengths: list[int]) -> bool:
 
 
 def _detect_bank_card(work: str) -> list[tuple[int, int]]:
+    accounts = [m.span() for m in _IBAN.finditer(work) if iban_valid(m.group())]
+    accounts += [m.span() for m in _UK_ACCOUNT.finditer(work)]
+    accounts += [m.span("number") for m in _ACCOUNT_NUMBER.finditer(work)]
+    return _by_priority(accounts, _detect_card_numbers(work))
+
+
+def _detect_card_numbers(work: str) -> list[tuple[int, int]]:
     spans = []
     for chain in _DIGIT_CHAIN.finditer(work):
         groups = [(g.start() + chain.start(), g.end() + chain.start()) for g in re.finditer(r"\d+", chain.group())]
@@ -202,7 +221,8 @@ def _longest_card(work: str, groups: list[tuple[int, int]], i: int, keyword: boo
         digits = "".join(work[s:e] for s, e in groups[i:j + 1])
         if len(seps) > 1 or not 13 <= len(digits) <= 19 or not _card_grouping_ok(lengths):
             continue
-        if _card_like(digits) or (keyword and i == 0):
+        grouped_by_four = len(lengths) >= 4 and lengths[:4] == [4, 4, 4, 4] and digits[0] in _CARD_FIRST_DIGITS
+        if _card_like(digits) or grouped_by_four or (keyword and i == 0):  # 4-4-4-4 is card-shaped even if mistyped
             return j
     return None
 
@@ -229,7 +249,7 @@ def _by_priority(*groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _detect_phone(work: str) -> list[tuple[int, int]]:
     trunk = [m.span() for m in _TRUNK.finditer(work)
-             if 10 <= _digit_count(m.group()) <= 12 and re.search(r"[ )-]", m.group())]
+             if (9 if "(" in m.group() else 10) <= _digit_count(m.group()) <= 12 and re.search(r"[ )-]", m.group())]
     loose = [_strip_span(work, *m.span()) for m in _LOOSE_NUMBER.finditer(work)
              if 7 <= _digit_count(m.group()) <= 15
              and _PHONE_KEYWORD.search(work, max(0, m.start() - 24), m.start())]
@@ -337,7 +357,8 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
     cued = []
     for cue in _CN_NAME_CUE.finditer(work):
         strong = bool(cue.group("strong")) and (bool(cue.group("sep").strip()) or cue.group("strong") == "我叫")
-        end = _cn_name_at(work, cue.end(), strong)
+        latin = _LATIN_NAME.match(work, cue.end())  # 账户名是SIQI CHEN / 收款人 Wei Zhang
+        end = latin.end() if latin else _cn_name_at(work, cue.end(), strong)
         if end is not None:
             cued.append((cue.end(), end))
     titled = []
@@ -395,6 +416,10 @@ def _detect_en_name(work: str) -> list[tuple[int, int]]:
             s = _en_name_span(m)
             if s and s[1] > token.end():
                 known.append(s)
+    for m in _EN_LOWER_NAME.finditer(work):
+        if m.group("first").capitalize() in EN_FIRST_NAMES:
+            last = m.group("last")
+            cued.append((m.start("first"), m.end("last") if last and last not in _EN_LOWER_STOP else m.end("first")))
     return _by_priority(cued, known)
 
 

@@ -4,7 +4,7 @@ This module is the single definition of *which* kinds of personally
 identifiable information (PII) fedbank knows about and of the typed
 placeholder each kind is replaced with.  Both the synthetic data generator
 (:mod:`common.synthetic`) and the branch-side detector
-(:mod:`client.desensitize`) use it, so a placeholder seen in training text
+(:mod:`common.desensitize`) use it, so a placeholder seen in training text
 always means the same thing.
 
 It also holds the pure checksum validators the two sides agree on:
@@ -38,7 +38,7 @@ CN_PROVINCE_CODES: frozenset[str] = frozenset(
 """First two digits of every PRC administrative division code (GB/T 2260)."""
 
 # --------------------------------------------------------------------------- lexicons
-# Name and place vocabularies the detector (client.desensitize) matches against.  The
+# Name and place vocabularies the detector (common.desensitize) matches against.  The
 # synthetic generator deliberately keeps its own, smaller lists, so that recall measured
 # on generated data is not recall on the detector's own vocabulary.
 
@@ -81,7 +81,10 @@ EN_FIRST_NAMES: frozenset[str] = frozenset(
     "Jacqueline Madison Teresa Abigail Sophia Martha Sara Gloria Janice Kathryn Ann Isabella Judy Charlotte "
     "Julia Grace Amber Alice Jean Denise Frances Danielle Marilyn Natalie Beverly Diana Brittany Theresa Kayla "
     "Alexis Doris Lori Tiffany Sophie Amelia Isla Ava Mia Lily Chloe Ella Lucy Ruby Poppy Priya Ahmed "
-    "Mohammed Muhammad Ali Fatima Aisha Raj Arjun Ananya Wei Li Jing".split())
+    "Mohammed Muhammad Ali Fatima Aisha Raj Arjun Ananya Wei Li Jing Carlos Luis Miguel Pedro Diego Javier Pablo "
+    "Sofia Lucia Ana Elena Carmen Isabel Marco Luca Giulia Francesca Giovanni Omar Yusuf Hassan Ibrahim Layla Zainab "
+    "Priya Rahul Amit Sanjay Deepak Anjali Hiroshi Yuki Kenji Haruto Sakura Minh Linh Ivan Olga Dmitri Anastasia "
+    "Pierre Jean-Pierre Camille Louis Hans Klaus Sven Lars Ingrid Astrid Kwame Chinedu Ngozi Tunde Femi".split())
 """Common first names in English-language messages (no words like May or Will)."""
 
 CN_PLACE_NAMES: tuple[str, ...] = tuple(

@@ -1,4 +1,4 @@
-"""Tests of the branch-side PII detector and masker (client.desensitize).
+"""Tests of the branch-side PII detector and masker (common.desensitize).
 
 Table-driven cases cover every PII type in both languages and in the
 formats customers really write; further tables check that non-PII numbers
@@ -49,6 +49,10 @@ MASKED = [
     ("BANK_CARD", "Mastercard 5425-2334-3010-9903 charged twice", "Mastercard [BANK_CARD] charged twice"),
     ("BANK_CARD", "amex 3782 822463 10005 blocked", "amex [BANK_CARD] blocked"),
     ("BANK_CARD", "The card is 5105105105105100.", "The card is [BANK_CARD]."),
+    ("BANK_CARD", "帮忙查一下 6225 7612 3456 7899 这张卡", "帮忙查一下 [BANK_CARD] 这张卡"),  # mistyped, card-shaped
+    ("BANK_CARD", "Please transfer 500 to my savings account 12345678 by Friday.",
+     "Please transfer 500 to my savings account [BANK_CARD] by Friday."),
+    ("BANK_CARD", "收款账号：6214830123456789", "收款账号：[BANK_CARD]"),
     # E-mails, including a phone number used as the mailbox name.
     ("EMAIL", "邮箱：zhangwei88@qq.com", "邮箱：[EMAIL]"),
     ("EMAIL", "发到13812345678@163.com就行", "发到[EMAIL]就行"),
@@ -107,7 +111,6 @@ KEPT = [
     "Card ending 4821 was declined at 14:05 for $23.50. Order #88123401.",
     "Statement from 2023-01-01 to 12/31/2023 please, about 1,200.00 GBP at 9:30am.",
     "Transaction 20240301998877 of £5,000 on 3 March 2024, branch 0457.",
-    "Please transfer 500 to my savings account 12345678 by Friday.",
     "My PIN 1234 was blocked after 3 attempts on 2024/05/01.",
     "Grace period ends on June 30, 2024. The rate went from 4.5% to 5.25%.",
 ]
@@ -167,6 +170,7 @@ HAND_WRITTEN = [
     ("We run a bakery at 17 Church Lane, Oxford OX1 4AA; the business account is 20-30-40 12345678.",
      "We run a bakery at [ADDRESS]; the business account is [BANK_CARD]."),
     ("Please pay into GB29 NWBK 6016 1331 9268 19 by Friday.", "Please pay into [BANK_CARD] by Friday."),
+    ("The recipient is Lukas Weber, IBAN DE44 5001 0517 5407 3249 31.", "The recipient is [NAME], IBAN [BANK_CARD]."),
     ("Hi, this is Jessica Patel. I sent €1317282 to the wrong account on 2024-03-15.",
      "Hi, this is [NAME]. I sent €1317282 to the wrong account on 2024-03-15."),
     ("Call me at +1 415 555 0132 or email jsmith@acme.com — John Smith",
