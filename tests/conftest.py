@@ -32,3 +32,14 @@ def e2e_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("e2e") / "run"
     result = simulate(ROOT, out, num_branches=3, run_config=E2E_CONFIG, timeout=900)
     return result
+
+
+@pytest.fixture()
+def server_task_identity():
+    """The identity a ServerApp process has when it creates a message (for in-process ClientApp calls)."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    saved = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
+    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 7, 0
+    yield
+    TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 from opacus.accountants import PRVAccountant, RDPAccountant
 
 from client.app import app as client_app
@@ -39,14 +38,6 @@ def test_changing_accountant_mid_history_is_refused(tmp_path):
         PrivacyState.load(tmp_path, "prv", 1e-5)
 
 
-@pytest.fixture()
-def server_identity():
-    saved = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 9, 0
-    yield
-    TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved
-
-
 def _train_message(cfg, server_round):
     tok = load_tokenizer(cfg.model)
     arrays = adapter_arrays(build_peft_model(cfg.model, 8, vocab_size=len(tok)))
@@ -54,7 +45,7 @@ def _train_message(cfg, server_round):
     return Message(content=content, dst_node_id=1, message_type=MessageType.TRAIN)
 
 
-def test_branch_continues_epsilon_across_restarts_and_stops_at_budget(tmp_path, server_identity):
+def test_branch_continues_epsilon_across_restarts_and_stops_at_budget(tmp_path, server_task_identity):
     """Each call is a fresh ClientApp invocation (as after a process restart): only disk state carries over."""
     run = {"num-server-rounds": 2, "num-branches": 2, "data.records-per-branch": 24, "model.max-length": 64,
            "train.batch-size": 8, "dp.noise-multiplier": 0.8, "dp.budget-epsilon": 12.0, "output-dir": str(tmp_path)}

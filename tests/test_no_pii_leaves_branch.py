@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
-from flwr.supercore.task_identity import TaskIdentity
 
 from client.app import app as client_app
 from client.branch_data import prepare_branch
@@ -44,15 +43,6 @@ def test_no_planted_pii_in_any_tokenized_batch(cfg):
         for text in decoded:
             leaked = [v for v in pii if v in text]
             assert not leaked, f"PII reached a tokenized batch: {leaked}"
-
-
-@pytest.fixture()
-def server_task_identity():
-    """The identity a ServerApp process has when it creates a message."""
-    saved = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 7, 0
-    yield
-    TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved
 
 
 def test_no_planted_pii_in_the_bytes_a_branch_sends(cfg, server_task_identity):
