@@ -47,7 +47,7 @@ class HoldoutEvaluator:
         load_adapter_arrays(self.model, record_to_arrays(arrays))
         metrics = evaluate(self.model, self.data)
         self.recorder.add_evaluation(server_round, metrics)
-        eps = [b["epsilon"] for b in self.recorder.final().get("branches", {}).values()]
+        eps = [b["epsilon"] for b in self.recorder.final().get("branches", {}).values() if b["epsilon"] is not None]
         log(20, "fedbank round %d/%d: held-out loss %.4f accuracy %.4f macro-F1 %.4f%s", server_round, self.num_rounds,
             metrics["loss"], metrics["accuracy"], metrics["macro_f1"],
             f" | epsilon max {max(eps):.3f}" if eps else "")

@@ -43,6 +43,8 @@ class LedgeredFedAvg(FedAvg):
             branch = msg.content["branch"]
             branch_id, status = str(branch["branch-id"]), str(branch["status"])
             privacy = read_privacy(msg.content["metrics"])
+            if str(branch["accountant"]) == "none":  # no DP: no guarantee, not epsilon 0
+                privacy.update(epsilon=None, delta=None, budget_epsilon=None)
             entry = {
                 "run_id": self.run_id,
                 "round": server_round,
@@ -57,7 +59,7 @@ class LedgeredFedAvg(FedAvg):
             if status == STATUS_TRAINED:
                 trained.append(msg)
             else:
-                log(INFO, "round %s: %s did not train (%s, epsilon %.3f)", server_round, branch_id, status, privacy["epsilon"])
+                log(INFO, "round %s: %s did not train (%s, epsilon %s)", server_round, branch_id, status, privacy["epsilon"])
         if not trained:
             log(WARNING, "round %s: no branch trained; the global adapter is unchanged", server_round)
             return None, None

@@ -84,3 +84,13 @@ def test_adapter_changed_and_reloads_reproducing_final_evaluation(e2e_run):
     assert again["accuracy"] == pytest.approx(final["accuracy"], abs=1e-9)
     assert again["loss"] == pytest.approx(final["loss"], rel=1e-5)
     assert again["macro_f1"] == pytest.approx(final["macro_f1"], abs=1e-9)
+
+
+def test_a_failed_run_is_reported_as_failed_not_success(tmp_path):
+    """flwr run can exit 0 for a failed run; the runner reads the final status instead."""
+    from simulations.runner import RunFailed, simulate
+    from tests.conftest import ROOT
+
+    with pytest.raises(RunFailed, match="failed"):
+        # Bypasses the CLI's up-front validation so the ServerApp itself fails inside Flower.
+        simulate(ROOT, tmp_path / "bad", num_branches=2, run_config={"model.lora.rank": 0}, timeout=300)
