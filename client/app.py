@@ -60,9 +60,7 @@ def train(msg: Message, context: Context) -> Message:
 
     epsilon = 0.0
     if cfg.dp.enabled:
-        state.record_round(context.run_id, server_round, outcome.accountant_history, outcome.steps, 0.0)
-        epsilon = state.epsilon
-        state.rounds[-1]["epsilon"] = epsilon
+        epsilon = state.record_round(context.run_id, server_round, outcome.accountant_history, outcome.steps)
         state.save(branch.state_dir)
     metrics = privacy_metrics(cfg, examples=n, steps=outcome.steps, sample_rate=outcome.sample_rate,
                               noise=outcome.noise_multiplier, epsilon=epsilon, loss=outcome.mean_loss,

@@ -11,12 +11,12 @@ after it and refuses to train if that exceeds the budget.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from opacus.accountants import create_accountant
+
+from common.atomic import write_bytes_atomic
 from opacus.accountants.utils import get_noise_multiplier
 
 STATE_FILE = "privacy_state.json"
@@ -63,10 +63,12 @@ class PrivacyState:
         """Epsilon the branch would reach after ``steps`` more DP-SGD steps."""
         return epsilon_of([tuple(h) for h in self.history] + [(noise_multiplier, sample_rate, steps)], self.accountant, self.delta)
 
-    def record_round(self, run_id: int, server_round: int, accountant_history: list, steps: int, epsilon: float) -> None:
-        """Adopt the accountant's history after a trained round."""
+    def record_round(self, run_id: int, server_round: int, accountant_history: list, steps: int) -> float:
+        """Adopt the accountant's history after a trained round; return the epsilon now spent."""
         self.history = [[float(s), float(q), int(n)] for s, q, n in accountant_history]
-        self.rounds.append({"run_id": int(run_id), "round": int(server_round), "steps": int(steps), "epsilon": float(epsilon)})
+        epsilon = self.epsilon
+        self.rounds.append({"run_id": int(run_id), "round": int(server_round), "steps": int(steps), "epsilon": epsilon})
+        return epsilon
 
     def has_round(self, run_id: int, server_round: int) -> bool:
         """True if this round's spend is already recorded (a resent message)."""
@@ -92,16 +94,4 @@ class PrivacyState:
 
     def save(self, state_dir: Path) -> None:
         """Write the state atomically (temp file, fsync, rename)."""
-        state_dir = Path(state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(self.__dict__, indent=1).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".privacy_state.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, state_dir / STATE_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(Path(state_dir) / STATE_FILE, json.dumps(self.__dict__, indent=1).encode("utf-8"))

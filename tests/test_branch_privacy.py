@@ -15,7 +15,7 @@ from common.protocol import arrays_to_record
 
 def test_state_survives_reload_and_composes(tmp_path):
     state = PrivacyState(accountant="rdp", delta=1e-5)
-    state.record_round(1, 1, [(1.1, 0.1, 10)], 10, 0.0)
+    state.record_round(1, 1, [(1.1, 0.1, 10)], 10)
     state.save(tmp_path)
     again = PrivacyState.load(tmp_path, "rdp", 1e-5)
     assert again.history == [[1.1, 0.1, 10]]
