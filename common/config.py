@@ -110,6 +110,8 @@ class DPConfig:
     max_grad_norm: float = _key("dp.max-grad-norm", "Per-sample gradient clipping norm.", default=1.0)
     accountant: str = _key("dp.accountant", "Privacy accountant: 'rdp', 'prv' or 'gdp'.", default="rdp")
     budget_epsilon: float = _key("dp.budget-epsilon", "Hard budget: a branch refuses to train a round that would take it past this epsilon; 0 = dp.target-epsilon.", default=0.0)
+    branch_budgets: str = _key("dp.branch-budgets", "Per-branch budgets overriding dp.budget-epsilon, e.g. 'branch-0=4,branch-2=6' (a SuperNode's node-config 'budget-epsilon' wins over both).", default="")
+    secure_mode: bool = _key("dp.secure-mode", "Opacus secure_mode: cryptographically secure noise (slower); required for a production guarantee.", default=False)
 
     def __post_init__(self) -> None:
         _check(self.target_epsilon > 0, "dp.target-epsilon", self.target_epsilon, "a number > 0")
@@ -118,11 +120,114 @@ class DPConfig:
         _check(self.max_grad_norm > 0, "dp.max-grad-norm", self.max_grad_norm, "a number > 0")
         _check(self.accountant in ACCOUNTANTS, "dp.accountant", self.accountant, f"one of {', '.join(ACCOUNTANTS)}")
         _check(self.budget_epsilon >= 0, "dp.budget-epsilon", self.budget_epsilon, "a number >= 0")
+        self.branch_budget_map  # parse now: a malformed map fails at start-up
 
     @property
     def budget(self) -> float:
-        """The epsilon a branch may never exceed."""
+        """The epsilon a branch may never exceed (run-wide default)."""
         return self.budget_epsilon or self.target_epsilon
+
+    @property
+    def branch_budget_map(self) -> dict[str, float]:
+        """``dp.branch-budgets`` parsed: branch id -> budget epsilon."""
+        out: dict[str, float] = {}
+        for item in self.branch_budgets.split(","):
+            if not item.strip():
+                continue
+            name, sep, raw = item.partition("=")
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
+            _check(bool(sep) and bool(name.strip()) and value > 0, "dp.branch-budgets", item.strip(), "'BRANCH=EPSILON' pairs with EPSILON > 0, comma-separated")
+            out[name.strip()] = value
+        return out
+
+    def budget_for(self, branch_id: str, node_budget: float | None = None) -> float:
+        """A branch's budget: node-config value, else dp.branch-budgets, else dp.budget-epsilon."""
+        if node_budget is not None:
+            _check(node_budget > 0, "budget-epsilon (node config)", node_budget, "a number > 0")
+            return float(node_budget)
+        return self.branch_budget_map.get(branch_id, self.budget)
+
+
+CENTRAL_DP_MODES = ("off", "fixed", "adaptive")
+
+
+@dataclass(frozen=True)
+class CentralDPConfig:
+    """Client-level (central) DP on the server with Flower's DP strategy wrappers."""
+
+    mode: str = _key("central-dp.mode", "Client-level DP: 'off', 'fixed' (fixed clipping) or 'adaptive' (adaptive clipping), server-side.", default="off")
+    noise_multiplier: float = _key("central-dp.noise-multiplier", "Noise multiplier of the Gaussian mechanism on the aggregated update.", default=1.0)
+    clipping_norm: float = _key("central-dp.clipping-norm", "Clipping norm of each branch's update (initial norm when adaptive).", default=1.0)
+    delta: float = _key("central-dp.delta", "Delta of the client-level guarantee.", default=1e-3)
+
+    def __post_init__(self) -> None:
+        _check(self.mode in CENTRAL_DP_MODES, "central-dp.mode", self.mode, f"one of {', '.join(CENTRAL_DP_MODES)}")
+        _check(self.noise_multiplier > 0, "central-dp.noise-multiplier", self.noise_multiplier, "a number > 0")
+        _check(self.clipping_norm > 0, "central-dp.clipping-norm", self.clipping_norm, "a number > 0")
+        _check(0 < self.delta < 1, "central-dp.delta", self.delta, "in (0, 1)")
+
+
+AGGREGATIONS = ("fedavg", "median", "trimmed-mean", "krum", "multikrum")
+
+
+@dataclass(frozen=True)
+class AggregationConfig:
+    """How the server validates and combines branch updates."""
+
+    method: str = _key("aggregation.method", "Aggregator: 'fedavg', 'median', 'trimmed-mean', 'krum' or 'multikrum' (Flower's strategies).", default="fedavg")
+    trim_fraction: float = _key("aggregation.trim-fraction", "trimmed-mean: share cut from each end per coordinate.", default=0.2)
+    byzantine: int = _key("aggregation.byzantine", "krum/multikrum: number of malicious branches to tolerate.", default=1)
+    multikrum_keep: int = _key("aggregation.multikrum-keep", "multikrum: updates averaged after selection (0 = all but aggregation.byzantine).", default=0)
+    max_update_norm: float = _key("aggregation.max-update-norm", "Reject an update whose L2 distance from the global adapter exceeds this (0 = no bound).", default=50.0)
+
+    def __post_init__(self) -> None:
+        _check(self.method in AGGREGATIONS, "aggregation.method", self.method, f"one of {', '.join(AGGREGATIONS)}")
+        _check(0 <= self.trim_fraction < 0.5, "aggregation.trim-fraction", self.trim_fraction, "in [0, 0.5)")
+        _check(self.byzantine >= 0, "aggregation.byzantine", self.byzantine, "an integer >= 0")
+        _check(self.multikrum_keep >= 0, "aggregation.multikrum-keep", self.multikrum_keep, "an integer >= 0")
+        _check(self.max_update_norm >= 0, "aggregation.max-update-norm", self.max_update_norm, "a number >= 0")
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Protection of updates in transit beyond TLS."""
+
+    envelope: bool = _key("security.envelope", "Encrypt (X25519+HKDF+AES-256-GCM) and sign (Ed25519) every update and sign the global adapter.", default=True)
+    keys_dir: str = _key("security.keys-dir", "Key directory from 'fedbank keys init'; empty = output-dir/keys, created for simulation.", default="")
+    max_update_mb: float = _key("security.max-update-mb", "Largest update accepted, in MB.", default=64.0)
+    secagg: bool = _key("security.secagg", "Flower SecAgg+: the server learns only the sum of branch updates (replaces the envelope's encryption).", default=False)
+
+    def __post_init__(self) -> None:
+        _check(self.max_update_mb > 0, "security.max-update-mb", self.max_update_mb, "a number > 0")
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Fault injection for testing reliability (off by default)."""
+
+    fail_before_train: float = _key("faults.fail-before-train", "Probability a branch fails a round before training.", default=0.0)
+    fail_after_train: float = _key("faults.fail-after-train", "Probability a branch fails a round after training (privacy spent, no reply).", default=0.0)
+    poison_branch: str = _key("faults.poison-branch", "Branch that sends a poisoned update every round (empty = none).", default="")
+    poison_kind: str = _key("faults.poison-kind", "Poisoning: 'scale' (update x100) or 'sign-flip'.", default="scale")
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.fail_before_train <= 1, "faults.fail-before-train", self.fail_before_train, "in [0, 1]")
+        _check(0 <= self.fail_after_train <= 1, "faults.fail-after-train", self.fail_after_train, "in [0, 1]")
+        _check(self.poison_kind in ("scale", "sign-flip"), "faults.poison-kind", self.poison_kind, "'scale' or 'sign-flip'")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Empirical privacy audit with planted canaries."""
+
+    canaries: int = _key("audit.canaries", "Canary records planted in audit.canary-branch (0 = no audit).", default=0)
+    canary_branch: str = _key("audit.canary-branch", "Branch whose data receives the canaries.", default="branch-0")
+
+    def __post_init__(self) -> None:
+        _check(self.canaries >= 0, "audit.canaries", self.canaries, "an integer >= 0")
 
 
 @dataclass(frozen=True)
@@ -154,11 +259,21 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     dp: DPConfig = field(default_factory=DPConfig)
+    central_dp: CentralDPConfig = field(default_factory=CentralDPConfig)
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def output_dir(self) -> Path:
         """Absolute output directory (relative paths resolve against the working dir)."""
         return Path(self.federation.output_dir).expanduser().resolve()
+
+    @property
+    def keys_dir(self) -> Path:
+        """Key directory (``security.keys-dir``, default ``output-dir/keys``)."""
+        return Path(self.security.keys_dir).expanduser().resolve() if self.security.keys_dir else self.output_dir / "keys"
 
     @classmethod
     def from_flower(cls, run_config: Mapping[str, Any]) -> "RunConfig":
@@ -195,6 +310,11 @@ _SECTION_TYPES = {
     "data": DataConfig,
     "train": TrainConfig,
     "dp": DPConfig,
+    "central_dp": CentralDPConfig,
+    "aggregation": AggregationConfig,
+    "security": SecurityConfig,
+    "faults": FaultConfig,
+    "audit": AuditConfig,
 }
 
 
@@ -253,6 +373,7 @@ class BranchSettings:
     num_partitions: int | None
     data_path: str | None
     state_dir: Path
+    budget_epsilon: float
 
 
 def branch_settings(node_config: Mapping[str, Any], cfg: RunConfig) -> BranchSettings:
@@ -270,12 +391,16 @@ def branch_settings(node_config: Mapping[str, Any], cfg: RunConfig) -> BranchSet
         branch_id = f"branch-{int(partition)}"
     branch_id = str(branch_id)
     state_dir = node_config.get("state-dir") or str(cfg.output_dir / "branches" / branch_id)
+    node_budget = node_config.get("budget-epsilon")
+    if node_budget is not None and not isinstance(node_budget, (int, float)):
+        raise ConfigError(f"node config 'budget-epsilon' must be a number, got {node_budget!r}")
     return BranchSettings(
         branch_id=branch_id,
         partition_id=None if partition is None else int(partition),
         num_partitions=None if num_parts is None else int(num_parts),
         data_path=node_config.get("data-path") or None,
         state_dir=Path(str(state_dir)).expanduser().resolve(),
+        budget_epsilon=cfg.dp.budget_for(branch_id, None if node_budget is None else float(node_budget)),
     )
 
 
