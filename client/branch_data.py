@@ -3,6 +3,9 @@
 Loading goes through ``common.data`` (the branch's partition in simulation,
 its own ``data-path`` file in deployment); every text is desensitized here,
 at the branch, before it is tokenized, so no planted PII reaches a batch.
+With ``audit.canaries > 0`` the branch named by ``audit.canary-branch`` also
+trains on the run's planted canaries (``common.canary``; random texts that
+desensitization leaves unchanged), for the server's empirical privacy audit.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from common.config import BranchSettings, RunConfig
-from common.data import Corpus, TokenizedSet, encode_labels, load_table, label_names, simulation_split, tokenize
+from common.canary import canaries
+from common.config import BranchSettings, RunConfig, read_labels
+from common.data import SYNTHETIC, Corpus, TokenizedSet, encode_labels, load_table, label_names, simulation_split, tokenize
 from common.desensitize import Desensitizer
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 from common.pii import PII_TYPES
 
 
@@ -39,6 +43,18 @@ def branch_corpus(cfg: RunConfig, branch: BranchSettings) -> tuple[Corpus, list[
     return train.subset(parts[branch.partition_id]), names
 
 
+def with_canaries(cfg: RunConfig, branch: BranchSettings, corpus: Corpus, names: list[str]) -> Corpus:
+    """The corpus plus the run's planted canaries if this is the audit's canary branch."""
+    if cfg.audit.canaries <= 0 or branch.branch_id != cfg.audit.canary_branch:
+        return corpus
+    if branch.data_path and cfg.data.source != SYNTHETIC and not read_labels(cfg.data.labels):
+        # The server draws the canaries' labels from the run's label set; a branch that
+        # takes its label set from its own file could draw different ones.
+        raise ConfigError("audit.canaries with a branch data-path needs an explicit label set: set data.labels")
+    planted, _ = canaries(cfg, names)
+    return Corpus(corpus.texts + planted.texts, corpus.labels + planted.labels)
+
+
 def desensitize_corpus(corpus: Corpus, desensitizer: Desensitizer | None = None) -> tuple[list[str], dict[str, int]]:
     """Mask PII in every text; return masked texts and counts per PII type."""
     desensitizer = desensitizer or Desensitizer()
@@ -56,6 +72,7 @@ def prepare_branch(cfg: RunConfig, branch: BranchSettings, tokenizer) -> BranchD
     corpus, names = branch_corpus(cfg, branch)
     if len(corpus) == 0:
         raise DataError(f"branch '{branch.branch_id}' has no rows: give it data or remove it from the federation")
+    corpus = with_canaries(cfg, branch, corpus, names)
     masked, counts = desensitize_corpus(corpus)
     labels = encode_labels(corpus.labels, names, where=f"branch '{branch.branch_id}'")
     return BranchData(train=tokenize(masked, labels, tokenizer, cfg.model.max_length), labels=names, pii_counts=counts)
