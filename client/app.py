@@ -1,30 +1,42 @@
-"""The branch's Flower ClientApp: thin handlers that read config, call the
-branch helpers and build the reply.
+"""The branch's Flower ClientApp: a thin ``train`` handler over the branch helpers.
 
-``train``: load the global adapter, desensitize + tokenize the branch's data,
-check the privacy budget, run one DP-SGD round, persist the accountant, and
-reply with the adapter arrays, ``num-examples`` and the round's privacy
-figures.  A branch whose budget would be exceeded replies
-``status = budget-exhausted`` and does not train.
+One round at a branch:
+
+1. a round it already answered (the server resumed after a crash) is answered
+   again from the reply cache, never trained twice;
+2. fault injection (``faults.*``, off by default) may fail it on purpose;
+3. the global adapter is opened -- verified against the server's signature
+   when the envelope is on -- and the branch's data desensitized and tokenized;
+4. the budget gate: if the round would take the branch past its own budget it
+   answers ``budget-exhausted`` and does not train;
+5. one DP-SGD round (Opacus), then the reply: the update sealed for the
+   server, the privacy claim signed by the branch, cached, and the accountant
+   history persisted before anything is sent.
 """
 
 from __future__ import annotations
 
-from flwr.app import Context, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
+from client import reply_cache
 from client.branch_data import prepare_branch
-from client.budget import PrivacyState, planned_noise_multiplier
+from client.budget import PrivacyState, epsilon_of, planned_noise_multiplier
 from client.dp_training import round_plan, train_round
-from common.config import RunConfig, branch_settings
+from client.faults import maybe_fail, maybe_poison
+from client.secure_channel import BranchChannel
+from common.config import BranchSettings, RunConfig, branch_settings
+from common.envelope import deserialize_arrays, serialize_arrays
 from common.model import build_peft_model, load_adapter_arrays, load_tokenizer
 from common.protocol import (
     STATUS_EXHAUSTED,
     STATUS_TRAINED,
     arrays_to_record,
     branch_record,
-    privacy_metrics,
+    claim_bytes,
+    privacy_claim,
     record_to_arrays,
+    reply_metrics,
 )
 
 app = ClientApp()
@@ -32,42 +44,93 @@ app = ClientApp()
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Train one round at this branch."""
+    """Train one round at this branch (or resend the reply of a round already trained)."""
     cfg = RunConfig.from_flower(context.run_config)
     branch = branch_settings(context.node_config, cfg)
-    server_round = int(msg.content["config"]["server-round"])
+    config = msg.content["config"]
+    server_round, run_id = int(config["server-round"]), int(config["run-id"])
+    channel = BranchChannel.load(branch.keys_dir, branch.branch_id, _max_bytes(cfg)) if cfg.security.envelope else None
+    state = PrivacyState.load(branch.state_dir, cfg.dp.accountant, cfg.dp.delta)
+
+    cached = reply_cache.load(branch.state_dir, run_id, server_round)
+    if cached is not None:
+        if cfg.dp.enabled and cached.history and not state.has_round(run_id, server_round):
+            state.record_round(run_id, server_round, cached.history, cached.steps)
+            state.save(branch.state_dir)
+        return _reply(msg, cached)
+
+    maybe_fail(cfg, server_round, branch.branch_id, "before-train")
+    if channel is not None:
+        global_arrays = channel.open_global(msg.content["envelope"]["global"], run_id, server_round)
+    else:
+        global_arrays = record_to_arrays(msg.content["arrays"])
     tokenizer = load_tokenizer(cfg.model)
     data = prepare_branch(cfg, branch, tokenizer)
     n = len(data.train)
 
-    state = PrivacyState.load(branch.state_dir, cfg.dp.accountant, cfg.dp.delta)
+    def claim(status: str, **figures) -> dict:
+        return privacy_claim(cfg, run_id=run_id, server_round=server_round, branch_id=branch.branch_id, status=status,
+                             budget_epsilon=branch.budget_epsilon, pii_counts=data.pii_counts, **figures)
+
     plan = round_plan(cfg, n, noise_multiplier=0.0)
     if cfg.dp.enabled:
-        noise = cfg.dp.noise_multiplier or planned_noise_multiplier(
+        plan.noise_multiplier = cfg.dp.noise_multiplier or planned_noise_multiplier(
             cfg.dp.target_epsilon, cfg.dp.delta, plan.sample_rate, plan.steps * cfg.federation.num_rounds, cfg.dp.accountant
         )
-        plan.noise_multiplier = noise
-        if state.epsilon_after(noise, plan.sample_rate, plan.steps) > cfg.dp.budget * (1 + 1e-9):
-            metrics = privacy_metrics(cfg, examples=0, steps=0, sample_rate=plan.sample_rate, noise=noise,
-                                      epsilon=state.epsilon, loss=0.0, pii_counts=data.pii_counts)
-            content = RecordDict({"metrics": metrics, "branch": branch_record(branch.branch_id, cfg, STATUS_EXHAUSTED)})
-            return Message(content=content, reply_to=msg)
+        if state.epsilon_after(plan.noise_multiplier, plan.sample_rate, plan.steps) > branch.budget_epsilon * (1 + 1e-9):
+            refusal = claim(STATUS_EXHAUSTED, examples=0, steps=0, sample_rate=plan.sample_rate,
+                            noise=plan.noise_multiplier, epsilon=state.epsilon)
+            return _refusal(msg, refusal, channel)
 
     model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer))
-    load_adapter_arrays(model, record_to_arrays(msg.content["arrays"]))
+    load_adapter_arrays(model, global_arrays)
     seed = cfg.federation.seed * 100_003 + server_round * 1009 + (branch.partition_id or 0)
     outcome = train_round(model, data.train, cfg, plan, state.history, seed=seed)
+    update = maybe_poison(cfg, branch.branch_id, outcome.arrays, global_arrays)
 
-    epsilon = 0.0
+    epsilon = epsilon_of(outcome.accountant_history, cfg.dp.accountant, cfg.dp.delta) if cfg.dp.enabled else None
+    trained = claim(STATUS_TRAINED, examples=n, steps=outcome.steps, sample_rate=outcome.sample_rate,
+                    noise=outcome.noise_multiplier, epsilon=epsilon)
+    reply = reply_cache.CachedReply(
+        run_id=run_id, round=server_round, claim=trained,
+        signature=channel.sign(claim_bytes(trained)) if channel else None,
+        examples=n, loss=outcome.mean_loss,
+        update=channel.seal(update, run_id, server_round) if channel else serialize_arrays(update),
+        sealed=channel is not None,
+        history=[list(h) for h in outcome.accountant_history], steps=outcome.steps,
+    )
+    _persist(branch, cfg, state, reply)
+    maybe_fail(cfg, server_round, branch.branch_id, "after-train")
+    return _reply(msg, reply)
+
+
+def _persist(branch: BranchSettings, cfg: RunConfig, state: PrivacyState, reply: reply_cache.CachedReply) -> None:
+    """Cache the reply, then record the spend: a crash in between still leaves the spend adoptable."""
+    reply_cache.save(branch.state_dir, reply)
     if cfg.dp.enabled:
-        epsilon = state.record_round(context.run_id, server_round, outcome.accountant_history, outcome.steps)
+        state.record_round(reply.run_id, reply.round, reply.history, reply.steps)
         state.save(branch.state_dir)
-    metrics = privacy_metrics(cfg, examples=n, steps=outcome.steps, sample_rate=outcome.sample_rate,
-                              noise=outcome.noise_multiplier, epsilon=epsilon, loss=outcome.mean_loss,
-                              pii_counts=data.pii_counts)
+
+
+def _reply(msg: Message, reply: reply_cache.CachedReply) -> Message:
     content = RecordDict({
-        "arrays": arrays_to_record(outcome.arrays),
-        "metrics": metrics,
-        "branch": branch_record(branch.branch_id, cfg, STATUS_TRAINED),
+        "branch": branch_record(reply.claim, reply.signature),
+        "metrics": reply_metrics(reply.examples, reply.loss),
+    })
+    if reply.sealed:
+        content["envelope"] = ConfigRecord({"update": reply.update})
+    else:
+        content["arrays"] = arrays_to_record(deserialize_arrays(reply.update))
+    return Message(content=content, reply_to=msg)
+
+
+def _refusal(msg: Message, claim: dict, channel: BranchChannel | None) -> Message:
+    content = RecordDict({
+        "branch": branch_record(claim, channel.sign(claim_bytes(claim)) if channel else None),
+        "metrics": reply_metrics(0, 0.0),
     })
     return Message(content=content, reply_to=msg)
+
+
+def _max_bytes(cfg: RunConfig) -> int:
+    return int(cfg.security.max_update_mb * 1024 * 1024)

@@ -72,9 +72,9 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
         from opacus import PrivacyEngine
 
         with warnings.catch_warnings():
-            # Opacus' reminder about secure_mode: fedbank documents the choice (README).
+            # Opacus' reminder about secure_mode: dp.secure-mode turns it on (README).
             warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-            engine = PrivacyEngine(accountant=cfg.dp.accountant)
+            engine = PrivacyEngine(accountant=cfg.dp.accountant, secure_mode=cfg.dp.secure_mode)
             engine.accountant.history = [tuple(h) for h in history]
             model, optimizer, loader = engine.make_private(
                 module=model,

@@ -236,18 +236,19 @@ class FederationConfig:
 
     num_rounds: int = _key("num-server-rounds", "Federated rounds.", default=3)
     fraction_train: float = _key("fraction-train", "Share of branches sampled to train each round.", default=1.0)
-    fraction_evaluate: float = _key("fraction-evaluate", "Share of branches sampled for federated evaluation; keep it no larger than fraction-train.", default=0.0)
     min_train_branches: int = _key("min-train-branches", "Fewest branches that must be sampled to train a round.", default=2)
     output_dir: str = _key("output-dir", "Directory for the adapter, metrics.json, ledger.jsonl and branch state.", default="runs/latest")
     seed: int = _key("seed", "Seed of data generation and partitioning.", default=42)
-    num_branches: int = _key("num-branches", "Branches the data is partitioned over (simulation).", default=3)
+    num_branches: int = _key("num-branches", "Branches in the federation (simulation: the data is partitioned over them).", default=3)
+    round_timeout: float = _key("round-timeout", "Seconds the server waits for a round's replies; branches that have not answered count as failed.", default=600.0)
+    resume: bool = _key("resume", "Continue the run in output-dir after its last checkpointed round.", default=False)
 
     def __post_init__(self) -> None:
         _check(self.num_rounds >= 1, "num-server-rounds", self.num_rounds, "an integer >= 1")
         _check(0 < self.fraction_train <= 1, "fraction-train", self.fraction_train, "in (0, 1]")
-        _check(0 <= self.fraction_evaluate <= 1, "fraction-evaluate", self.fraction_evaluate, "in [0, 1]")
         _check(self.min_train_branches >= 1, "min-train-branches", self.min_train_branches, "an integer >= 1")
         _check(self.num_branches >= 1, "num-branches", self.num_branches, "an integer >= 1")
+        _check(self.round_timeout > 0, "round-timeout", self.round_timeout, "a number > 0")
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,13 @@ class RunConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+
+    def __post_init__(self) -> None:
+        if self.central_dp.mode != "off" and self.aggregation.method != "fedavg":
+            raise ConfigError(f"central-dp.mode '{self.central_dp.mode}' needs aggregation.method 'fedavg' "
+                              f"(its sensitivity bound assumes a clipped uniform mean), not '{self.aggregation.method}'")
+        if self.security.secagg and self.aggregation.method != "fedavg":
+            raise ConfigError(f"security.secagg reveals only the sum of updates: aggregation.method must be 'fedavg', not '{self.aggregation.method}'")
 
     @property
     def output_dir(self) -> Path:
@@ -374,13 +382,15 @@ class BranchSettings:
     data_path: str | None
     state_dir: Path
     budget_epsilon: float
+    keys_dir: Path
 
 
 def branch_settings(node_config: Mapping[str, Any], cfg: RunConfig) -> BranchSettings:
     """Read a branch's identity and directories from ``context.node_config``.
 
     In simulation Flower sets ``partition-id``/``num-partitions``; in deployment
-    the SuperNode is started with ``--node-config "branch-id='...' data-path='...'"``.
+    the SuperNode is started with ``--node-config "branch-id='...' data-path='...'"``
+    and optionally ``state-dir``, ``keys-dir`` and ``budget-epsilon``.
     """
     partition = node_config.get("partition-id")
     num_parts = node_config.get("num-partitions")
@@ -401,6 +411,7 @@ def branch_settings(node_config: Mapping[str, Any], cfg: RunConfig) -> BranchSet
         data_path=node_config.get("data-path") or None,
         state_dir=Path(str(state_dir)).expanduser().resolve(),
         budget_epsilon=cfg.dp.budget_for(branch_id, None if node_budget is None else float(node_budget)),
+        keys_dir=Path(str(node_config["keys-dir"])).expanduser().resolve() if node_config.get("keys-dir") else cfg.keys_dir,
     )
 
 

@@ -1,60 +1,98 @@
-"""The headquarters' Flower ServerApp: a thin main that reads the config,
-builds the initial adapter, runs the ledgered FedAvg strategy with held-out
-evaluation, and writes the outputs under ``output-dir``:
+"""The headquarters' Flower ServerApp: a thin main that wires the pieces.
 
-* ``adapter/`` — the final adapter (PEFT ``save_pretrained``) plus its base recipe;
-* ``metrics.json`` — per round: loss, accuracy, macro-F1, each branch's epsilon;
-* ``ledger.jsonl`` — one hash-chained line per branch per round.
+Reads the config, loads the server's keys (envelope on), builds the initial
+adapter or restores the last checkpoint (``resume``), runs the rounds with
+:class:`server.strategy.BranchStrategy` around the configured Flower
+aggregator, and writes the outputs under ``output-dir``:
+
+* ``adapter/`` -- the final adapter (PEFT ``save_pretrained``) plus its base recipe;
+* ``metrics.json`` -- per round: held-out loss/accuracy/macro-F1, each branch's
+  status and epsilon, failures, rejected updates, client-level epsilon;
+* ``ledger.jsonl`` -- one hash-chained line per branch per round, signed by the branch;
+* ``checkpoint/`` -- the state after the last completed round;
+* ``audit.json`` -- the canary audit, when ``audit.canaries`` > 0.
 """
 
 from __future__ import annotations
 
-from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.app import ArrayRecord, Context
+from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
 from common.config import RunConfig
+from common.errors import FedbankError
 from common.model import adapter_arrays, load_adapter_arrays, save_adapter
 from common.protocol import arrays_to_record, record_to_arrays
+from server.aggregation import ClientLevelAccountant, build_aggregator
+from server.checkpoint import Checkpoint, load_checkpoint, rewind_ledger, save_checkpoint
 from server.evaluation import HoldoutEvaluator
+from server.intake import Intake
+from server.keyring import ServerKeys
 from server.ledger import PrivacyLedger
 from server.recorder import RunRecorder
-from server.strategy import LedgeredFedAvg
+from server.rounds import run_rounds
+from server.strategy import BranchStrategy
 
 app = ServerApp()
 
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Run the federation and write its outputs."""
+    """Run (or resume) the federation and write its outputs."""
     cfg = RunConfig.from_flower(context.run_config)
     out = cfg.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    run_id = str(context.run_id)
-    recorder = RunRecorder(out / "metrics.json", {
-        "run_id": run_id,
-        "config": cfg.to_flower(),
-        "accountant": cfg.dp.accountant if cfg.dp.enabled else "none",
-        "delta": cfg.dp.delta if cfg.dp.enabled else 0.0,
-    })
+    keys = ServerKeys.load(cfg.keys_dir) if cfg.security.envelope else None
+
+    if cfg.federation.resume:
+        ckpt, start_arrays = load_checkpoint(out)
+        moved = rewind_ledger(out / "ledger.jsonl", ckpt)
+        log(20, "fedbank: resuming run %s after round %d (%d unfinished ledger line(s) set aside)", ckpt.run_id, ckpt.round, moved)
+        run_id, first_round = ckpt.run_id, ckpt.round + 1
+        recorder = RunRecorder.resume(out / "metrics.json", ckpt.round)
+    else:
+        if (out / "ledger.jsonl").exists() or (out / "checkpoint").exists():
+            raise FedbankError(f"{out} already holds a run: resume it (resume=true) or choose a new output-dir")
+        ckpt, start_arrays = None, None
+        run_id, first_round = int(context.run_id), 1
+        recorder = RunRecorder(out / "metrics.json", {
+            "run_id": str(run_id),
+            "config": cfg.to_flower(),
+            "accountant": cfg.dp.accountant if cfg.dp.enabled else "none",
+            "delta": cfg.dp.delta if cfg.dp.enabled else 0.0,
+        })
+
     evaluator = HoldoutEvaluator(cfg, recorder)
-    fed = cfg.federation
-    strategy = LedgeredFedAvg(
-        ledger=PrivacyLedger(out / "ledger.jsonl"),
-        recorder=recorder,
-        run_id=run_id,
-        fraction_train=fed.fraction_train,
-        fraction_evaluate=fed.fraction_evaluate,
-        min_train_nodes=fed.min_train_branches,
-        min_evaluate_nodes=fed.min_train_branches if fed.fraction_evaluate > 0 else 0,
-        min_available_nodes=fed.min_train_branches,
+    ledger = PrivacyLedger(out / "ledger.jsonl")
+    client_level = ClientLevelAccountant(cfg) if cfg.central_dp.mode != "off" else None
+    inner = build_aggregator(cfg)
+    if ckpt is not None:
+        if client_level is not None and ckpt.client_level:
+            client_level.load_state_dict(ckpt.client_level)
+        if "clipping_norm" in ckpt.strategy:
+            inner.clipping_norm = ckpt.strategy["clipping_norm"]
+    strategy = BranchStrategy(
+        inner,
+        intake=Intake(run_id=run_id, keys=keys, max_update_norm=cfg.aggregation.max_update_norm,
+                      max_bytes=int(cfg.security.max_update_mb * 1024 * 1024)),
+        ledger=ledger, recorder=recorder, keys=keys,
+        min_train_branches=cfg.federation.min_train_branches, client_level=client_level,
     )
-    initial = arrays_to_record(adapter_arrays(evaluator.model))
-    result = strategy.start(
-        grid=grid,
-        initial_arrays=initial,
-        num_rounds=fed.num_rounds,
-        train_config=ConfigRecord({"run-id": run_id}),
-        evaluate_fn=evaluator,
+
+    def checkpoint(server_round: int, arrays: ArrayRecord) -> None:
+        state = {"clipping_norm": float(inner.clipping_norm)} if hasattr(inner, "clipping_norm") else {}
+        save_checkpoint(out, Checkpoint(
+            run_id=run_id, round=server_round, adapter_file="", ledger_entries=len(ledger), ledger_head=ledger.head,
+            client_level=client_level.state_dict() if client_level else None, strategy=state,
+        ), record_to_arrays(arrays))
+
+    initial = arrays_to_record(start_arrays if start_arrays is not None else adapter_arrays(evaluator.model))
+    if ckpt is None:
+        evaluator(0, initial)
+    final = run_rounds(
+        strategy, grid, arrays=initial, first_round=first_round, num_rounds=cfg.federation.num_rounds,
+        train_config={"run-id": run_id}, timeout=cfg.federation.round_timeout,
+        evaluate=evaluator, checkpoint=checkpoint,
     )
-    load_adapter_arrays(evaluator.model, record_to_arrays(result.arrays or initial))
+    load_adapter_arrays(evaluator.model, record_to_arrays(final))
     save_adapter(evaluator.model, out / "adapter", cfg.model, evaluator.labels)

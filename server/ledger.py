@@ -14,8 +14,10 @@ the caller's fields every entry carries:
   (64 zeros) for the first entry;
 * ``hash`` -- hex SHA-256 of the canonical JSON of the entry without its
   ``hash`` and ``signature`` fields (so it covers ``seq`` and ``prev_hash``);
-* ``signature`` (optional) -- hex signature by the branch over the 32 raw
-  bytes of ``hash``.
+* ``signature`` (optional) -- hex Ed25519 signature by the branch over
+  :func:`signed_bytes` (the entry minus the fields the server adds, see
+  :data:`SERVER_FIELDS`): the branch signs its privacy claim, the chain binds
+  it in place.
 
 Editing a line breaks its ``hash``; deleting, inserting or reordering lines
 breaks a ``prev_hash`` or ``seq``; stripping a signature breaks the next
@@ -33,10 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from common.canonical import canonical_json
 from common.errors import LedgerError
 
 GENESIS_HASH = "0" * 64
 RESERVED_FIELDS = ("seq", "prev_hash", "hash", "signature")
+#: Fields the ledger's writer (the server) adds to a branch's signed claim;
+#: the branch's ``signature`` covers every other field of the entry.
+SERVER_FIELDS = RESERVED_FIELDS + ("time", "aggregated", "reject_reason")
 
 Signer = Callable[[bytes], bytes]
 #: ``Callable[[signature, message], bool]`` or an object with ``verify(signature, message)``
@@ -44,23 +50,20 @@ Signer = Callable[[bytes], bytes]
 VerifyKey = Any
 
 
-def canonical_json(obj: Any) -> bytes:
-    """Encode ``obj`` as canonical JSON bytes (sorted keys, compact, UTF-8).
-
-    Raises:
-        LedgerError: If ``obj`` holds NaN, an infinity or a non-JSON value.
-    """
-    try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (ValueError, TypeError) as exc:
-        raise LedgerError(f"ledger entry is not canonical JSON: {exc}") from exc
-    return text.encode("utf-8")
-
-
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """Return the hex ``hash`` an entry should carry (all fields but ``hash``/``signature``)."""
     body = {k: v for k, v in entry.items() if k not in ("hash", "signature")}
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def signed_bytes(entry: Mapping[str, Any]) -> bytes:
+    """The bytes a branch signs: the canonical JSON of the entry minus :data:`SERVER_FIELDS`.
+
+    A branch signs its own privacy claim before the server chains it, so the
+    signature cannot cover ``seq``/``prev_hash``/``hash``; those are covered by
+    the chain, the claim by the branch.
+    """
+    return canonical_json({k: v for k, v in entry.items() if k not in SERVER_FIELDS})
 
 
 def _link_hash(entry: Mapping[str, Any]) -> str:
@@ -122,14 +125,17 @@ class PrivacyLedger:
                                       f"run 'fedbank ledger verify {self.path}'")
                 self._next_seq, self._prev_hash = len(lines), _link_hash(tail)
 
-    def append(self, entry: Mapping[str, Any], signer: Signer | None = None) -> dict:
+    def append(self, entry: Mapping[str, Any], signer: Signer | None = None, *, signature: bytes | None = None) -> dict:
         """Chain one entry, write it as a single line, and fsync.
 
         Args:
             entry: The caller's fields; ``seq``, ``prev_hash``, ``hash`` and
                 ``signature`` are reserved.  The mapping is not modified.
-            signer: Optional ``signer(hash_bytes) -> signature_bytes``; the
-                result is stored hex-encoded as ``signature``.
+            signer: Optional ``signer(message) -> signature_bytes`` called on
+                :func:`signed_bytes` of the entry; the result is stored
+                hex-encoded as ``signature``.
+            signature: A signature the branch already made over
+                :func:`signed_bytes` of ``entry`` (the server path).
 
         Returns:
             A new dict: the entry exactly as written.
@@ -146,10 +152,10 @@ class PrivacyLedger:
             raise LedgerError(f"ledger entry may not set reserved field(s): {', '.join(clash)}")
         full = {**entry, "seq": self._next_seq, "prev_hash": self._prev_hash}
         full["hash"] = entry_hash(full)
-        if signer is not None:
-            sig = signer(bytes.fromhex(full["hash"]))
+        sig = signer(signed_bytes(full)) if signer is not None else signature
+        if sig is not None:
             if not isinstance(sig, (bytes, bytearray)):
-                raise LedgerError("ledger signer must return bytes")
+                raise LedgerError("ledger signature must be bytes")
             full["signature"] = bytes(sig).hex()
         self._write(canonical_json(full) + b"\n")
         self._next_seq, self._prev_hash = self._next_seq + 1, _link_hash(full)
@@ -194,6 +200,11 @@ class PrivacyLedger:
 
     def __len__(self) -> int:
         return self._next_seq
+
+    @property
+    def head(self) -> str:
+        """Link hash of the last entry (what the next entry's ``prev_hash`` will be)."""
+        return self._prev_hash
 
 
 @dataclass(frozen=True)
@@ -279,7 +290,7 @@ def verify_ledger(path: str | os.PathLike[str], verify_keys: Mapping[str, Verify
                 sig = bytes.fromhex(sig_hex)
             except (TypeError, ValueError):
                 return bad(n, "signature is not hex")
-            if not _signature_ok(verify_keys[branch], sig, bytes.fromhex(expected_hash)):
+            if not _signature_ok(verify_keys[branch], sig, signed_bytes(entry)):
                 return bad(n, f"signature does not verify for branch {branch!r}")
         prev, prev_line = _link_hash(entry), n
     return LedgerVerification(True, len(lines), None, "OK", prev)

@@ -1,9 +1,17 @@
-"""FedAvg that writes every branch's privacy spend to the ledger before aggregating.
+"""The server's strategy: admission, the privacy ledger, then Flower's aggregation.
 
-``LedgeredFedAvg`` wraps Flower's message-based ``FedAvg``: for each training
-reply it reads the branch's status and DP figures, appends one ledger line per
-branch per round, and hands only the replies of branches that actually trained
-to FedAvg, which averages the adapter arrays weighted by ``num-examples``.
+``BranchStrategy`` wraps the Flower strategy built by
+:func:`server.aggregation.build_aggregator` (FedAvg, a robust aggregator, and
+optionally a central-DP wrapper).  Each round it
+
+* signs the global adapter it sends when the envelope is on;
+* admits the replies (:class:`server.intake.Intake`): failures counted,
+  forged/tampered/replayed/duplicate/invalid updates excluded and logged with
+  their reason;
+* writes one ledger line per branch whose claim verified -- the branch's
+  signed privacy claim, marked ``aggregated`` or with its ``reject_reason`` --
+  and, with central DP, one client-level line for the release;
+* aggregates only when at least ``min-train-branches`` updates were admitted.
 """
 
 from __future__ import annotations
@@ -11,56 +19,115 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common.logger import log
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
 
-from common.protocol import STATUS_TRAINED, read_privacy
+from common.envelope import sign_global
+from common.protocol import CLIENT_LEVEL, PROTECTS, STATUS_EXHAUSTED, STATUS_TRAINED, record_to_arrays
+from server.aggregation import ClientLevelAccountant
+from server.intake import Intake, RoundIntake
+from server.keyring import ServerKeys
 from server.ledger import PrivacyLedger
 from server.recorder import RunRecorder
 
 INFO = 20
 WARNING = 30
+SERVER_BRANCH = "(server)"
 
 
-class LedgeredFedAvg(FedAvg):
-    """FedAvg over the branches that trained, with a privacy-ledger line per branch."""
+class BranchStrategy(Strategy):
+    """Admission + ledger around a Flower strategy."""
 
-    def __init__(self, *, ledger: PrivacyLedger, recorder: RunRecorder, run_id: str, **fedavg_kwargs) -> None:
-        super().__init__(**fedavg_kwargs)
+    def __init__(self, inner: Strategy, *, intake: Intake, ledger: PrivacyLedger, recorder: RunRecorder,
+                 keys: ServerKeys | None, min_train_branches: int, client_level: ClientLevelAccountant | None = None) -> None:
+        super().__init__()
+        self.inner = inner
+        self.intake = intake
         self.ledger = ledger
         self.recorder = recorder
-        self.run_id = run_id
+        self.keys = keys
+        self.min_train_branches = min_train_branches
+        self.client_level = client_level
+        self.last_intake: RoundIntake | None = None
+        self._global: dict = {}
+
+    @property
+    def run_id(self) -> int:
+        """The fedbank run id (stable across a resumed run)."""
+        return self.intake.run_id
+
+    def summary(self) -> None:
+        """Log the wrapped strategy's summary."""
+        log(INFO, "\t├──> fedbank: envelope %s, ledger %s", "on" if self.keys else "off", self.ledger.path)
+        self.inner.summary()
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        """Sample branches (inner strategy); sign the global adapter when the envelope is on."""
+        self._global = record_to_arrays(arrays)
+        messages = list(self.inner.configure_train(server_round, arrays, config, grid))
+        if self.keys is not None and messages:
+            blob = sign_global(self._global, run_id=self.run_id, server_round=server_round, server_signing_key=self.keys.signing_key)
+            content = RecordDict({"config": messages[0].content["config"], "envelope": ConfigRecord({"global": blob})})
+            for msg in messages:
+                msg.content = content
+        return messages
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Ledger every reply, then average the adapters of the branches that trained."""
-        trained: list[Message] = []
-        for msg in replies:
-            if msg.has_error():
-                log(WARNING, "round %s: node %s failed: %s", server_round, msg.metadata.src_node_id, msg.error.reason)
-                self.recorder.add_failure(server_round, msg.metadata.src_node_id, msg.error.reason)
-                continue
-            branch = msg.content["branch"]
-            branch_id, status = str(branch["branch-id"]), str(branch["status"])
-            privacy = read_privacy(msg.content["metrics"])
-            if str(branch["accountant"]) == "none":  # no DP: no guarantee, not epsilon 0
-                privacy.update(epsilon=None, delta=None, budget_epsilon=None)
-            entry = {
-                "run_id": self.run_id,
-                "round": server_round,
-                "branch": branch_id,
-                "status": status,
-                "accountant": str(branch["accountant"]),
-                **privacy,
-                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-            self.ledger.append(entry)
-            self.recorder.add_branch(server_round, branch_id, status, privacy)
-            if status == STATUS_TRAINED:
-                trained.append(msg)
-            else:
-                log(INFO, "round %s: %s did not train (%s, epsilon %s)", server_round, branch_id, status, privacy["epsilon"])
-        if not trained:
-            log(WARNING, "round %s: no branch trained; the global adapter is unchanged", server_round)
+        """Admit, ledger, then aggregate the admitted updates."""
+        intake = self.intake.admit_round(server_round, list(replies), self._global)
+        self.last_intake = intake
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for node, reason in intake.failures:
+            log(WARNING, "round %s: node %s failed: %s", server_round, node, reason)
+            self.recorder.add_failure(server_round, node, reason)
+        for rej in intake.rejected:
+            log(WARNING, "round %s: rejected update from %s: %s (%s)", server_round, rej.branch_id, rej.reason, rej.detail)
+            self.recorder.add_rejection(server_round, rej.branch_id, rej.reason, rej.detail)
+            if rej.claim is not None:
+                self.ledger.append({**rej.claim, "time": now, "aggregated": False, "reject_reason": rej.reason}, signature=rej.signature)
+        for adm in intake.admitted:
+            aggregated = adm.claim["status"] == STATUS_TRAINED and len(intake.trained) >= self.min_train_branches
+            self.ledger.append({**adm.claim, "time": now, "aggregated": aggregated}, signature=adm.signature)
+            self.recorder.add_branch(server_round, adm.branch_id, adm.claim, adm.wire_bytes)
+            if adm.claim["status"] == STATUS_EXHAUSTED:
+                log(INFO, "round %s: %s did not train (budget exhausted at epsilon %.3f of %.3f)", server_round,
+                    adm.branch_id, adm.claim["epsilon"] or 0.0, adm.claim["budget_epsilon"] or 0.0)
+        trained = intake.trained
+        if len(trained) < self.min_train_branches:
+            log(WARNING, "round %s: %d update(s) admitted, fewer than min-train-branches=%d; the global adapter is unchanged",
+                server_round, len(trained), self.min_train_branches)
             return None, None
-        return super().aggregate_train(server_round, trained)
+        arrays, metrics = self.inner.aggregate_train(server_round, [a.message for a in trained])
+        if arrays is not None and self.client_level is not None:
+            self._ledger_release(server_round, len(trained), now)
+        return arrays, metrics
+
+    def _ledger_release(self, server_round: int, sample_size: int, now: str) -> None:
+        """One client-level ledger line for a central-DP release."""
+        cl = self.client_level
+        epsilon = cl.release(sample_size)
+        entry = {
+            "run_id": self.run_id, "round": server_round, "branch": SERVER_BRANCH, "status": "released",
+            "kind": CLIENT_LEVEL, "protects": PROTECTS[CLIENT_LEVEL], "accountant": "rdp (flwr)",
+            "examples": sample_size, "steps": 1, "sample_rate": 1.0, "noise_multiplier": cl.noise_multiplier,
+            "max_grad_norm": cl.clipping_norm, "epsilon": epsilon, "delta": cl.delta, "budget_epsilon": None,
+            "pii_counts": {}, "time": now, "aggregated": True,
+        }
+        signer = self.keys.signing_key.sign if self.keys is not None else None
+        self.ledger.append(entry, signer=signer)
+        self.recorder.add_client_level(server_round, epsilon, cl.delta)
+
+    def all_exhausted(self) -> bool:
+        """True when the last round's every admitted reply was a budget refusal."""
+        it = self.last_intake
+        return bool(it and it.admitted and all(a.claim["status"] == STATUS_EXHAUSTED for a in it.admitted))
+
+    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        """No federated evaluation: the server evaluates on its held-out set."""
+        return []
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        """Nothing to aggregate (see :meth:`configure_evaluate`)."""
+        return None

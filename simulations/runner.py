@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from common.errors import FedbankError
+from common.config import RunConfig
+from common.errors import ConfigError, FedbankError
+from common.keys import KeyLayout, init_keys
 
 CONNECTION = "local-simulation"
 ROUND_LINE = re.compile(r"\[ROUND (\d+)/(\d+)\]")
@@ -167,6 +169,12 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
     flwr_home = output_dir / ".flwr"
     log_path = output_dir / "flower.log"
     config = {**run_config, "output-dir": str(output_dir), "num-branches": num_branches}
+    try:
+        cfg = RunConfig.from_flower({**RunConfig().to_flower(), **config})
+    except ConfigError:
+        cfg = None  # the ServerApp reports the bad config (the CLI validated it before anyway)
+    if cfg is not None:
+        ensure_simulation_keys(cfg, num_branches)
     with LocalSuperLink(flwr_home, output_dir / "superlink.log"):
         cmd = [
             _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
@@ -174,7 +182,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
             "--run-config", " ".join(f"{k}={_toml(v)}" for k, v in config.items()),
         ]
         run_id = None
-        with log_path.open("w", encoding="utf-8") as log:
+        with log_path.open("a", encoding="utf-8") as log:
             proc = subprocess.Popen(cmd, env=flower_env(flwr_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, bufsize=1)
             deadline = time.monotonic() + timeout
@@ -203,6 +211,20 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
     if (status, sub) != ("finished", "completed") and (status, sub) != ("completed", "finished"):
         raise RunFailed(f"run {run_id} ended with status {status}:{sub}; see {log_path}")
     return result
+
+
+def ensure_simulation_keys(cfg: RunConfig, num_branches: int) -> None:
+    """Create the envelope keys of a simulated federation (branch-0..N-1) unless they exist."""
+    if not cfg.security.envelope:
+        return
+    wanted = [f"branch-{i}" for i in range(num_branches)]
+    if (cfg.keys_dir / "manifest.json").exists():
+        missing = sorted(set(wanted) - set(KeyLayout.from_dir(cfg.keys_dir).branch_ids))
+        if missing:
+            raise ConfigError(f"key directory {cfg.keys_dir} has no keys for {', '.join(missing[:3])}: "
+                              f"run 'fedbank keys init --branches {num_branches} --out DIR --force' or set security.keys-dir")
+        return
+    init_keys(cfg.keys_dir, wanted)
 
 
 def _federation_config(num_branches: int, num_cpus: float, num_gpus: float) -> str:

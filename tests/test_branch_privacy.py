@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from opacus.accountants import PRVAccountant, RDPAccountant
 
-from client.app import app as client_app
 from client.budget import PrivacyState, planned_noise_multiplier
 from common.config import RunConfig
-from common.model import adapter_arrays, build_peft_model, load_tokenizer
-from common.protocol import arrays_to_record
+from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
 
 def test_state_survives_reload_and_composes(tmp_path):
@@ -38,30 +35,53 @@ def test_changing_accountant_mid_history_is_refused(tmp_path):
         PrivacyState.load(tmp_path, "prv", 1e-5)
 
 
-def _train_message(cfg, server_round):
-    tok = load_tokenizer(cfg.model)
-    arrays = adapter_arrays(build_peft_model(cfg.model, 8, vocab_size=len(tok)))
-    content = RecordDict({"arrays": arrays_to_record(arrays), "config": ConfigRecord({"server-round": server_round})})
-    return Message(content=content, dst_node_id=1, message_type=MessageType.TRAIN)
-
-
 def test_branch_continues_epsilon_across_restarts_and_stops_at_budget(tmp_path, server_task_identity):
     """Each call is a fresh ClientApp invocation (as after a process restart): only disk state carries over."""
     run = {"num-server-rounds": 2, "num-branches": 2, "data.records-per-branch": 24, "model.max-length": 64,
            "train.batch-size": 8, "dp.noise-multiplier": 0.8, "dp.budget-epsilon": 12.0, "output-dir": str(tmp_path)}
     cfg = RunConfig.from_flower(run)
-    node = {"partition-id": 0, "num-partitions": 2}
+    make_keys(cfg, 2)
     epsilons, statuses = [], []
     for server_round in range(1, 8):
-        ctx = Context(run_id=9, node_id=1, node_config=node, state=RecordDict(), run_config=cfg.to_flower())
-        reply = client_app(_train_message(cfg, server_round), ctx)
-        statuses.append(reply.content["branch"]["status"])
-        epsilons.append(float(reply.content["metrics"]["epsilon"]))
+        reply = call_branch(cfg, train_message(cfg, server_round))
+        claim = claim_of(reply)
+        statuses.append(claim["status"])
+        epsilons.append(claim["epsilon"])
         if statuses[-1] == "budget-exhausted":
-            assert "arrays" not in reply.content
+            assert "arrays" not in reply.content and "envelope" not in reply.content
             break
     assert statuses[0] == "trained" and statuses[-1] == "budget-exhausted"
     trained = epsilons[:-1]
     assert all(b > a for a, b in zip(trained, trained[1:]))  # never reset
     assert max(epsilons) <= 12.0
     assert epsilons[-1] == pytest.approx(trained[-1])  # refusing spends nothing
+
+
+def test_per_branch_budgets_are_enforced_separately(tmp_path, server_task_identity):
+    """dp.branch-budgets gives branch-0 a smaller budget: it stops first, branch-1 goes on."""
+    run = {"num-server-rounds": 2, "num-branches": 2, "data.records-per-branch": 24, "model.max-length": 64,
+           "train.batch-size": 8, "dp.noise-multiplier": 0.8, "dp.budget-epsilon": 12.0,
+           "dp.branch-budgets": "branch-0=5", "output-dir": str(tmp_path)}
+    cfg = RunConfig.from_flower(run)
+    make_keys(cfg, 2)
+    claims = {0: [], 1: []}
+    for server_round in range(1, 4):
+        for partition in (0, 1):
+            claims[partition].append(claim_of(call_branch(cfg, train_message(cfg, server_round), partition)))
+    assert claims[0][0]["budget_epsilon"] == 5.0 and claims[1][0]["budget_epsilon"] == 12.0
+    assert claims[0][-1]["status"] == "budget-exhausted" and claims[1][-1]["status"] == "trained"
+    assert max(c["epsilon"] for c in claims[0]) <= 5.0
+
+
+def test_a_resent_round_is_answered_from_the_cache_without_spending_again(tmp_path, server_task_identity):
+    """After a server crash the same round is asked again: same reply, same epsilon, no second spend."""
+    run = {"num-server-rounds": 2, "num-branches": 2, "data.records-per-branch": 24, "model.max-length": 64,
+           "train.batch-size": 8, "dp.noise-multiplier": 0.8, "output-dir": str(tmp_path)}
+    cfg = RunConfig.from_flower(run)
+    make_keys(cfg, 2)
+    first = call_branch(cfg, train_message(cfg, 1))
+    again = call_branch(cfg, train_message(cfg, 1))
+    assert claim_of(again) == claim_of(first)
+    assert again.content["envelope"]["update"] == first.content["envelope"]["update"]
+    state = PrivacyState.load(tmp_path / "branches" / "branch-0", "rdp", 1e-5)
+    assert len(state.rounds) == 1 and state.epsilon == pytest.approx(claim_of(first)["epsilon"])

@@ -16,6 +16,7 @@ from server.ledger import (
     PrivacyLedger,
     canonical_json,
     entry_hash,
+    signed_bytes,
     verify_ledger,
 )
 
@@ -238,7 +239,7 @@ def test_signatures_verify(tmp_path, keys):
         return check
     assert verify_ledger(path, {n: as_callable(p) for n, p in pubs.items()}).ok
     entry = PrivacyLedger(path).entries()[0]
-    pubs["branch-0"].verify(bytes.fromhex(entry["signature"]), bytes.fromhex(entry["hash"]))
+    pubs["branch-0"].verify(bytes.fromhex(entry["signature"]), signed_bytes(entry))
 
 
 def test_wrong_signature_detected(tmp_path, keys):
@@ -246,7 +247,7 @@ def test_wrong_signature_detected(tmp_path, keys):
     pubs = {name: k.public_key() for name, k in keys.items()}
     lines = read_lines(path)
     entry = json.loads(lines[3])  # branch-1
-    entry["signature"] = keys["branch-0"].sign(bytes.fromhex(entry["hash"])).hex()
+    entry["signature"] = keys["branch-0"].sign(signed_bytes(entry)).hex()
     lines[3] = canonical_json(entry).decode() + "\n"
     write_lines(path, lines)
     result = verify_ledger(path, pubs)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
-from client.app import app as client_app
 from client.branch_data import prepare_branch
 from common.config import RunConfig, branch_settings
 from common.data import synthetic_corpus
-from common.model import adapter_arrays, build_peft_model, load_tokenizer
-from common.protocol import arrays_to_record
+from common.envelope import open_update
+from common.model import load_tokenizer
 from common.synthetic import generate_records
+from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
 RUN = {"num-server-rounds": 1, "num-branches": 2, "data.records-per-branch": 40, "model.max-length": 160,
        "train.batch-size": 8, "data.zh-fraction": 0.5}
@@ -45,19 +44,22 @@ def test_no_planted_pii_in_any_tokenized_batch(cfg):
             assert not leaked, f"PII reached a tokenized batch: {leaked}"
 
 
-def test_no_planted_pii_in_the_bytes_a_branch_sends(cfg, server_task_identity):
-    tokenizer = load_tokenizer(cfg.model)
-    model = build_peft_model(cfg.model, 8, vocab_size=len(tokenizer))
-    content = RecordDict({"arrays": arrays_to_record(adapter_arrays(model)),
-                          "config": ConfigRecord({"server-round": 1})})
-    msg = Message(content=content, dst_node_id=1, message_type=MessageType.TRAIN)
-    context = Context(run_id=7, node_id=1, node_config={"partition-id": 0, "num-partitions": 2},
-                      state=RecordDict(), run_config=cfg.to_flower())
-    reply = client_app(msg, context)
+def test_no_planted_pii_and_no_plaintext_adapter_in_the_bytes_a_branch_sends(cfg, server_task_identity):
+    keys = make_keys(cfg, 2)
+    reply = call_branch(cfg, train_message(cfg, 1))
     assert not reply.has_error(), reply.error
-    assert reply.content["branch"]["status"] == "trained"
+    assert claim_of(reply)["status"] == "trained"
     # Exactly the objects Flower pushes to the SuperLink for this reply.
     wire = b"".join(obj.deflate() for obj in get_all_nested_objects(reply).values())
     assert len(wire) > 1000
     leaked = [v for v in planted_pii(cfg) if v.encode("utf-8") in wire]
     assert not leaked, f"PII in a branch's reply: {leaked}"
+    # The update is only inside the envelope: open it as the server does, then look for its bytes in the wire.
+    opened = open_update(reply.content["envelope"]["update"], expected_run_id=9, expected_round=1,
+                         server_private_key=keys.decrypt_key, branch_verify_keys=keys.branch_keys)
+    for name, array in opened.arrays.items():
+        raw = array.tobytes()
+        for start in range(0, max(len(raw) - 32, 1), max(len(raw) // 8, 1)):
+            chunk = raw[start:start + 32]
+            if len(chunk) == 32 and len(set(chunk)) > 4:
+                assert chunk not in wire, f"plaintext bytes of {name} in the reply"

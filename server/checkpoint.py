@@ -1,0 +1,95 @@
+"""Checkpoint after every round, and the rewind that makes a resumed run exact.
+
+After each completed round the server writes the global adapter
+(``checkpoint/round-NNNN.safetensors``) and then, atomically,
+``checkpoint/checkpoint.json``: the fedbank run id, the round, the adapter
+file, the ledger position (entries and head hash), the client-level
+accountant and the strategy's state.  The JSON is written last, so it only
+ever names a complete adapter.
+
+Resuming (:func:`rewind_ledger`): ledger lines written after the checkpoint
+belong to a round that did not finish.  They are moved to
+``ledger.unfinished.jsonl`` (kept for review) and the ledger is cut back to
+the checkpointed head, so when that round runs again -- branches resend their
+cached replies, spending nothing twice -- the finished ledger holds exactly
+the lines of an uninterrupted run and still verifies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import write_bytes_atomic
+from common.envelope import deserialize_arrays, serialize_arrays
+from common.errors import FedbankError, LedgerError
+from server.ledger import verify_ledger
+
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FILE = "checkpoint.json"
+UNFINISHED_FILE = "ledger.unfinished.jsonl"
+
+
+@dataclass
+class Checkpoint:
+    """What a resumed run needs besides the adapter."""
+
+    run_id: int
+    round: int
+    adapter_file: str
+    ledger_entries: int
+    ledger_head: str
+    client_level: dict | None = None
+    strategy: dict = field(default_factory=dict)
+
+
+def save_checkpoint(out_dir: Path, ckpt: Checkpoint, arrays: dict[str, np.ndarray]) -> None:
+    """Write the adapter, then the checkpoint JSON naming it; drop older adapters."""
+    folder = Path(out_dir) / CHECKPOINT_DIR
+    ckpt.adapter_file = f"round-{ckpt.round:04d}.safetensors"
+    write_bytes_atomic(folder / ckpt.adapter_file, serialize_arrays(arrays))
+    write_bytes_atomic(folder / CHECKPOINT_FILE, json.dumps(asdict(ckpt), indent=1).encode("utf-8"))
+    for old in folder.glob("round-*.safetensors"):
+        if old.name != ckpt.adapter_file:
+            old.unlink(missing_ok=True)
+
+
+def load_checkpoint(out_dir: Path) -> tuple[Checkpoint, dict[str, np.ndarray]]:
+    """Read the last checkpoint of a run directory."""
+    path = Path(out_dir) / CHECKPOINT_DIR / CHECKPOINT_FILE
+    if not path.exists():
+        raise FedbankError(f"no checkpoint in {out_dir} ({path} is missing): nothing to resume; start a new run")
+    try:
+        ckpt = Checkpoint(**json.loads(path.read_text(encoding="utf-8")))
+        arrays = deserialize_arrays((path.parent / ckpt.adapter_file).read_bytes(), max_bytes=1 << 34)
+    except (OSError, ValueError, TypeError) as exc:
+        raise FedbankError(f"checkpoint {path} is unreadable ({exc}): the run cannot be resumed") from exc
+    return ckpt, arrays
+
+
+def rewind_ledger(ledger_path: Path, ckpt: Checkpoint) -> int:
+    """Cut the ledger back to the checkpoint; return how many lines were moved aside."""
+    ledger_path = Path(ledger_path)
+    if not ledger_path.exists():
+        if ckpt.ledger_entries:
+            raise LedgerError(f"{ledger_path} is missing but the checkpoint records {ckpt.ledger_entries} entries")
+        return 0
+    data = ledger_path.read_bytes()
+    lines = data.splitlines(keepends=True)
+    if len(lines) < ckpt.ledger_entries:
+        raise LedgerError(f"{ledger_path} has {len(lines)} lines, fewer than the {ckpt.ledger_entries} the checkpoint records")
+    keep, extra = lines[: ckpt.ledger_entries], lines[ckpt.ledger_entries:]
+    if extra:
+        with open(ledger_path.parent / UNFINISHED_FILE, "ab") as fh:
+            fh.writelines(extra)
+            fh.flush()
+            os.fsync(fh.fileno())
+        write_bytes_atomic(ledger_path, b"".join(keep))
+    result = verify_ledger(ledger_path)
+    if not result.ok or result.head_hash != ckpt.ledger_head:
+        raise LedgerError(f"{ledger_path} does not match the checkpoint ({result.reason}): run 'fedbank ledger verify'")
+    return len(extra)
