@@ -409,12 +409,17 @@ def build_report(run_dir: str | Path) -> dict:
         "consistency": {"metrics_vs_ledger": mismatches},
         "audit": audit,
         "protects": {k: {"protects": v[0], "explanation": v[1]} for k, v in PROTECTS.items()},
-        "config": {str(k): v for k, v in config.items() if isinstance(v, (str, int, float, bool)) or v is None},
+        "config": {str(k): _scalar(v) for k, v in config.items() if isinstance(v, (str, int, float, bool)) or v is None},
     }
 
 
 def _count(x: Any) -> int | float | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else _finite(x)
+
+
+def _scalar(v: Any) -> Any:
+    """A JSON scalar as the report keeps it: NaN and infinities become None (JSON has neither)."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _first_finite(*values: Any) -> float | None:
@@ -447,7 +452,7 @@ def _audit(raw: Any, branches: Sequence[Mapping]) -> dict:
         items = value.items() if isinstance(value, Mapping) else [(None, value)]
         for sub, v in items:
             if isinstance(v, (str, int, float, bool)) or v is None:
-                extra[str(key) if sub is None else f"{key}.{sub}"] = v
+                extra[str(key) if sub is None else f"{key}.{sub}"] = _scalar(v)
     out["extra"] = extra
     return out
 
@@ -799,7 +804,7 @@ def _section_verification(rep: Mapping) -> str:
         verdict = (f'<div class="verdict fail" id="ledger-verdict" data-ok="false" data-bad-line="{_e(v["bad_line"])}">'
                    f'<b>FAIL</b> — {where}{_e(v["reason"])}.<br>The figures below line {_e(v["bad_line"] or "?")} '
                    f'of the ledger cannot be trusted.</div>')
-    notes = [f"Signatures: {_e(v['keys'])}."]
+    notes = [f"Signed lines: {v['signed_lines']} of {v['entries']}; {_e(v['keys'])}."]
     if v["unparsable_lines"]:
         notes.append(f"Lines that are not JSON and were left out of this report: {_e(v['unparsable_lines'])}.")
     notes.append("A verified chain cannot show lines cut off the end: compare the head hash with the one "
@@ -935,6 +940,14 @@ def render_html(report: Mapping) -> str:
 
 
 RENDERERS = {"html": render_html, "json": render_json, "csv": render_csv}
+
+
+def infer_format(out: str | Path, fmt: str | None = None) -> str:
+    """``fmt`` if given, else the format ``out``'s suffix names (``.json``, ``.csv``), else ``html``."""
+    if fmt:
+        return str(fmt).lower()
+    suffix = Path(out).suffix.lstrip(".").lower()
+    return suffix if suffix in RENDERERS else "html"
 
 
 def write_report(run_dir: Path, out: Path, fmt: str = "html") -> Path:
