@@ -92,6 +92,12 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
         for _ in range(cfg.train.local_epochs):
             for input_ids, attention_mask, labels in loader:
                 optimizer.zero_grad(set_to_none=True)
+                if input_ids.shape[0] == 0:  # empty Poisson batch: still take (and account) the noisy step
+                    for p in params:
+                        p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+                    optimizer.step()
+                    steps += 1
+                    continue
                 out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
                 out.loss.backward()
                 optimizer.step()

@@ -24,6 +24,7 @@ from common.errors import FedbankError
 from common.model import adapter_arrays, load_adapter_arrays, save_adapter
 from common.protocol import arrays_to_record, record_to_arrays
 from server.aggregation import ClientLevelAccountant, build_aggregator
+from server.audit import formal_epsilon_of, run_audit
 from server.checkpoint import Checkpoint, load_checkpoint, rewind_ledger, save_checkpoint
 from server.evaluation import HoldoutEvaluator
 from server.intake import Intake
@@ -96,3 +97,7 @@ def main(grid: Grid, context: Context) -> None:
     )
     load_adapter_arrays(evaluator.model, record_to_arrays(final))
     save_adapter(evaluator.model, out / "adapter", cfg.model, evaluator.labels)
+    if cfg.audit.canaries > 0:  # empirical privacy audit of the final global model
+        run_audit(cfg, evaluator.model, evaluator.tokenizer, evaluator.labels, out,
+                  formal_epsilon=formal_epsilon_of(recorder.data, cfg.audit.canary_branch, cfg.dp.enabled),
+                  delta=cfg.dp.delta)

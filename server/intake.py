@@ -12,8 +12,8 @@ For each training reply of a round, in order:
    the claim, and the adapter passes :func:`server.validation.validate_update`
    (``keys``, ``shape``, ``dtype``, ``non-finite``, ``norm``).
 
-An admitted reply is rewritten to the plain form Flower's strategies read
-(``arrays`` + ``metrics``).  A rejected one keeps its reason; its claim is
+An admitted reply is given to Flower's strategies as a new message in the
+plain form they read (``arrays`` + ``metrics``); the received one is untouched.  A rejected one keeps its reason; its claim is
 kept when it was verified (the branch did spend that privacy), so the ledger
 can still record the spend, marked not aggregated.
 """
@@ -112,8 +112,8 @@ class Intake:
             norm = validate_update(arrays, global_arrays, self.max_update_norm)
         except (EnvelopeError, RejectedUpdate) as exc:
             return Rejected(branch, exc.reason, exc.detail, claim, signature)
-        msg.content = RecordDict({"arrays": arrays_to_record(arrays), "metrics": msg.content["metrics"]})
-        return Admitted(branch, claim, signature, msg, wire_bytes=wire, norm=norm)
+        plain = Message(content=RecordDict({"arrays": arrays_to_record(arrays), "metrics": msg.content["metrics"]}), reply_to=msg)
+        return Admitted(branch, claim, signature, plain, wire_bytes=wire, norm=norm)
 
     def _check_claim(self, claim: dict, signature: bytes | None) -> Rejected | None:
         """Verify the branch's signature on its claim (when the server has keys)."""

@@ -34,3 +34,12 @@ class ServerKeys:
             signing_key=load_ed25519_private(layout.server_ed25519_key),
             branch_keys=load_branch_verify_keys(keys_dir),
         )
+
+
+def ledger_verify_keys(keys_dir: Path) -> dict[str, Ed25519PublicKey]:
+    """Keys that verify a ledger's signatures: each branch's, and the server's for ``(server)`` lines."""
+    from common.keys import load_ed25519_public
+
+    keys: dict[str, Ed25519PublicKey] = dict(load_branch_verify_keys(keys_dir))
+    keys["(server)"] = load_ed25519_public(KeyLayout.from_dir(keys_dir).server_ed25519_pub)
+    return keys

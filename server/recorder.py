@@ -43,7 +43,7 @@ class RunRecorder:
         self.data["rounds"].sort(key=lambda e: e["round"])
         return entry
 
-    def add_branch(self, server_round: int, branch_id: str, claim: dict, wire_bytes: int = 0) -> None:
+    def add_branch(self, server_round: int, branch_id: str, claim: dict, wire_bytes: int = 0, norm: float | None = None) -> None:
         """Record one branch's status and privacy figures for a round."""
         self._round(server_round)["branches"][branch_id] = {
             "status": claim["status"],
@@ -52,6 +52,7 @@ class RunRecorder:
             "examples": claim["examples"],
             "steps": claim["steps"],
             "wire_bytes": int(wire_bytes),
+            "update_norm": norm,
         }
 
     def add_rejection(self, server_round: int, branch_id: str, reason: str, detail: str) -> None:

@@ -90,7 +90,7 @@ class BranchStrategy(Strategy):
         for adm in intake.admitted:
             aggregated = adm.claim["status"] == STATUS_TRAINED and len(intake.trained) >= self.min_train_branches
             self.ledger.append({**adm.claim, "time": now, "aggregated": aggregated}, signature=adm.signature)
-            self.recorder.add_branch(server_round, adm.branch_id, adm.claim, adm.wire_bytes)
+            self.recorder.add_branch(server_round, adm.branch_id, adm.claim, adm.wire_bytes, adm.norm)
             if adm.claim["status"] == STATUS_EXHAUSTED:
                 log(INFO, "round %s: %s did not train (budget exhausted at epsilon %.3f of %.3f)", server_round,
                     adm.branch_id, adm.claim["epsilon"] or 0.0, adm.claim["budget_epsilon"] or 0.0)
