@@ -125,6 +125,102 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def deploy_local_config(args: argparse.Namespace) -> dict[str, object]:
+    """The run-config overrides a ``fedbank deploy local`` call asks for (every branch trains by default)."""
+    cfg: dict[str, object] = {"num-server-rounds": args.rounds, "min-train-branches": args.branches}
+    if args.data:
+        cfg["data.source"] = str(Path(args.data).expanduser().resolve())
+    if args.text_column:
+        cfg["data.text-column"] = args.text_column
+    if args.label_column:
+        cfg["data.label-column"] = args.label_column
+    if args.no_dp:
+        cfg["dp.enabled"] = False
+    if args.epsilon is not None:
+        cfg["dp.target-epsilon"] = args.epsilon
+    cfg.update(_parse_set(args.set))
+    return cfg
+
+
+def cmd_deploy_local(args: argparse.Namespace) -> int:
+    """A real deployment on 127.0.0.1: SuperLink + N SuperNodes over TLS with node auth, one run."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from common.data import load_corpus
+    from simulations.deployment import deploy_local
+
+    if args.branches < 1:
+        raise FedbankError("--branches must be at least 1")
+    overrides = deploy_local_config(args)
+    out = Path(args.out).expanduser().resolve()
+    cfg = RunConfig.from_flower({**RunConfig().to_flower(), **overrides, "output-dir": str(out), "num-branches": args.branches})
+    if cfg.data.source != "synthetic":
+        load_corpus(cfg)  # fail now, with the data error, not inside a branch
+    console = Console(stderr=True)
+    with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("rounds", total=cfg.federation.num_rounds)
+        shown: set[str] = set()
+
+        def on_event(text: str) -> None:
+            progress.console.print(f"[dim]deploy[/dim] {text}", highlight=False, soft_wrap=True)
+
+        def on_line(line: str) -> None:
+            if "fedbank round" in line:
+                text = line[line.index("fedbank round"):]
+                if text in shown:
+                    return
+                shown.add(text)
+                progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+                progress.update(task, completed=int(text.split()[2].split("/")[0]))
+            elif args.verbose or "ERROR" in line or "Traceback" in line:
+                progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        result = deploy_local(out, args.branches, overrides, on_line=on_line, on_event=on_event, timeout=args.timeout)
+    console.print(f"run {result.run_id} finished ({result.status}:{result.sub_status}) over TLS with SuperNode authentication: outputs in {out}")
+    console.print(f"  adapter      {out / 'adapter'}")
+    console.print(f"  metrics      {out / 'metrics.json'}")
+    console.print(f"  ledger       {out / 'ledger.jsonl'}")
+    console.print(f"  logs         {out / 'logs'}")
+    return 0
+
+
+def cmd_deploy_superlink(args: argparse.Namespace) -> int:
+    """Run the headquarters' SuperLink (TLS, node auth) with every branch's key registered, until Ctrl-C."""
+    from simulations.deployment import CONNECTION, serve_superlink
+
+    state = Path(args.state).expanduser().resolve()
+
+    def on_ready(link) -> None:
+        import json
+
+        hosts = json.loads(link.keys.manifest.read_text(encoding="utf-8")).get("hosts", [])
+        print(f"ready: branches run  fedbank deploy branch --superlink HOST:{args.fleet_port}  with HOST one of the "
+              f"certificate's names: {', '.join(hosts)}")
+        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {CONNECTION} --stream --run-config \"...\"")
+        print("Ctrl-C stops the SuperLink", flush=True)
+
+    branches = [b.strip() for b in args.branches.split(",") if b.strip()] if args.branches else None
+    serve_superlink(args.keys, state, fleet_host=args.host, fleet_port=args.fleet_port, control_host=args.control_host,
+                    control_port=args.control_port, branch_ids=branches, on_event=lambda m: print(m, flush=True),
+                    on_ready=on_ready)
+    print("SuperLink stopped")
+    return 0
+
+
+def cmd_deploy_branch(args: argparse.Namespace) -> int:
+    """Run one branch's SuperNode (TLS with the CA, authenticated with its key), until Ctrl-C."""
+    from simulations.deployment import branch_id_for, serve_branch
+
+    branch_id = branch_id_for(args.id)
+    state = Path(args.state or Path("fedbank-state") / branch_id).expanduser().resolve()
+    serve_branch(args.keys, branch_id, args.superlink, data_path=args.data, state_dir=state,
+                 runtime_port=args.runtime_port, on_event=lambda m: print(m, flush=True))
+    print(f"SuperNode of {branch_id} stopped")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="fedbank", description="Privacy-preserving federated LoRA fine-tuning for bank branches.")
@@ -159,6 +255,42 @@ def build_parser() -> argparse.ArgumentParser:
     kinit.add_argument("--host", action="append", help="SuperLink host name or IP for the TLS certificate (repeatable)")
     kinit.add_argument("--force", action="store_true", help="overwrite existing keys")
     kinit.set_defaults(func=cmd_keys_init)
+
+    deploy = sub.add_parser("deploy", help="real deployment: SuperLink and SuperNodes over TLS with node authentication")
+    dsub = deploy.add_subparsers(dest="deploy_command", required=True)
+    dlink = dsub.add_parser("superlink", help="run the headquarters' SuperLink and register every branch's key (until Ctrl-C)")
+    dlink.add_argument("--keys", required=True, help="key directory from 'fedbank keys init' (needs ca/, superlink/, branches/*/supernode_auth.pub)")
+    dlink.add_argument("--host", default="0.0.0.0", help="address the Fleet API (branches) listens on (default 0.0.0.0)")
+    dlink.add_argument("--fleet-port", type=int, default=9092, help="Fleet API port, the one branches connect to (default 9092)")
+    dlink.add_argument("--control-host", default="127.0.0.1", help="address of the Control/Runtime HTTPS API for flwr run (default 127.0.0.1)")
+    dlink.add_argument("--control-port", type=int, default=9093, help="Control/Runtime HTTPS API port (default 9093)")
+    dlink.add_argument("--branches", help="comma-separated branch ids to register (default: every branch in the key manifest)")
+    dlink.add_argument("--state", default="fedbank-state/superlink", help="directory for FLWR_HOME, the SuperLink database and log (default fedbank-state/superlink)")
+    dlink.set_defaults(func=cmd_deploy_superlink)
+
+    dbranch = dsub.add_parser("branch", help="run one branch's SuperNode (until Ctrl-C)")
+    dbranch.add_argument("--id", required=True, help="branch number K (branch-K) or branch id from the key manifest")
+    dbranch.add_argument("--keys", required=True, help="key directory (needs ca/ca.crt, branches/<id>/, server/*.pub)")
+    dbranch.add_argument("--data", required=True, help="the branch's own CSV/JSONL of labelled texts")
+    dbranch.add_argument("--superlink", required=True, metavar="HOST:PORT", help="SuperLink Fleet API address; HOST must be in its TLS certificate")
+    dbranch.add_argument("--state", help="directory for the branch's privacy state, FLWR_HOME and log (default fedbank-state/<id>)")
+    dbranch.add_argument("--runtime-port", type=int, default=9094, help="local (127.0.0.1) Runtime API port of the SuperNode; distinct per SuperNode on one host (default 9094)")
+    dbranch.set_defaults(func=cmd_deploy_branch)
+
+    dlocal = dsub.add_parser("local", help="SuperLink + N SuperNodes on 127.0.0.1 over TLS with node auth; one run, then stop all")
+    dlocal.add_argument("--branches", type=int, default=3, help="number of branches (default 3)")
+    dlocal.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
+    dlocal.add_argument("--data", help="CSV/JSONL partitioned into the branches' files (default: the synthetic generator)")
+    dlocal.add_argument("--text-column", help="text column of --data")
+    dlocal.add_argument("--label-column", help="label column of --data")
+    ddp = dlocal.add_mutually_exclusive_group()
+    ddp.add_argument("--epsilon", type=float, help="target epsilon per branch over the whole run")
+    ddp.add_argument("--no-dp", action="store_true", help="non-private baseline (no DP-SGD)")
+    dlocal.add_argument("--out", required=True, help="output directory (new): keys, branch data, logs, adapter, metrics, ledger")
+    dlocal.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.max-length=64")
+    dlocal.add_argument("--timeout", type=float, default=3600.0, help="seconds the run may take (default 3600)")
+    dlocal.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
+    dlocal.set_defaults(func=cmd_deploy_local)
     return parser
 
 
