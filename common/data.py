@@ -17,12 +17,15 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from common.config import RunConfig, read_labels
 from common.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 SYNTHETIC = "synthetic"
 
@@ -55,6 +58,8 @@ class TokenizedSet:
 
     def as_dataset(self) -> torch.utils.data.TensorDataset:
         """A ``TensorDataset`` of (input_ids, attention_mask, labels)."""
+        import torch.utils.data
+
         return torch.utils.data.TensorDataset(self.input_ids, self.attention_mask, self.labels)
 
 
@@ -62,59 +67,79 @@ def load_table(path: str | Path, text_column: str, label_column: str, max_rows: 
     """Read a CSV or JSONL file of labelled texts.
 
     Raises:
-        DataError: the file is missing or malformed, a column is missing, or it has no rows.
+        DataError: the file is missing, unreadable or malformed, a column is
+            missing, or it has no rows.  The message is one line naming the
+            file (and line) and the fix.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")
     if not path.is_file():
         raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
-    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path)
+    columns = (text_column, label_column)
+    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, columns)
     texts, labels = [], []
-    for lineno, row in rows:
-        for col in (text_column, label_column):
-            if col not in row:
-                cols = ", ".join(sorted(row)) or "none"
-                raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); set data.text-column / data.label-column")
-        text, label = row[text_column], row[label_column]
-        if text is None or label is None or str(label).strip() == "":
-            raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
-        texts.append(str(text))
-        labels.append(str(label).strip())
-        if max_rows and len(texts) >= max_rows:
-            break
+    try:
+        for lineno, row in rows:
+            for col in columns:
+                if col not in row:
+                    cols = ", ".join(sorted(map(str, row))) or "none"
+                    raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_COLUMN_FIX}")
+            text, label = row[text_column], row[label_column]
+            if text is None or label is None or str(label).strip() == "":
+                raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
+            texts.append(str(text))
+            labels.append(str(label).strip())
+            if max_rows and len(texts) >= max_rows:
+                break
+    except OSError as err:
+        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
     if not texts:
         raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one example")
     return Corpus(texts, labels)
 
 
-def _read_csv(path: Path):
+_COLUMN_FIX = "set data.text-column / data.label-column (--text-column / --label-column) to the file's columns"
+
+
+def _read_csv(path: Path, columns: tuple[str, ...] = ()):
+    reader = None
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the first column name
             reader = csv.DictReader(fh)
             if not reader.fieldnames:
                 raise DataError(f"CSV file '{path}' has no header row: add a header naming the columns")
             width = len(reader.fieldnames)
+            for col in columns:
+                if col not in reader.fieldnames:
+                    cols = ", ".join(sorted(str(c) for c in reader.fieldnames))
+                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_COLUMN_FIX}")
             for lineno, row in enumerate(reader, start=2):
                 if None in row or len(row) != width or any(v is None for v in row.values()):
-                    raise DataError(f"{path}:{lineno}: malformed CSV row (expected {width} fields); check quoting and separators")
+                    raise DataError(f"{path}:{reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators")
                 yield lineno, row
     except UnicodeDecodeError as err:
-        raise DataError(f"CSV file '{path}' is not UTF-8 text: re-save it as UTF-8") from err
+        raise DataError(f"CSV file '{path}' is not UTF-8 text: re-save it as UTF-8 CSV") from err
     except csv.Error as err:
-        raise DataError(f"CSV file '{path}' is malformed: {err}") from err
+        where = f"{path}:{reader.line_num}" if reader is not None and reader.line_num else f"CSV file '{path}'"
+        raise DataError(f"{where}: malformed CSV ({err}); check quoting and separators") from err
 
 
 def _read_jsonl(path: Path):
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from err
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object per line")
-            yield lineno, row
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from err
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+                yield lineno, row
+    except UnicodeDecodeError as err:
+        raise DataError(f"JSONL file '{path}' is not UTF-8 text: re-save it as UTF-8") from err
 
 
 def synthetic_corpus(cfg: RunConfig) -> Corpus:
@@ -169,7 +194,7 @@ def partition(labels: list[str], num_parts: int, method: str, alpha: float, seed
     """
     n = len(labels)
     if n < num_parts * min_size:
-        raise DataError(f"{n} examples cannot give {num_parts} branches {min_size} examples each: use fewer branches or more data")
+        raise DataError(f"{n} training examples cannot give each of {num_parts} branches {min_size} rows (a branch would be empty or nearly so): use fewer branches (--branches / num-branches) or more data")
     y = np.asarray(labels)
     for attempt in range(200):
         rng = np.random.default_rng(seed + 7919 * attempt)
@@ -200,12 +225,41 @@ def simulation_split(cfg: RunConfig) -> tuple[Corpus, Corpus, list[np.ndarray], 
     return train, test, parts, names
 
 
+def check_label_coverage(train: Corpus, test: Corpus, names: list[str], require_trained: bool = True) -> None:
+    """Every label is in the run's label set, and (``require_trained``) every
+    held-out label occurs in the training data.
+
+    Raises:
+        DataError: naming the first offending label and the fix.
+    """
+    known = set(names)
+    for where, corpus in (("training data", train), ("held-out evaluation set", test)):
+        unknown = sorted(set(corpus.labels) - known)
+        if unknown:
+            raise DataError(f"label {_show_labels(unknown)} in the {where} is not in the run's label set: add it to data.labels or remove its rows")
+    unseen = sorted(set(test.labels) - set(train.labels)) if require_trained else []
+    if unseen:
+        unseen_set = set(unseen)
+        count = sum(1 for label in test.labels if label in unseen_set)
+        raise DataError(
+            f"label {_show_labels(unseen)} is in the held-out evaluation set ({count} row(s)) but in no training row: "
+            "add training rows with that label, remove its rows, or change seed / data.test-fraction"
+        )
+
+
+def _show_labels(labels: list[str]) -> str:
+    shown = ", ".join(repr(label) for label in labels[:5])
+    return shown + (f" (and {len(labels) - 5} more)" if len(labels) > 5 else "")
+
+
 def encode_labels(labels: list[str], names: list[str], where: str) -> torch.Tensor:
     """Label strings to indices; an unknown label is a DataError naming it."""
     index = {name: i for i, name in enumerate(names)}
     unknown = sorted(set(labels) - set(index))
     if unknown:
         raise DataError(f"{where}: label(s) {unknown[:5]} are not in the run's label set; add them to data.labels")
+    import torch  # lazily: loading and checking data needs no torch
+
     return torch.tensor([index[l] for l in labels], dtype=torch.long)
 
 

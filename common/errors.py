@@ -8,9 +8,45 @@ prints exactly that line and exits non-zero, without a traceback.
 
 from __future__ import annotations
 
+import re
+
+_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break (and the blanks around it) folded into one space."""
+    return _BREAKS.sub(" ", str(text)).strip()
+
+
+_LOGGED = re.compile(r"common\.errors\.([A-Za-z]+): (.+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def fedbank_message(text: str) -> str | None:
+    """The message of the first FedbankError in a logged traceback or error reason.
+
+    Flower reports an exception raised in a ServerApp or ClientApp as text (a
+    traceback in its log; ``"<class ...>:<'...traceback...'>"`` as the reason
+    of a failed reply).  Its line ``common.errors.DataError: <message>`` holds
+    the one line the user needs; this returns ``<message>``, or None.
+    """
+    for line in _ANSI.sub("", str(text)).splitlines():
+        match = _LOGGED.search(line)
+        if match:
+            return one_line(match.group(2))
+    return None
+
 
 class FedbankError(Exception):
-    """Base class of every error fedbank raises on purpose."""
+    """Base class of every error fedbank raises on purpose.
+
+    ``str(err)`` is always one line, even when a message quotes text that holds
+    line breaks (a CSV cell, a library's error), so the front end can print it
+    as a single ``fedbank: error: ...`` line.
+    """
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ConfigError(FedbankError):

@@ -47,7 +47,9 @@ __all__ = [
     "BranchKeys",
     "KeyLayout",
     "init_keys",
+    "check_key_dir",
     "load_branch_verify_keys",
+    "load_certificate",
     "load_ed25519_private",
     "load_ed25519_public",
     "load_x25519_private",
@@ -363,12 +365,58 @@ def _load(path: str | os.PathLike[str], kind: type, private: bool, label: str): 
             else serialization.load_pem_public_key(data)
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFileError(f"{path} is not {what}: point to the right file or {_INIT_HINT}") from exc
+        raise KeyFileError(f"{path} is not {what} (found {_describe(data)}): point to the right file or {_INIT_HINT}") from exc
     if not isinstance(key, kind):
-        raise KeyFileError(
-            f"{path} is not {what} (found {type(key).__name__.lstrip('_')}): point to the right file"
-        )
+        raise KeyFileError(f"{path} is not {what} (found {_key_kind(key)}): point to the right file")
     return key
+
+
+_PEM_LABEL_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----")
+_PEM_KINDS = {
+    b"CERTIFICATE": "a certificate",
+    b"TRUSTED CERTIFICATE": "a certificate",
+    b"CERTIFICATE REQUEST": "a certificate signing request",
+    b"PUBLIC KEY": "a public key",
+    b"PRIVATE KEY": "a private key",
+    b"ENCRYPTED PRIVATE KEY": "a password-protected private key",
+    b"OPENSSH PRIVATE KEY": "an OpenSSH private key",
+}
+
+
+def _describe(data: bytes) -> str:
+    """What a file that failed to load looks like, in a few words."""
+    if not data.strip():
+        return "an empty file"
+    match = _PEM_LABEL_RE.search(data[:4096])
+    if match is None:
+        head = data.lstrip()[:32]
+        if head.startswith((b"ssh-", b"ecdsa-sha2-")):
+            return "an OpenSSH public key"
+        return "bytes that are not PEM text"
+    label = match.group(1)
+    return _PEM_KINDS.get(label, f"a PEM '{label.decode()}' block")
+
+
+def _key_kind(key: object) -> str:
+    """'an Ed25519 private key', 'an EC (secp256r1) public key', ..."""
+    name = type(key).__name__.lstrip("_")
+    part = "private" if "Private" in name else "public" if "Public" in name else ""
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        algo = f"EC ({key.curve.name})"
+    else:
+        algo = re.sub(r"(Private|Public)Key$", "", name) or name
+    text = f"{algo} {part} key".replace("  ", " ")
+    return ("an " if text[0] in "AEIORX" else "a ") + text
+
+
+def load_certificate(path: str | os.PathLike[str], label: str = "certificate") -> x509.Certificate:
+    """Load a PEM X.509 certificate. Raises KeyFileError on any problem."""
+    path = Path(path)
+    data = _read(path, label)
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise KeyFileError(f"{path} is not a PEM {label} (found {_describe(data)}): point to the right file or {_INIT_HINT}") from exc
 
 
 def load_x25519_private(path: str | os.PathLike[str]) -> X25519PrivateKey:
@@ -406,3 +454,50 @@ def load_branch_verify_keys(keys_dir: str | os.PathLike[str]) -> dict[str, Ed255
     """
     layout = KeyLayout.from_dir(keys_dir)
     return {bid: load_ed25519_public(b.ed25519_pub) for bid, b in layout.branches.items()}
+
+
+def check_key_dir(keys_dir: str | os.PathLike[str], branch_ids: Sequence[str] | None = None) -> KeyLayout:
+    """Check a whole key directory the way a simulation will use it.
+
+    Every party's keys are on one machine in a simulation, so this reads the
+    manifest, the server's X25519 and Ed25519 key pairs, and the Ed25519 key
+    pair of each branch in ``branch_ids`` (default: every branch of the
+    manifest), checks each private key matches its public key, and reads the
+    certificates and SuperNode keys that are present.
+
+    Raises:
+        KeyFileError: one line naming the first missing, unreadable,
+            mismatched or wrong-kind file and the fix.
+    """
+    root = Path(keys_dir)
+    if not root.exists():
+        raise KeyFileError(f"key directory {root} does not exist: run `fedbank keys init --out {root} --branches N`, or set security.keys-dir to an existing key directory")
+    if not root.is_dir():
+        raise KeyFileError(f"key directory {root} is a file, not a directory: set security.keys-dir to the directory written by `fedbank keys init`")
+    layout = KeyLayout.from_dir(root)
+    wanted = list(branch_ids) if branch_ids is not None else list(layout.branch_ids)
+    branches = [layout.branch(b) for b in wanted]  # KeyFileError for a branch without keys
+    pairs = [
+        (layout.server_x25519_key, layout.server_x25519_pub, load_x25519_private, load_x25519_public),
+        (layout.server_ed25519_key, layout.server_ed25519_pub, load_ed25519_private, load_ed25519_public),
+    ] + [(b.ed25519_key, b.ed25519_pub, load_ed25519_private, load_ed25519_public) for b in branches]
+    raw = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    for key_path, pub_path, load_private, load_public in pairs:
+        private, public = load_private(key_path), load_public(pub_path)
+        if private.public_key().public_bytes(*raw) != public.public_bytes(*raw):
+            raise KeyFileError(f"{pub_path} is not the public key of {key_path}: run `fedbank keys init --force` to write a matching pair")
+    for path, label in ((layout.ca_cert, "CA certificate"), (layout.superlink_cert, "SuperLink TLS certificate")):
+        if path.exists() or path.is_symlink():
+            load_certificate(path, label)
+    for b in branches:
+        for path, loader in ((b.supernode_auth_key, serialization.load_ssh_private_key), (b.supernode_auth_pub, serialization.load_ssh_public_key)):
+            if not (path.exists() or path.is_symlink()):
+                continue
+            data = _read(path, "SuperNode authentication key")
+            try:
+                key = loader(data, None) if loader is serialization.load_ssh_private_key else loader(data)
+            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+                raise KeyFileError(f"{path} is not an OpenSSH SuperNode authentication key (found {_describe(data)}): point to the right file or {_INIT_HINT}") from exc
+            if not isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+                raise KeyFileError(f"{path} is {_key_kind(key)}, but a SuperNode authentication key must be a NIST-curve EC key: {_INIT_HINT}")
+    return layout

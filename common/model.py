@@ -11,6 +11,7 @@ PEFT's adapter-only state dict (adapter-name-free keys) as numpy arrays.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -88,9 +89,14 @@ def build_base_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
 
 def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None = None, device: str = "cpu"):
     """Base model moved to ``device`` first, then wrapped with a fresh LoRA adapter."""
+    base = build_base_model(mcfg, num_labels, vocab_size).to(device)
+    return _with_lora(mcfg, base)
+
+
+def _with_lora(mcfg: ModelConfig, base):
+    """``base`` wrapped with a fresh LoRA adapter (seeded: identical on every node)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    base = build_base_model(mcfg, num_labels, vocab_size).to(device)
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=mcfg.lora_rank,
@@ -103,7 +109,11 @@ def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
     try:
         model = get_peft_model(base, lora)
     except ValueError as err:
-        raise ModelError(f"cannot apply LoRA to '{mcfg.name}': {err}; set model.lora.target-modules") from err
+        first = str(err).strip().split(". ")[0].rstrip(".") or type(err).__name__
+        raise ModelError(
+            f"cannot apply LoRA to '{mcfg.name}' with model.lora.target-modules '{mcfg.lora_target_modules}' ({first}): "
+            "set model.lora.target-modules to module names of the model (e.g. 'query,value' for BERT), or empty for PEFT's default"
+        ) from err
     finally:
         torch.random.set_rng_state(generator_state)
     return model
@@ -171,6 +181,57 @@ def load_saved_adapter(adapter_dir: Path, device: str = "cpu"):
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     model.eval()
     return model, tokenizer, mcfg, labels
+
+
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+_MODEL_FIX = "give a directory saved with save_pretrained, a hub id, or 'tiny-bert'"
+
+
+def check_base_model(mcfg: ModelConfig) -> None:
+    """Check, without loading weights, that ``model.name`` can be built.
+
+    'tiny-bert' always can.  A local path must be a directory holding a
+    readable ``config.json`` of an architecture with a sequence-classification
+    head, weight files, and a loadable tokenizer.  A hub id is not checked here
+    (that needs the network); loading it later raises :class:`ModelError`.
+
+    Raises:
+        ModelError: one line naming the path and the fix.
+    """
+    if is_tiny(mcfg):
+        with warnings.catch_warnings():  # a check: keep library deprecation notes off the user's terminal
+            warnings.simplefilter("ignore", FutureWarning)
+            build_peft_model(mcfg, 2)  # small and offline; checks model.lora.target-modules
+        return
+    _check_model_source(mcfg.name)
+    path = Path(mcfg.name).expanduser()
+    if not path.exists():
+        return  # a hub id
+    if not path.is_dir():
+        raise ModelError(f"model.name path '{mcfg.name}' is a file, not a model directory: {_MODEL_FIX}")
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model.name path '{mcfg.name}' has no config.json, so it is not a saved model: {_MODEL_FIX}")
+    from transformers import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING, AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(path))
+    except (OSError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"cannot read the config.json of model.name '{mcfg.name}' ({first}): {_MODEL_FIX}") from err
+    if type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
+        raise ModelError(
+            f"model.name '{mcfg.name}' is a '{config.model_type}' model without a sequence-classification head in "
+            f"transformers: give a sequence-classification model (e.g. BERT, RoBERTa) or 'tiny-bert'"
+        )
+    if not any(next(path.glob(pattern), None) for pattern in _WEIGHT_PATTERNS):
+        raise ModelError(f"model.name path '{mcfg.name}' has no weight files (*.safetensors or *.bin): {_MODEL_FIX}")
+    load_tokenizer(mcfg)
+    from transformers import AutoModelForSequenceClassification
+
+    with torch.device("meta"), warnings.catch_warnings():  # the architecture only: no weights read
+        warnings.simplefilter("ignore", FutureWarning)
+        skeleton = AutoModelForSequenceClassification.from_config(config)
+        _with_lora(mcfg, skeleton)
 
 
 def _check_model_source(name: str) -> None:

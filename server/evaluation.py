@@ -12,7 +12,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from flwr.common.logger import log
 
 from common.config import RunConfig
-from common.data import Corpus, TokenizedSet, encode_labels, simulation_split, tokenize
+from common.data import SYNTHETIC, Corpus, TokenizedSet, check_label_coverage, encode_labels, simulation_split, tokenize
 from common.desensitize import Desensitizer
 from common.evaluation import evaluate
 from common.model import build_peft_model, load_adapter_arrays, load_tokenizer
@@ -21,8 +21,14 @@ from server.recorder import RunRecorder
 
 
 def holdout_set(cfg: RunConfig, tokenizer) -> tuple[TokenizedSet, list[str]]:
-    """The desensitized, tokenized held-out set and the run's labels."""
-    _, test, _, names = simulation_split(cfg)
+    """The desensitized, tokenized held-out set and the run's labels.
+
+    Raises:
+        DataError: a label is outside the run's label set, or (user data) a
+            held-out label occurs in no training row: its metrics would mean nothing.
+    """
+    train, test, _, names = simulation_split(cfg)
+    check_label_coverage(train, test, names, require_trained=cfg.data.source != SYNTHETIC)
     return tokenize_corpus(test, names, tokenizer, cfg.model.max_length, where="held-out set"), names
 
 
