@@ -15,6 +15,9 @@ aggregator, and writes the outputs under ``output-dir``:
 
 from __future__ import annotations
 
+import os
+import signal
+
 from flwr.app import ArrayRecord, Context
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
@@ -81,6 +84,8 @@ def main(grid: Grid, context: Context) -> None:
     )
 
     def checkpoint(server_round: int, arrays: ArrayRecord) -> None:
+        if server_round == cfg.faults.server_crash_round and not cfg.federation.resume:
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection: the worst moment to die
         state = {"clipping_norm": float(inner.clipping_norm)} if hasattr(inner, "clipping_norm") else {}
         save_checkpoint(out, Checkpoint(
             run_id=run_id, round=server_round, adapter_file="", ledger_entries=len(ledger), ledger_head=ledger.head,

@@ -64,16 +64,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from common.data import load_corpus
+    from simulations.preflight import preflight
     from simulations.runner import simulate
 
-    overrides = simulate_config(args)
-    cfg = RunConfig.from_flower({**RunConfig().to_flower(), **overrides, "output-dir": str(args.out)})
-    if cfg.data.source != "synthetic":
-        load_corpus(cfg)  # fail now, with the data error, not inside a branch
+    if args.resume:
+        overrides = resume_config(Path(args.resume))
+        args.branches, args.out = int(overrides["num-branches"]), args.resume
+        cfg = RunConfig.from_flower(overrides)
+    else:
+        if not args.out:
+            raise FedbankError("simulate needs --out DIR (a new directory), or --resume RUN_DIR")
+        overrides = simulate_config(args)
+        cfg = RunConfig.from_flower({**RunConfig().to_flower(), **overrides, "output-dir": str(args.out)})
+        preflight(cfg)  # data, labels, keys, model, --out: fail now, in one line, before Flower starts
+        if (cfg.output_dir / "ledger.jsonl").exists():
+            raise FedbankError(f"output directory {cfg.output_dir} already holds a run (ledger.jsonl): choose a new --out or --resume it")
     out = cfg.output_dir
-    if (out / "ledger.jsonl").exists():
-        raise FedbankError(f"output directory {out} already holds a run (ledger.jsonl): choose a new --out")
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
@@ -102,16 +108,43 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def resume_config(run_dir: Path) -> dict[str, object]:
+    """The run config of an interrupted run, to continue it after its last checkpoint."""
+    import json
+
+    metrics = run_dir / "metrics.json"
+    if not (run_dir / "checkpoint" / "checkpoint.json").exists() or not metrics.exists():
+        raise FedbankError(f"{run_dir} has no checkpoint/checkpoint.json and metrics.json: nothing to resume")
+    config = dict(json.loads(metrics.read_text(encoding="utf-8"))["config"])
+    config.update({"resume": True, "output-dir": str(run_dir.resolve())})
+    return config
+
+
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    """Verify a ledger's hash chain; print OK or the first bad line."""
+    """Verify a ledger's hash chain and signatures; print OK or the first bad line."""
+    from server.keyring import ledger_verify_keys
     from server.ledger import verify_ledger
 
-    result = verify_ledger(args.ledger)
+    ledger = Path(args.ledger)
+    keys_dir = Path(args.keys) if args.keys else ledger.parent / "keys"
+    verify_keys = ledger_verify_keys(keys_dir) if (args.keys or (keys_dir / "manifest.json").exists()) else None
+    result = verify_ledger(ledger, verify_keys, require_signatures=args.require_signatures)
+    signed = f", signatures checked against {keys_dir}" if verify_keys else ", signatures not checked (no keys)"
     if result.ok:
-        print(f"OK: {result.entries} entries, chain intact (head {result.head_hash[:16]})")
+        print(f"OK: {result.entries} entries, chain intact{signed} (head {result.head_hash[:16]})")
         return 0
     print(f"FAIL: {result.reason}")
     return 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the compliance reviewer's report of a run directory (HTML, JSON or CSV)."""
+    from server.report import infer_format, write_report
+
+    fmt = infer_format(args.out, args.format)
+    out = write_report(Path(args.run_dir), Path(args.out), fmt)
+    print(f"{fmt} report of {args.run_dir} written to {out}")
+    return 0
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
@@ -235,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     dp = sim.add_mutually_exclusive_group()
     dp.add_argument("--epsilon", type=float, help="target epsilon per branch over the whole run")
     dp.add_argument("--no-dp", action="store_true", help="non-private baseline (no DP-SGD)")
-    sim.add_argument("--out", required=True, help="output directory (new)")
+    sim.add_argument("--out", help="output directory (new)")
+    sim.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run after its last checkpointed round")
     sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.lora.rank=4")
     sim.add_argument("--cpus-per-branch", type=float, default=1.0, help="CPUs reserved per simulated branch (default 1)")
     sim.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
@@ -245,7 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = ledger.add_subparsers(dest="ledger_command", required=True)
     verify = lsub.add_parser("verify", help="verify a ledger.jsonl hash chain")
     verify.add_argument("ledger", help="path to ledger.jsonl")
+    verify.add_argument("--keys", help="key directory whose branch/server public keys verify the signatures (default: keys/ beside the ledger)")
+    verify.add_argument("--require-signatures", action="store_true", help="fail on any unsigned line")
     verify.set_defaults(func=cmd_ledger_verify)
+
+    report = sub.add_parser("report", help="compliance report of a run: epsilon per branch, ledger check, utility")
+    report.add_argument("run_dir", help="the run's output directory (holds metrics.json and ledger.jsonl)")
+    report.add_argument("--out", required=True, help="file to write, e.g. report.html")
+    report.add_argument("--format", choices=("html", "json", "csv"),
+                        help="html (one self-contained page), json or csv; default: from --out's suffix, else html")
+    report.set_defaults(func=cmd_report)
 
     keys = sub.add_parser("keys", help="deployment key material")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
