@@ -44,6 +44,11 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Run (or resume) the federation and write its outputs."""
     cfg = RunConfig.from_flower(context.run_config)
+    if cfg.security.secagg:
+        from server.secagg import run_secagg
+
+        run_secagg(grid, context, cfg)
+        return
     out = cfg.output_dir
     out.mkdir(parents=True, exist_ok=True)
     keys = ServerKeys.load(cfg.keys_dir) if cfg.security.envelope else None
