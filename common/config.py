@@ -426,7 +426,10 @@ def read_labels(spec: str) -> list[str] | None:
     if spec.endswith(".json"):
         if not path.is_file():
             raise ConfigError(f"data.labels file '{spec}' does not exist: give a JSON list file or a comma-separated list")
-        labels = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            labels = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise ConfigError(f"data.labels file '{spec}' is not readable JSON ({err}): give a JSON list of labels or a comma-separated list") from err
         if not isinstance(labels, list) or not labels:
             raise ConfigError(f"data.labels file '{spec}' must hold a non-empty JSON list of labels")
         return [str(x) for x in labels]

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from flwr.app import Message, RecordDict
 
 from common.envelope import open_update
-from common.errors import EnvelopeError, RejectedUpdate
+from common.errors import EnvelopeError, RejectedUpdate, fedbank_message, one_line
 from common.protocol import STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim, record_to_arrays
 from server.keyring import ServerKeys
 from server.validation import validate_update
@@ -85,7 +85,8 @@ class Intake:
         seen: set[str] = set()
         for msg in replies:
             if msg.has_error():
-                out.failures.append((int(msg.metadata.src_node_id), str(msg.error.reason)))
+                reason = str(msg.error.reason)
+                out.failures.append((int(msg.metadata.src_node_id), fedbank_message(reason) or one_line(reason)[-300:]))
                 continue
             result = self._admit(msg, server_round, global_arrays, seen)
             (out.admitted if isinstance(result, Admitted) else out.rejected).append(result)

@@ -96,7 +96,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
                 round_no = int(text.split()[2].split("/")[0])
                 progress.update(task, completed=round_no)
-            elif args.verbose or "ERROR" in line or "Traceback" in line:
+            elif args.verbose:
                 progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
         result = simulate(APP_DIR, out, args.branches, {k: v for k, v in overrides.items()},
@@ -207,7 +207,7 @@ def cmd_deploy_local(args: argparse.Namespace) -> int:
                 shown.add(text)
                 progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
                 progress.update(task, completed=int(text.split()[2].split("/")[0]))
-            elif args.verbose or "ERROR" in line or "Traceback" in line:
+            elif args.verbose:
                 progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
         result = deploy_local(out, args.branches, overrides, on_line=on_line, on_event=on_event, timeout=args.timeout)

@@ -175,6 +175,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
         cfg = None  # the ServerApp reports the bad config (the CLI validated it before anyway)
     if cfg is not None:
         ensure_simulation_keys(cfg, num_branches)
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     with LocalSuperLink(flwr_home, output_dir / "superlink.log"):
         cmd = [
             _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
@@ -209,7 +210,9 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
             status, sub = run_status(flwr_home, run_id)
     result = SimulationResult(run_id, status, sub, output_dir, log_path)
     if (status, sub) != ("finished", "completed") and (status, sub) != ("completed", "finished"):
-        raise RunFailed(f"run {run_id} ended with status {status}:{sub}; see {log_path}")
+        from simulations.preflight import explain_failure
+
+        raise explain_failure(RunFailed(f"run {run_id} ended with status {status}:{sub}; see {log_path}"), log_path, log_start)
     return result
 
 
