@@ -253,6 +253,78 @@ class FederationConfig:
         _check(self.round_timeout > 0, "round-timeout", self.round_timeout, "a number > 0")
 
 
+TASKS = ("intent", "credit", "fraud")
+IMBALANCE = ("none", "weighted-loss", "oversample")
+QUASI_RULES = ("age-band", "decade", "prefix3", "drop")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """What is learned: the task, the column mapping of its records, class imbalance, the decision threshold.
+
+    Column-mapping checks that need the data (columns present, label values)
+    are in :mod:`common.tasks`; the ones here need only the config.
+    """
+
+    name: str = _key("task", "What the model learns: 'intent' (text -> one of many labels), 'credit' (applicant record -> good/bad) or 'fraud' (transaction record -> fraud/legit).", default="intent")
+    field_columns: str = _key("data.field-columns", "credit/fraud: comma-separated columns serialized as 'field: value; ...' text after desensitization; empty = every column but the label and identifier columns.", default="")
+    id_columns: str = _key("data.id-columns", "credit/fraud: comma-separated direct-identifier columns, dropped at the branch (columns named like name/phone/card_number/... are dropped too).", default="")
+    quasi_columns: str = _key("data.quasi-columns", "credit/fraud: quasi-identifiers to generalize, 'COLUMN' or 'COLUMN=RULE' (age-band, decade, prefix3, drop), comma-separated; 'auto' = by column name (age, birth year, postcode); 'none' = keep all.", default="auto")
+    value_map: str = _key("data.value-map", "credit/fraud: codes to words before serialization: '', 'german-credit' (UCI Statlog codes), or a JSON file {column: {code: text}}.", default="")
+    positive_label: str | int = _key("data.positive-label", "credit/fraud: the label value of the positive class (bad credit, fraud); empty = 'bad', 'fraud', 'default' or 'yes' when present.", default="")
+    threshold: float = _key("eval.threshold", "credit/fraud: positive-class probability at or above which a record is called positive (F1 at this threshold).", default=0.5)
+    imbalance: str = _key("train.imbalance", "Class imbalance: 'none', 'weighted-loss' (per-sample class weights, mean over the batch: DP-SGD compatible) or 'oversample' (duplicates rare-class rows; only with dp.enabled = false).", default="none")
+    positive_weight: float = _key("train.positive-weight", "weighted-loss: weight of the positive class (binary tasks); 0 = sklearn's 'balanced' weights from the branch's own label counts.", default=0.0)
+
+    def __post_init__(self) -> None:
+        label = self.positive_label
+        if isinstance(label, float) and label.is_integer():
+            label = int(label)
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise ConfigError(f"config key 'data.positive-label' must be a label value (text or integer), got {label!r}")
+        object.__setattr__(self, "positive_label", str(label).strip())
+        _check(self.name in TASKS, "task", self.name, f"one of {', '.join(TASKS)}")
+        _check(self.imbalance in IMBALANCE, "train.imbalance", self.imbalance, f"one of {', '.join(IMBALANCE)}")
+        _check(0 < self.threshold < 1, "eval.threshold", self.threshold, "in (0, 1)")
+        _check(self.positive_weight >= 0, "train.positive-weight", self.positive_weight, "a number >= 0 (0 = balanced weights)")
+        both = sorted(set(self.field_list or ()) & set(self.id_list))
+        _check(not both, "data.id-columns", self.id_columns, f"disjoint from data.field-columns (both name {', '.join(map(repr, both))})")
+        self.quasi_rules  # parse now: a malformed spec fails at start-up
+
+    @property
+    def field_list(self) -> list[str] | None:
+        """``data.field-columns`` as a list, or None for 'every other column'."""
+        names = _split_columns(self.field_columns)
+        return names or None
+
+    @property
+    def id_list(self) -> list[str]:
+        """``data.id-columns`` as a list."""
+        return _split_columns(self.id_columns)
+
+    @property
+    def quasi_rules(self) -> dict[str, str] | None:
+        """``data.quasi-columns`` parsed: column -> rule ('' = rule from the column name); None = 'auto'."""
+        spec = self.quasi_columns.strip()
+        if spec.lower() == "auto":
+            return None
+        if spec.lower() in ("none", ""):
+            return {}
+        out: dict[str, str] = {}
+        for item in _split_columns(spec):
+            column, _, rule = item.partition("=")
+            rule = rule.strip()
+            _check(bool(column.strip()) and rule in QUASI_RULES + ("",), "data.quasi-columns", item,
+                   f"'COLUMN' or 'COLUMN=RULE' with RULE one of {', '.join(QUASI_RULES)} (or 'auto' / 'none')")
+            out[column.strip()] = rule
+        return out
+
+
+
+def _split_columns(spec: str) -> list[str]:
+    return [c.strip() for c in spec.split(",") if c.strip()]
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs, grouped by concern."""
@@ -267,6 +339,7 @@ class RunConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
 
     def __post_init__(self) -> None:
         if self.central_dp.mode != "off" and self.aggregation.method != "fedavg":
@@ -325,6 +398,7 @@ _SECTION_TYPES = {
     "security": SecurityConfig,
     "faults": FaultConfig,
     "audit": AuditConfig,
+    "task": TaskConfig,
 }
 
 
