@@ -78,6 +78,7 @@ class Intake:
         self.keys = keys
         self.max_update_norm = max_update_norm
         self.max_bytes = max_bytes
+        self.node_branch: dict[int, str] = {}  # learned from verified claims: names a node that fails later
 
     def admit_round(self, server_round: int, replies: list[Message], global_arrays: dict[str, np.ndarray]) -> RoundIntake:
         """Admit or reject every reply of ``server_round``."""
@@ -106,6 +107,7 @@ class Intake:
         if branch in seen:
             return Rejected(branch, "duplicate", f"second reply from {branch} in round {server_round}")
         seen.add(branch)
+        self.node_branch[int(msg.metadata.src_node_id)] = branch
         if claim["status"] != STATUS_TRAINED:
             return Admitted(branch, claim, signature, msg)
         try:

@@ -63,9 +63,9 @@ class RunRecorder:
         """Record the cumulative client-level (central DP) epsilon after a round."""
         self._round(server_round)["client_level"] = {"epsilon": float(epsilon), "delta": float(delta)}
 
-    def add_failure(self, server_round: int, node_id: int, reason: str) -> None:
-        """Record a node that failed in a round."""
-        self._round(server_round).setdefault("failures", []).append({"node": int(node_id), "reason": reason})
+    def add_failure(self, server_round: int, node_id: int, reason: str, branch: str | None = None) -> None:
+        """Record a node that failed in a round (its branch when known)."""
+        self._round(server_round).setdefault("failures", []).append({"node": int(node_id), "branch": branch, "reason": reason})
 
     def add_evaluation(self, server_round: int, metrics: dict) -> None:
         """Record the held-out evaluation after a round (round 0 = initial model)."""

@@ -251,7 +251,8 @@ def build_report(run_dir: str | Path) -> dict:
     verification = _verify(run_dir, ledger_path, config)
     verification["unparsable_lines"] = unparsable
     verification["signed_lines"] = sum(1 for _, e in entries if e.get("signature") is not None)
-    rows = [_ledger_row(n, e) for n, e in entries]
+    # Failure lines (kind 'failure') are the server's record of dropouts; metrics.json lists them per round.
+    rows = [_ledger_row(n, e) for n, e in entries if e.get("kind") != "failure"]
     is_client = [r["kind"] == KIND_CLIENT or r["branch"] == SERVER_BRANCH for r in rows]
     record_rows = [r for r, c in zip(rows, is_client) if not c]
     client_rows = [r for r, c in zip(rows, is_client) if c]
@@ -263,7 +264,7 @@ def build_report(run_dir: str | Path) -> dict:
         for key, value in entry.items():
             if key not in ROUND_SKIP_KEYS and _finite(value) is not None:
                 rnd[key] = _finite(value)
-        rnd["failures"] = [{"node": str(f.get("node", "")), "reason": str(f.get("reason", ""))}
+        rnd["failures"] = [{"node": str(f.get("branch") or f.get("node", "")), "reason": str(f.get("reason", ""))}
                            for f in entry.get("failures") or [] if isinstance(f, Mapping)]
         rnd["rejected"] = [{"branch": str(f.get("branch", "")), "reason": str(f.get("reason", "")),
                             "detail": str(f.get("detail") or "")}

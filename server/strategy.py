@@ -10,7 +10,8 @@ optionally a central-DP wrapper).  Each round it
   their reason;
 * writes one ledger line per branch whose claim verified -- the branch's
   signed privacy claim, marked ``aggregated`` or with its ``reject_reason`` --
-  and, with central DP, one client-level line for the release;
+  a server line (``kind: failure``) per branch that failed the round, and,
+  with central DP, one client-level line for the release;
 * aggregates only when at least ``min-train-branches`` updates were admitted.
 """
 
@@ -35,6 +36,7 @@ from server.recorder import RunRecorder
 INFO = 20
 WARNING = 30
 SERVER_BRANCH = "(server)"
+FAILURE = "failure"
 
 
 class BranchStrategy(Strategy):
@@ -80,8 +82,10 @@ class BranchStrategy(Strategy):
         self.last_intake = intake
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for node, reason in intake.failures:
-            log(WARNING, "round %s: node %s failed: %s", server_round, node, reason)
-            self.recorder.add_failure(server_round, node, reason)
+            branch = self.intake.node_branch.get(node, f"node-{node}")
+            log(WARNING, "round %s: %s failed: %s", server_round, branch, reason)
+            self.recorder.add_failure(server_round, node, reason, branch)
+            self._ledger_failure(server_round, branch, reason, now)
         for rej in intake.rejected:
             log(WARNING, "round %s: rejected update from %s: %s (%s)", server_round, rej.branch_id, rej.reason, rej.detail)
             self.recorder.add_rejection(server_round, rej.branch_id, rej.reason, rej.detail)
@@ -103,6 +107,12 @@ class BranchStrategy(Strategy):
         if arrays is not None and self.client_level is not None:
             self._ledger_release(server_round, len(trained), now)
         return arrays, metrics
+
+    def _ledger_failure(self, server_round: int, branch: str, reason: str, now: str) -> None:
+        """One server line for a branch that failed the round (no claim: nothing it spent is known here)."""
+        entry = {"run_id": self.run_id, "round": server_round, "branch": SERVER_BRANCH, "kind": FAILURE,
+                 "status": "branch-failed", "failed_branch": branch, "reason": reason[:300], "time": now, "aggregated": False}
+        self.ledger.append(entry, signer=self.keys.signing_key.sign if self.keys is not None else None)
 
     def _ledger_release(self, server_round: int, sample_size: int, now: str) -> None:
         """One client-level ledger line for a central-DP release."""
