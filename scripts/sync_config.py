@@ -1,7 +1,8 @@
-"""Rewrite ``[tool.flwr.app.config]`` in pyproject.toml from common.config's defaults.
+"""Rewrite ``[tool.flwr.app.config]`` in pyproject.toml and the configuration table
+in README.md from common.config's keys, defaults and help texts.
 
 Run after adding or changing a setting: ``python scripts/sync_config.py``.
-A test checks the two agree.
+Tests check that all three agree.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 from common.config import config_table  # noqa: E402
 
 HEADER = "[tool.flwr.app.config]\n"
+README_START, README_END = "<!-- config-table:start -->\n", "<!-- config-table:end -->\n"
 
 
 def toml_value(value: object) -> str:
@@ -31,7 +33,13 @@ def main() -> None:
     head = text[: text.index(HEADER) + len(HEADER)]
     lines = [f"{key} = {toml_value(default)}" for key, default, _ in config_table()]
     path.write_text(head + "\n".join(lines) + "\n", encoding="utf-8")
-    print(f"{len(lines)} settings written to {path}")
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{key}` | `{toml_value(default)}` | {help_} |" for key, default, help_ in config_table()]
+    readme.write_text(text[:start] + "\n".join(rows) + "\n" + text[end:], encoding="utf-8")
+    print(f"{len(lines)} settings written to {path} and {readme}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from common.config import RunConfig
+from common.config import RunConfig, config_table
 from common.data import label_names, load_table, partition, simulation_split
 from common.errors import ConfigError, DataError
 from tests.conftest import BANKING77
@@ -102,3 +102,13 @@ def test_jsonl_loads_and_missing_file_is_clear(tmp_path):
 def test_label_set_comes_from_config_when_given(tmp_path):
     cfg = RunConfig.from_flower({"data.source": "x.csv", "data.labels": "b,a"})
     assert label_names(cfg, None) == ["b", "a"]
+
+
+def test_readme_configuration_table_lists_every_key_with_its_default():
+    """scripts/sync_config.py writes the table; this catches a setting added without it."""
+    from scripts.sync_config import toml_value
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for key, default, _ in config_table():
+        assert f"| `{key}` | `{toml_value(default)}` |" in readme, f"README lacks {key}: run python scripts/sync_config.py"
