@@ -115,7 +115,8 @@ class Intake:
             norm = validate_update(arrays, global_arrays, self.max_update_norm)
         except (EnvelopeError, RejectedUpdate) as exc:
             return Rejected(branch, exc.reason, exc.detail, claim, signature)
-        plain = Message(content=RecordDict({"arrays": arrays_to_record(arrays), "metrics": msg.content["metrics"]}), reply_to=msg)
+        ordered = {name: arrays[name] for name in global_arrays}  # the global order: Flower's DP wrappers zip by position
+        plain = Message(content=RecordDict({"arrays": arrays_to_record(ordered), "metrics": msg.content["metrics"]}), reply_to=msg)
         return Admitted(branch, claim, signature, plain, wire_bytes=wire, norm=norm)
 
     def _check_claim(self, claim: dict, signature: bytes | None) -> Rejected | None:
