@@ -162,12 +162,14 @@ class CentralDPConfig:
     noise_multiplier: float = _key("central-dp.noise-multiplier", "Noise multiplier of the Gaussian mechanism on the aggregated update.", default=1.0)
     clipping_norm: float = _key("central-dp.clipping-norm", "Clipping norm of each branch's update (initial norm when adaptive).", default=1.0)
     delta: float = _key("central-dp.delta", "Delta of the client-level guarantee.", default=1e-3)
+    clipped_count_stddev: float = _key("central-dp.clipped-count-stddev", "adaptive: noise on the clipped-update count (0 = Flower's default, branches/20; few branches need more).", default=0.0)
 
     def __post_init__(self) -> None:
         _check(self.mode in CENTRAL_DP_MODES, "central-dp.mode", self.mode, f"one of {', '.join(CENTRAL_DP_MODES)}")
         _check(self.noise_multiplier > 0, "central-dp.noise-multiplier", self.noise_multiplier, "a number > 0")
         _check(self.clipping_norm > 0, "central-dp.clipping-norm", self.clipping_norm, "a number > 0")
         _check(0 < self.delta < 1, "central-dp.delta", self.delta, "in (0, 1)")
+        _check(self.clipped_count_stddev >= 0, "central-dp.clipped-count-stddev", self.clipped_count_stddev, "a number >= 0")
 
 
 AGGREGATIONS = ("fedavg", "median", "trimmed-mean", "krum", "multikrum")

@@ -31,6 +31,7 @@ from flwr.supercore.privacy_accounting import (
 from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
 
 from common.config import RunConfig
+from common.errors import ConfigError, one_line
 
 
 def sampled_per_round(cfg: RunConfig) -> int:
@@ -63,12 +64,17 @@ def build_aggregator(cfg: RunConfig) -> Strategy:
         keep = agg.multikrum_keep or max(1, sampled_per_round(cfg) - agg.byzantine)
         inner = MultiKrum(num_malicious_nodes=agg.byzantine, num_nodes_to_select=keep, **common)
     central = cfg.central_dp
-    if central.mode == "fixed":
-        return DifferentialPrivacyServerSideFixedClipping(
-            inner, central.noise_multiplier, central.clipping_norm, sampled_per_round(cfg))
-    if central.mode == "adaptive":
-        return DifferentialPrivacyServerSideAdaptiveClipping(
-            inner, central.noise_multiplier, sampled_per_round(cfg), initial_clipping_norm=central.clipping_norm)
+    try:
+        if central.mode == "fixed":
+            return DifferentialPrivacyServerSideFixedClipping(
+                inner, central.noise_multiplier, central.clipping_norm, sampled_per_round(cfg))
+        if central.mode == "adaptive":
+            return DifferentialPrivacyServerSideAdaptiveClipping(
+                inner, central.noise_multiplier, sampled_per_round(cfg), initial_clipping_norm=central.clipping_norm,
+                clipped_count_stddev=central.clipped_count_stddev or None)
+    except ValueError as err:  # Flower's own parameter checks
+        raise ConfigError(f"central-dp settings rejected by Flower ({one_line(str(err))}): "
+                          "raise central-dp.clipped-count-stddev or lower central-dp.noise-multiplier") from err
     return inner
 
 

@@ -49,6 +49,22 @@ def preflight(cfg: RunConfig) -> None:
     check_data(cfg)
     check_keys(cfg)
     check_model(cfg)
+    check_aggregation(cfg)
+
+
+def check_aggregation(cfg: RunConfig) -> None:
+    """The aggregator and central-DP wrapper can be built (Flower checks their parameters)."""
+    import logging
+
+    from server.aggregation import build_aggregator
+
+    flwr_log = logging.getLogger("flwr")
+    level = flwr_log.level
+    flwr_log.setLevel(logging.ERROR)  # Flower's construction-time notices are not for this check
+    try:
+        build_aggregator(cfg)
+    finally:
+        flwr_log.setLevel(level)
 
 
 def check_output_dir(out: Path) -> None:
