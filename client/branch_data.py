@@ -3,6 +3,12 @@
 Loading goes through ``common.data`` (the branch's partition in simulation,
 its own ``data-path`` file in deployment); every text is desensitized here,
 at the branch, before it is tokenized, so no planted PII reaches a batch.
+Records (``task = credit | fraud``) lose their identifier columns, have their
+quasi-identifiers generalized and their values masked, and only then are
+serialized to text (:mod:`common.tabular`).  ``train.imbalance`` is applied
+here too: ``oversample`` duplicates rare-class rows (no DP only),
+``weighted-loss`` gives :attr:`BranchData.class_weights`, which the model's
+loss takes with :func:`common.tasks.install_class_weights`.
 With ``audit.canaries > 0`` the branch named by ``audit.canary-branch`` also
 trains on the run's planted canaries (``common.canary``; random texts that
 desensitization leaves unchanged), for the server's empirical privacy audit.
@@ -12,28 +18,39 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from common.canary import canaries
 from common.config import BranchSettings, RunConfig, read_labels
-from common.data import SYNTHETIC, Corpus, TokenizedSet, encode_labels, load_table, label_names, simulation_split, tokenize
+from common.data import SYNTHETIC, Corpus, TokenizedSet, encode_labels, label_names, load_file, simulation_split, tokenize
 from common.desensitize import Desensitizer
 from common.errors import ConfigError, DataError
 from common.pii import PII_TYPES
+from common.tasks import class_weights, oversample_indices, render_corpus
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
 class BranchData:
-    """What a branch trains on, plus what desensitization removed."""
+    """What a branch trains on, plus what desensitization removed.
+
+    ``class_weights``: per-label loss weights with ``train.imbalance =
+    weighted-loss`` (install them on the model with
+    :func:`common.tasks.install_class_weights`), else None.
+    """
 
     train: TokenizedSet
     labels: list[str]
     pii_counts: dict[str, int]
+    class_weights: "torch.Tensor | None" = None
 
 
 def branch_corpus(cfg: RunConfig, branch: BranchSettings) -> tuple[Corpus, list[str]]:
     """The branch's raw records and the run's label set."""
     if branch.data_path:
-        corpus = load_table(branch.data_path, cfg.data.text_column, cfg.data.label_column, cfg.data.max_rows)
+        corpus = load_file(cfg, branch.data_path)
         return corpus, label_names(cfg, corpus)
     if branch.partition_id is None:
         raise DataError(f"branch '{branch.branch_id}' has no data-path in its node config: start it with --node-config \"data-path='FILE'\"")
@@ -52,11 +69,18 @@ def with_canaries(cfg: RunConfig, branch: BranchSettings, corpus: Corpus, names:
         # takes its label set from its own file could draw different ones.
         raise ConfigError("audit.canaries with a branch data-path needs an explicit label set: set data.labels")
     planted, _ = canaries(cfg, names)
-    return Corpus(corpus.texts + planted.texts, corpus.labels + planted.labels)
+    return corpus.concat(planted)
 
 
-def desensitize_corpus(corpus: Corpus, desensitizer: Desensitizer | None = None) -> tuple[list[str], dict[str, int]]:
-    """Mask PII in every text; return masked texts and counts per PII type."""
+def desensitize_corpus(corpus: Corpus, desensitizer: Desensitizer | None = None, cfg: RunConfig | None = None) -> tuple[list[str], dict[str, int]]:
+    """Mask PII in every text (records: drop identifiers, generalize, mask, serialize; needs ``cfg``).
+
+    Returns the model texts and counts per PII type.
+    """
+    if corpus.records is not None:
+        if cfg is None:
+            raise ValueError("a corpus of records needs the run config (column mapping) to be desensitized")
+        return render_corpus(corpus, cfg, desensitizer)
     desensitizer = desensitizer or Desensitizer()
     totals: Counter = Counter({t: 0 for t in PII_TYPES})
     masked = []
@@ -68,11 +92,16 @@ def desensitize_corpus(corpus: Corpus, desensitizer: Desensitizer | None = None)
 
 
 def prepare_branch(cfg: RunConfig, branch: BranchSettings, tokenizer) -> BranchData:
-    """Load, desensitize and tokenize the branch's training records."""
+    """Load, desensitize (records: and serialize) and tokenize the branch's training records."""
     corpus, names = branch_corpus(cfg, branch)
     if len(corpus) == 0:
         raise DataError(f"branch '{branch.branch_id}' has no rows: give it data or remove it from the federation")
     corpus = with_canaries(cfg, branch, corpus, names)
-    masked, counts = desensitize_corpus(corpus)
-    labels = encode_labels(corpus.labels, names, where=f"branch '{branch.branch_id}'")
-    return BranchData(train=tokenize(masked, labels, tokenizer, cfg.model.max_length), labels=names, pii_counts=counts)
+    masked, counts = desensitize_corpus(corpus, cfg=cfg)
+    labels = list(corpus.labels)
+    if cfg.task.imbalance == "oversample":  # check_task refused it with DP: a duplicate would count twice
+        idx = oversample_indices(labels, seed=cfg.federation.seed + (branch.partition_id or 0))
+        masked, labels = [masked[i] for i in idx], [labels[i] for i in idx]
+    encoded = encode_labels(labels, names, where=f"branch '{branch.branch_id}'")
+    return BranchData(train=tokenize(masked, encoded, tokenizer, cfg.model.max_length), labels=names, pii_counts=counts,
+                      class_weights=class_weights(encoded, len(names), cfg))

@@ -1,13 +1,17 @@
 """Branch data: loading, the label set, the train/held-out split, partitioning
 over branches, and tokenization.
 
-Sources are the seeded synthetic generator (``data.source = "synthetic"``) or
-a user's CSV/JSONL with the text and label columns named in config.  In
+Sources are the seeded synthetic generators (``data.source = "synthetic"``:
+messages for ``task = intent``, applicants for ``credit``, transactions for
+``fraud``) or a user's CSV/JSONL with the columns named in config: the text
+column (intent) or the record's field columns (credit, fraud; every column
+but the label by default), and the label column.  In
 simulation every node loads the same corpus and keeps its own partition
 (``partition-id``); in deployment a branch reads only its own file
 (``data-path`` in its node config).  Everything here is deterministic for a
 seed, so every node derives the same split without talking to the others.
-Desensitization happens between loading and tokenization, at the branch.
+Desensitization (and, for records, serialization to text: :mod:`common.tabular`)
+happens between loading and tokenization, at the branch.
 """
 
 from __future__ import annotations
@@ -32,17 +36,36 @@ SYNTHETIC = "synthetic"
 
 @dataclass
 class Corpus:
-    """Raw examples with string labels."""
+    """Raw examples with string labels.
 
-    texts: list[str]
+    Attributes:
+        texts: the raw text of each example (intent); ``None`` for a record row.
+        labels: the label of each example.
+        records: for the record tasks (credit, fraud), each example's raw
+            fields (column -> value, the label column excluded), serialized to
+            text only after desensitization at the branch; a ``None`` entry is a
+            plain-text row (the audit's canaries).  ``None`` for a text corpus.
+    """
+
+    texts: list[str | None]
     labels: list[str]
+    records: list[dict[str, str] | None] | None = None
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.labels)
 
     def subset(self, idx) -> "Corpus":
         """The examples at positions ``idx``."""
-        return Corpus([self.texts[i] for i in idx], [self.labels[i] for i in idx])
+        records = None if self.records is None else [self.records[i] for i in idx]
+        return Corpus([self.texts[i] for i in idx], [self.labels[i] for i in idx], records)
+
+    def concat(self, other: "Corpus") -> "Corpus":
+        """This corpus followed by ``other`` (records kept; a text row of either side has record ``None``)."""
+        if self.records is None and other.records is None:
+            return Corpus(self.texts + other.texts, self.labels + other.labels)
+        mine = self.records if self.records is not None else [None] * len(self)
+        theirs = other.records if other.records is not None else [None] * len(other)
+        return Corpus(self.texts + other.texts, self.labels + other.labels, mine + theirs)
 
 
 @dataclass
@@ -71,11 +94,7 @@ def load_table(path: str | Path, text_column: str, label_column: str, max_rows: 
             missing, or it has no rows.  The message is one line naming the
             file (and line) and the fix.
     """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")
-    if not path.is_file():
-        raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
+    path = _check_file(path)
     columns = (text_column, label_column)
     rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, columns)
     texts, labels = [], []
@@ -102,7 +121,59 @@ def load_table(path: str | Path, text_column: str, label_column: str, max_rows: 
 _COLUMN_FIX = "set data.text-column / data.label-column (--text-column / --label-column) to the file's columns"
 
 
-def _read_csv(path: Path, columns: tuple[str, ...] = ()):
+def load_records(path: str | Path, label_column: str, columns: dict[str, str] | None = None, max_rows: int = 0) -> Corpus:
+    """Read a CSV or JSONL file of labelled records (credit, fraud).
+
+    Each row's fields, all but ``label_column``, become a record; values are
+    kept as text (JSON numbers as written).  ``columns`` maps every column the
+    run's mapping names to the config key naming it
+    (``{"Age": "data.field-columns"}``): each must exist.
+
+    Raises:
+        DataError: as :func:`load_table`; a missing mapped column names its config key.
+    """
+    path = _check_file(path)
+    required = {label_column: "data.label-column", **(columns or {})}
+    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, required)
+    records: list[dict[str, str] | None] = []
+    labels: list[str] = []
+    try:
+        for lineno, row in rows:
+            for col, key in required.items():
+                if col not in row:
+                    cols = ", ".join(sorted(map(str, row))) or "none"
+                    raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
+            label = row[label_column]
+            if label is None or str(label).strip() == "":
+                raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row")
+            records.append({str(k): "" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
+                            for k, v in row.items() if k != label_column})
+            labels.append(str(label).strip())
+            if max_rows and len(labels) >= max_rows:
+                break
+    except OSError as err:
+        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
+    if not labels:
+        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one record")
+    return Corpus([None] * len(labels), labels, records)
+
+
+def _check_file(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")
+    if not path.is_file():
+        raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
+    return path
+
+
+def _column_fix(key: str) -> str:
+    if key in ("data.text-column", "data.label-column"):
+        return _COLUMN_FIX
+    return f"it is named in {key}: set {key} to columns of the file"
+
+
+def _read_csv(path: Path, columns: tuple[str, ...] | dict[str, str] = ()):
     reader = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the first column name
@@ -110,10 +181,11 @@ def _read_csv(path: Path, columns: tuple[str, ...] = ()):
             if not reader.fieldnames:
                 raise DataError(f"CSV file '{path}' has no header row: add a header naming the columns")
             width = len(reader.fieldnames)
-            for col in columns:
+            keys = columns if isinstance(columns, dict) else dict.fromkeys(columns, "data.text-column")
+            for col, key in keys.items():
                 if col not in reader.fieldnames:
                     cols = ", ".join(sorted(str(c) for c in reader.fieldnames))
-                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_COLUMN_FIX}")
+                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_column_fix(key)}")
             for lineno, row in enumerate(reader, start=2):
                 if None in row or len(row) != width or any(v is None for v in row.values()):
                     raise DataError(f"{path}:{reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators")
@@ -143,21 +215,38 @@ def _read_jsonl(path: Path):
 
 
 def synthetic_corpus(cfg: RunConfig) -> Corpus:
-    """The generator's corpus for the whole simulated federation (train + held-out)."""
-    from common.synthetic import generate_records
-
+    """The generator's corpus of ``cfg``'s task for the whole simulated federation (train + held-out)."""
     train_n = cfg.data.records_per_branch * cfg.federation.num_branches
     total = math.ceil(train_n / (1 - cfg.data.test_fraction))
-    records = generate_records(total, seed=cfg.federation.seed, zh_fraction=cfg.data.zh_fraction)
-    return Corpus([r.text for r in records], [r.label for r in records])
+    if cfg.task.name == "intent":
+        from common.synthetic import generate_records
+
+        records = generate_records(total, seed=cfg.federation.seed, zh_fraction=cfg.data.zh_fraction)
+        return Corpus([r.text for r in records], [r.label for r in records])
+    from common.tabular_synthetic import generate_applicants, generate_transactions
+
+    make = generate_applicants if cfg.task.name == "credit" else generate_transactions
+    rows = make(total, seed=cfg.federation.seed, zh_fraction=cfg.data.zh_fraction)
+    return Corpus([None] * len(rows), [r.label for r in rows], [dict(r.fields) for r in rows])
 
 
 def label_names(cfg: RunConfig, corpus: Corpus | None = None) -> list[str]:
     """The run's label set, identical on every node.
 
-    Order: ``data.labels`` if given; the generator's intents for synthetic
-    data; else the sorted labels found in ``corpus``.
+    Binary tasks (credit, fraud): ``[negative, positive]`` (see
+    :func:`common.tasks.binary_label_names`).  Intent: ``data.labels`` if
+    given; the generator's intents for synthetic data; else the sorted labels
+    found in ``corpus``.
     """
+    from common.tasks import binary_label_names, task_of
+
+    task = task_of(cfg)
+    if task.binary:
+        if cfg.data.source == SYNTHETIC and not read_labels(cfg.data.labels):
+            return list(task.synthetic_labels)
+        if corpus is None and not read_labels(cfg.data.labels):
+            raise DataError("data.labels is empty and there is no corpus to read labels from: set data.labels")
+        return binary_label_names(cfg, corpus.labels if corpus is not None else None)
     explicit = read_labels(cfg.data.labels)
     if explicit:
         return explicit
@@ -170,17 +259,47 @@ def label_names(cfg: RunConfig, corpus: Corpus | None = None) -> list[str]:
     return sorted(set(corpus.labels))
 
 
+def load_file(cfg: RunConfig, path: str | Path) -> Corpus:
+    """A CSV/JSONL file read with the run's column mapping (texts for intent, records for credit/fraud)."""
+    from common.tasks import check_task, task_of
+
+    check_task(cfg)
+    if not task_of(cfg).tabular:
+        return load_table(path, cfg.data.text_column, cfg.data.label_column, cfg.data.max_rows)
+    named = {c: "data.field-columns" for c in cfg.task.field_list or ()}
+    named.update({c: "data.id-columns" for c in cfg.task.id_list})
+    named.update({c: "data.quasi-columns" for c in (cfg.task.quasi_rules or {})})
+    return load_records(path, cfg.data.label_column, named, cfg.data.max_rows)
+
+
 def load_corpus(cfg: RunConfig) -> Corpus:
     """The full corpus named by ``data.source``."""
     if cfg.data.source == SYNTHETIC:
+        from common.tasks import check_task
+
+        check_task(cfg)
         return synthetic_corpus(cfg)
-    return load_table(cfg.data.source, cfg.data.text_column, cfg.data.label_column, cfg.data.max_rows)
+    return load_file(cfg, cfg.data.source)
 
 
-def train_test_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``range(n)`` into train and held-out indices."""
-    perm = np.random.default_rng(seed).permutation(n)
+def train_test_split(n: int, test_fraction: float, seed: int, stratify: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``range(n)`` into train and held-out indices.
+
+    With ``stratify`` (the labels; used for the binary tasks) the split keeps
+    each label's share in both parts (scikit-learn's stratified split), so a
+    1 % fraud class still reaches the held-out set; it falls back to the plain
+    split when a label has fewer than two rows.
+    """
     n_test = max(1, int(round(n * test_fraction)))
+    if stratify is not None:
+        counts = np.unique(np.asarray(stratify), return_counts=True)[1]
+        if len(counts) > 1 and counts.min() >= 2 and len(counts) <= n_test <= n - len(counts):
+            from sklearn.model_selection import StratifiedShuffleSplit
+
+            splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_test, random_state=seed % (2**32))
+            train, test = next(splitter.split(np.zeros(n), np.asarray(stratify)))
+            return np.sort(train), np.sort(test)
+    perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
@@ -217,10 +336,18 @@ def partition(labels: list[str], num_parts: int, method: str, alpha: float, seed
 
 def simulation_split(cfg: RunConfig) -> tuple[Corpus, Corpus, list[np.ndarray], list[str]]:
     """(train corpus, held-out corpus, per-branch train indices, label names)."""
+    from common.tasks import task_of
+
     corpus = load_corpus(cfg)
     names = label_names(cfg, corpus)
-    train_idx, test_idx = train_test_split(len(corpus), cfg.data.test_fraction, cfg.federation.seed)
+    binary = task_of(cfg).binary
+    train_idx, test_idx = train_test_split(len(corpus), cfg.data.test_fraction, cfg.federation.seed,
+                                           stratify=corpus.labels if binary else None)
     train, test = corpus.subset(train_idx), corpus.subset(test_idx)
+    if binary and not set(names) <= set(test.labels):
+        missing = sorted(set(names) - set(test.labels))
+        raise DataError(f"the held-out evaluation set has no {missing[0]!r} rows ({len(test)} rows held out), so ROC/PR "
+                        "metrics cannot be computed: use more data (data.records-per-branch for synthetic) or raise data.test-fraction")
     parts = partition(train.labels, cfg.federation.num_branches, cfg.data.partition, cfg.data.dirichlet_alpha, cfg.federation.seed)
     return train, test, parts, names
 
@@ -267,3 +394,20 @@ def tokenize(texts: list[str], labels: torch.Tensor, tokenizer, max_length: int)
     """Tokenize (pad and truncate to ``max_length``)."""
     enc = tokenizer(texts, max_length=max_length, padding="max_length", truncation=True, return_tensors="pt")
     return TokenizedSet(enc["input_ids"], enc["attention_mask"], labels)
+
+
+def corpus_table(corpus: Corpus, text_column: str, label_column: str) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` that :func:`load_file` reads back as ``corpus`` (for writing a branch's own file).
+
+    A text corpus gives ``[text_column, label_column]``; a record corpus its
+    record columns (in first-seen order) then ``label_column``.
+    """
+    if corpus.records is None:
+        return [text_column, label_column], [[t or "", l] for t, l in zip(corpus.texts, corpus.labels)]
+    columns: list[str] = []
+    for record in corpus.records:
+        for column in record or {}:
+            if column not in columns and column != label_column:
+                columns.append(column)
+    rows = [[(record or {}).get(c, "") for c in columns] + [label] for record, label in zip(corpus.records, corpus.labels)]
+    return columns + [label_column], rows

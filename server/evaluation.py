@@ -1,9 +1,12 @@
 """The server's evaluation of the global adapter on a held-out set every round.
 
 The held-out set is the seeded test split of the run's corpus (desensitized
-exactly as a branch would, so the model sees the same placeholders).  The
-evaluator keeps one model; each call loads the round's adapter arrays and
-records loss, accuracy and macro-F1.
+exactly as a branch would -- records also serialized the same way -- so the
+model sees the same placeholders and text).  The evaluator keeps one model;
+each call loads the round's adapter arrays and records what
+:func:`common.evaluation.evaluate` returns for the run's task: loss, accuracy
+and macro-F1, plus ROC-AUC, KS and F1 (credit) or PR-AUC and recall at 1 %
+false-positive rate (fraud).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from common.config import RunConfig
 from common.data import SYNTHETIC, Corpus, TokenizedSet, check_label_coverage, encode_labels, simulation_split, tokenize
 from common.desensitize import Desensitizer
 from common.evaluation import evaluate
+from common.tasks import METRIC_TITLES, render_corpus, task_of
 from common.model import build_peft_model, load_adapter_arrays, load_tokenizer
 from common.protocol import record_to_arrays
 from server.recorder import RunRecorder
@@ -29,13 +33,18 @@ def holdout_set(cfg: RunConfig, tokenizer) -> tuple[TokenizedSet, list[str]]:
     """
     train, test, _, names = simulation_split(cfg)
     check_label_coverage(train, test, names, require_trained=cfg.data.source != SYNTHETIC)
-    return tokenize_corpus(test, names, tokenizer, cfg.model.max_length, where="held-out set"), names
+    return tokenize_corpus(test, names, tokenizer, cfg.model.max_length, where="held-out set", cfg=cfg), names
 
 
-def tokenize_corpus(corpus: Corpus, names: list[str], tokenizer, max_length: int, where: str) -> TokenizedSet:
-    """Desensitize and tokenize a labelled corpus."""
-    desensitizer = Desensitizer()
-    texts = [desensitizer.apply(t).text for t in corpus.texts]
+def tokenize_corpus(corpus: Corpus, names: list[str], tokenizer, max_length: int, where: str, cfg: RunConfig | None = None) -> TokenizedSet:
+    """Desensitize (records: and serialize, which needs ``cfg``) and tokenize a labelled corpus."""
+    if corpus.records is not None:
+        if cfg is None:
+            raise ValueError("a corpus of records needs the run config (column mapping) to be serialized")
+        texts, _ = render_corpus(corpus, cfg)
+    else:
+        desensitizer = Desensitizer()
+        texts = [desensitizer.apply(t).text for t in corpus.texts]
     return tokenize(texts, encode_labels(corpus.labels, names, where), tokenizer, max_length)
 
 
@@ -48,13 +57,16 @@ class HoldoutEvaluator:
         self.model = build_peft_model(cfg.model, len(self.labels), vocab_size=len(self.tokenizer))
         self.recorder = recorder
         self.num_rounds = cfg.federation.num_rounds
+        self.task = task_of(cfg)
+        self.threshold = cfg.task.threshold
 
     def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         load_adapter_arrays(self.model, record_to_arrays(arrays))
-        metrics = evaluate(self.model, self.data)
+        metrics = evaluate(self.model, self.data, task=self.task.name, threshold=self.threshold)
         self.recorder.add_evaluation(server_round, metrics)
         eps = [b["epsilon"] for b in self.recorder.final().get("branches", {}).values() if b["epsilon"] is not None]
-        log(20, "fedbank round %d/%d: held-out loss %.4f accuracy %.4f macro-F1 %.4f%s", server_round, self.num_rounds,
-            metrics["loss"], metrics["accuracy"], metrics["macro_f1"],
+        extra = "".join(f" {METRIC_TITLES[k]} {metrics[k]:.4f}" for k in self.task.metrics if k in METRIC_TITLES)
+        log(20, "fedbank round %d/%d: held-out loss %.4f accuracy %.4f macro-F1 %.4f%s%s", server_round, self.num_rounds,
+            metrics["loss"], metrics["accuracy"], metrics["macro_f1"], extra,
             f" | epsilon max {max(eps):.3f}" if eps else "")
         return MetricRecord(metrics)
