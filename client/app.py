@@ -24,6 +24,7 @@ from client.branch_data import prepare_branch
 from client.budget import PrivacyState, epsilon_of, planned_noise_multiplier
 from client.dp_training import round_plan, train_round
 from client.faults import maybe_fail, maybe_poison
+from client.secagg import secagg_mod
 from client.secure_channel import BranchChannel
 from common.config import BranchSettings, RunConfig, branch_settings
 from common.envelope import deserialize_arrays, serialize_arrays
@@ -39,7 +40,7 @@ from common.protocol import (
     reply_metrics,
 )
 
-app = ClientApp()
+app = ClientApp(mods=[secagg_mod])  # SecAgg+ only for SecAgg+ messages (client/secagg.py)
 
 
 @app.train()
