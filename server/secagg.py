@@ -96,9 +96,10 @@ RECONSTRUCTION_THRESHOLD = 2 / 3
 CLIPPING_RANGE = 8.0
 QUANTIZATION_RANGE = 2**22
 MODULUS_RANGE = 2**32
-#: The weight (num-examples) that maps to 1.0 in the first round; later rounds use
-#: the largest num-examples claimed so far (public in the claims), which keeps
-#: the quantization step of the average as small as it can be.
+#: The weight (num-examples) that maps to 1.0 in the first round; each later round
+#: uses the largest num-examples of the round before (public: the claims carry it),
+#: which keeps the quantization step of the average small.  A larger weight still
+#: works: its coordinates are then clipped at CLIPPING_RANGE * max_weight / weight.
 FIRST_MAX_WEIGHT = 1000.0
 
 
