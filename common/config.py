@@ -349,6 +349,12 @@ class RunConfig:
                               f"(its sensitivity bound assumes a clipped uniform mean), not '{self.aggregation.method}'")
         if self.security.secagg and self.aggregation.method != "fedavg":
             raise ConfigError(f"security.secagg reveals only the sum of updates: aggregation.method must be 'fedavg', not '{self.aggregation.method}'")
+        if self.security.secagg and self.central_dp.mode != "off":
+            raise ConfigError("security.secagg hides each branch's update, so the server cannot clip it: "
+                              f"central-dp.mode must be 'off', not '{self.central_dp.mode}'")
+        if self.security.secagg and self.federation.resume:
+            raise ConfigError("security.secagg cannot resume a run: re-running a round would reveal a second sum "
+                              "of the same updates over a possibly different set of branches")
 
     @property
     def output_dir(self) -> Path:
