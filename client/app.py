@@ -20,6 +20,7 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from client import reply_cache
+from client.budget import branch_lock
 from client.branch_data import prepare_branch
 from client.budget import PrivacyState, epsilon_of, planned_noise_multiplier
 from client.dp_training import round_plan, train_round
@@ -48,6 +49,13 @@ def train(msg: Message, context: Context) -> Message:
     """Train one round at this branch (or resend the reply of a round already trained)."""
     cfg = RunConfig.from_flower(context.run_config)
     branch = branch_settings(context.node_config, cfg)
+    # One ClientApp at a time per branch: an orphan of a crashed run and the resumed run's
+    # ClientApp must not both train a round (the second finds the first's cached reply).
+    with branch_lock(branch.state_dir):
+        return _train(msg, cfg, branch)
+
+
+def _train(msg: Message, cfg: RunConfig, branch: BranchSettings) -> Message:
     config = msg.content["config"]
     server_round, run_id = int(config["server-round"]), int(config["run-id"])
     channel = BranchChannel.load(branch.keys_dir, branch.branch_id, _max_bytes(cfg)) if cfg.security.envelope else None

@@ -10,7 +10,10 @@ after it and refuses to train if that exceeds the budget.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,3 +98,16 @@ class PrivacyState:
     def save(self, state_dir: Path) -> None:
         """Write the state atomically (temp file, fsync, rename)."""
         write_bytes_atomic(Path(state_dir) / STATE_FILE, json.dumps(self.__dict__, indent=1).encode("utf-8"))
+
+
+@contextlib.contextmanager
+def branch_lock(state_dir: Path) -> Iterator[None]:
+    """Exclusive lock on a branch's state directory for the duration of one round."""
+    path = Path(state_dir) / ".train.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

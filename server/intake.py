@@ -80,14 +80,16 @@ class Intake:
         self.max_bytes = max_bytes
         self.node_branch: dict[int, str] = {}  # learned from verified claims: names a node that fails later
 
-    def admit_round(self, server_round: int, replies: list[Message], global_arrays: dict[str, np.ndarray]) -> RoundIntake:
-        """Admit or reject every reply of ``server_round``."""
+    def admit_round(self, server_round: int, replies: list[Message], global_arrays: dict[str, np.ndarray],
+                    sent_to: dict[str, int] | None = None) -> RoundIntake:
+        """Admit or reject every reply of ``server_round`` (``sent_to``: message id -> node it was sent to)."""
         out = RoundIntake()
         seen: set[str] = set()
         for msg in replies:
             if msg.has_error():
                 reason = str(msg.error.reason)
-                out.failures.append((int(msg.metadata.src_node_id), fedbank_message(reason) or one_line(reason)[-300:]))
+                node = (sent_to or {}).get(msg.metadata.reply_to_message_id, int(msg.metadata.src_node_id))
+                out.failures.append((int(node), fedbank_message(reason) or one_line(reason)[-300:]))
                 continue
             result = self._admit(msg, server_round, global_arrays, seen)
             (out.admitted if isinstance(result, Admitted) else out.rejected).append(result)

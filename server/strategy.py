@@ -54,6 +54,7 @@ class BranchStrategy(Strategy):
         self.client_level = client_level
         self.last_intake: RoundIntake | None = None
         self._global: dict = {}
+        self._sent: list[Message] = []
 
     @property
     def run_id(self) -> int:
@@ -74,11 +75,14 @@ class BranchStrategy(Strategy):
             content = RecordDict({"config": messages[0].content["config"], "envelope": ConfigRecord({"global": blob})})
             for msg in messages:
                 msg.content = content
+        self._sent = messages
         return messages
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Admit, ledger, then aggregate the admitted updates."""
-        intake = self.intake.admit_round(server_round, list(replies), self._global)
+        # An error reply may come from the SuperLink (node unavailable): name the node it was sent to.
+        sent_to = {m.metadata.message_id: int(m.metadata.dst_node_id) for m in self._sent if m.metadata.message_id}
+        intake = self.intake.admit_round(server_round, list(replies), self._global, sent_to=sent_to)
         self.last_intake = intake
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for node, reason in intake.failures:

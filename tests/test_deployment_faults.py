@@ -23,8 +23,8 @@ that every process it started (helpers included) is gone.
   SuperNode is restarted with the same state directory, trains round 3, and its
   epsilon continues from round 1's -- strictly increasing, equal to the
   accountant over the rounds it trained, never reset and never above its budget.
-  ``test_failure_line_names_the_killed_branch`` (xfail, same run): the ledger's
-  failure line for round 2 should name that branch.
+  ``test_failure_line_names_the_killed_branch`` (same run): the ledger's
+  failure line for round 2 names that branch.
 """
 
 from __future__ import annotations
@@ -436,8 +436,6 @@ def test_branch_sigkilled_mid_round_restarts_with_its_epsilon_continuing(branch_
           + f"; failure line names {failures[0]['failed_branch']!r}; {verdict}; {crash.seconds:.0f} s")
 
 
-@pytest.mark.xfail(reason="server/intake.py takes a failed reply's src_node_id, but Flower's node-unavailable reply "
-                          "comes from the SuperLink (node id 1): the ledger names 'node-1', not the branch", strict=False)
 def test_failure_line_names_the_killed_branch(branch_crash):
     failures = [l for l in branch_crash.lines if l.get("kind") == "failure"]
     assert [l["failed_branch"] for l in failures] == [VICTIM]
