@@ -20,9 +20,8 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from client import reply_cache
-from client.budget import branch_lock
 from client.branch_data import prepare_branch
-from client.budget import PrivacyState, epsilon_of, planned_noise_multiplier
+from client.budget import PrivacyState, branch_lock, epsilon_of, planned_noise_multiplier
 from client.dp_training import round_plan, train_round
 from client.faults import maybe_fail, maybe_poison
 from client.secagg import secagg_mod
@@ -40,6 +39,7 @@ from common.protocol import (
     record_to_arrays,
     reply_metrics,
 )
+from common.tasks import install_class_weights
 
 app = ClientApp(mods=[secagg_mod])  # SecAgg+ only for SecAgg+ messages (client/secagg.py)
 
@@ -93,6 +93,7 @@ def _train(msg: Message, cfg: RunConfig, branch: BranchSettings) -> Message:
 
     model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer))
     load_adapter_arrays(model, global_arrays)
+    install_class_weights(model, data.class_weights)  # train.imbalance = weighted-loss (no-op otherwise)
     seed = cfg.federation.seed * 100_003 + server_round * 1009 + (branch.partition_id or 0)
     outcome = train_round(model, data.train, cfg, plan, state.history, seed=seed)
     update = maybe_poison(cfg, branch.branch_id, outcome.arrays, global_arrays)

@@ -689,7 +689,7 @@ def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[
     set is the part no branch holds.  Returns the files and the run-config
     additions that pin one label set on every node (``data.labels``).
     """
-    from common.data import simulation_split
+    from common.data import corpus_table, simulation_split
 
     train, _, parts, names = simulation_split(cfg)
     files: dict[str, Path] = {}
@@ -699,8 +699,9 @@ def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[
         subset = train.subset(idx)
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow([cfg.data.text_column, cfg.data.label_column])
-            writer.writerows(zip(subset.texts, subset.labels))
+            header, rows = corpus_table(subset, cfg.data.text_column, cfg.data.label_column)
+            writer.writerow(header)
+            writer.writerows(rows)
         files[bid] = path
     extra: dict[str, object] = {}
     if not cfg.data.labels.strip():
