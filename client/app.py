@@ -16,6 +16,8 @@ One round at a branch:
 
 from __future__ import annotations
 
+import zlib
+
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
@@ -94,7 +96,7 @@ def _train(msg: Message, cfg: RunConfig, branch: BranchSettings) -> Message:
     model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer))
     load_adapter_arrays(model, global_arrays)
     install_class_weights(model, data.class_weights)  # train.imbalance = weighted-loss (no-op otherwise)
-    seed = cfg.federation.seed * 100_003 + server_round * 1009 + (branch.partition_id or 0)
+    seed = cfg.federation.seed * 100_003 + server_round * 1009 + zlib.crc32(branch.branch_id.encode("utf-8"))
     outcome = train_round(model, data.train, cfg, plan, state.history, seed=seed)
     update = maybe_poison(cfg, branch.branch_id, outcome.arrays, global_arrays)
 

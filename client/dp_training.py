@@ -11,6 +11,7 @@ history before training, so the epsilon returned composes over all rounds.
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 from dataclasses import dataclass
 
@@ -58,8 +59,13 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
         cfg: run config.
         plan: sample rate, steps and noise of this round.
         history: the accountant's history so far (restored before training).
-        seed: seed of batch sampling for this branch and round.
+        seed: seed of batch order for this branch and round (non-private runs only).
+            With DP the server must not be able to predict the Poisson batches
+            or the noise, so both come from a secret seed drawn here from the
+            OS (or Opacus's CSPRNG with ``dp.secure-mode``), never from ``seed``.
     """
+    if cfg.dp.enabled:
+        seed = secrets.randbits(63)  # known to no one: the run seed, round and branch are public
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=0.0)

@@ -85,3 +85,24 @@ def test_a_resent_round_is_answered_from_the_cache_without_spending_again(tmp_pa
     assert again.content["envelope"]["update"] == first.content["envelope"]["update"]
     state = PrivacyState.load(tmp_path / "branches" / "branch-0", "rdp", 1e-5)
     assert len(state.rounds) == 1 and state.epsilon == pytest.approx(claim_of(first)["epsilon"])
+
+
+@pytest.mark.parametrize("dp", [True, False])
+def test_dp_noise_and_batches_cannot_be_replayed_from_the_public_seed(tmp_path, dp):
+    """The run seed, round and branch are known to the server: with DP they must not fix the noise."""
+    import numpy as np
+
+    from client.branch_data import prepare_branch
+    from client.dp_training import round_plan, train_round
+    from common.config import branch_settings
+    from common.model import build_peft_model, load_tokenizer
+
+    cfg = RunConfig.from_flower({"num-branches": 2, "data.records-per-branch": 24, "model.max-length": 48,
+                                 "train.batch-size": 8, "dp.enabled": dp, "output-dir": str(tmp_path)})
+    tok = load_tokenizer(cfg.model)
+    data = prepare_branch(cfg, branch_settings({"partition-id": 0, "num-partitions": 2}, cfg), tok)
+    plan = round_plan(cfg, len(data.train), noise_multiplier=1.0 if dp else 0.0)
+    runs = [train_round(build_peft_model(cfg.model, len(data.labels), vocab_size=len(tok)), data.train, cfg, plan, [], seed=7)
+            for _ in range(2)]
+    same = all(np.array_equal(runs[0].arrays[k], runs[1].arrays[k]) for k in runs[0].arrays)
+    assert same is (not dp)
