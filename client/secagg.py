@@ -48,6 +48,10 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 from flwr.compat.common import recorddict_compat as compat
 
 from client.secure_channel import BranchChannel
+from common.protocol import SECAGG_KEY_ARRAY_NAMES as KEY_NAMES
+from common.protocol import SECAGG_KEY_GLOBAL as KEY_GLOBAL
+from common.protocol import SECAGG_KEY_ROUND as KEY_ROUND
+from common.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
 from common.config import RunConfig, branch_settings
 from common.errors import FedbankError
 from common.protocol import STATUS_TRAINED, arrays_to_record, branch_record, claim_bytes, read_claim, record_to_arrays
@@ -55,10 +59,6 @@ from common.protocol import STATUS_TRAINED, arrays_to_record, branch_record, cla
 WARNING = 30
 
 #: FitIns config keys the server's SecAgg+ driver sends (keep equal to server/secagg.py).
-KEY_ROUND = "server-round"
-KEY_RUN_ID = "run-id"
-KEY_NAMES = "array-names"
-KEY_GLOBAL = "global-envelope"
 
 
 def secagg_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:

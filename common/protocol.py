@@ -41,6 +41,12 @@ from common.config import RunConfig
 from common.errors import RejectedUpdate
 from common.pii import PII_TYPES
 
+# Config keys of the SecAgg+ messages (server/secagg.py builds them, client/secagg.py reads them).
+SECAGG_KEY_ROUND = "server-round"
+SECAGG_KEY_RUN_ID = "run-id"
+SECAGG_KEY_ARRAY_NAMES = "array-names"
+SECAGG_KEY_GLOBAL = "global-envelope"
+
 STATUS_TRAINED = "trained"
 STATUS_EXHAUSTED = "budget-exhausted"
 STATUSES = (STATUS_TRAINED, STATUS_EXHAUSTED)

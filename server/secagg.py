@@ -64,6 +64,10 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp import Grid
 
+from common.protocol import SECAGG_KEY_ARRAY_NAMES as KEY_NAMES
+from common.protocol import SECAGG_KEY_GLOBAL as KEY_GLOBAL
+from common.protocol import SECAGG_KEY_ROUND as KEY_ROUND
+from common.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
 from common.config import RunConfig
 from common.envelope import sign_global
 from common.errors import FedbankError, RejectedUpdate
@@ -79,10 +83,6 @@ INFO = 20
 WARNING = 30
 
 #: FitIns config keys (keep equal to client/secagg.py).
-KEY_ROUND = "server-round"
-KEY_RUN_ID = "run-id"
-KEY_NAMES = "array-names"
-KEY_GLOBAL = "global-envelope"
 
 #: SecAgg+ parameters.  Shares as a fraction of the sampled branches (1.0: every
 #: branch shares its secrets with every other, i.e. SecAgg on a complete graph);
