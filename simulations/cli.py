@@ -41,9 +41,9 @@ def _parse_set(items: list[str]) -> dict[str, object]:
     return out
 
 
-def simulate_config(args: argparse.Namespace) -> dict[str, object]:
-    """The run-config overrides a ``fedbank simulate`` call asks for."""
-    cfg: dict[str, object] = {"num-server-rounds": args.rounds, "num-branches": args.branches}
+def run_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The run-config overrides the data, DP and ``--set`` flags of simulate / deploy local ask for."""
+    cfg: dict[str, object] = {"num-server-rounds": args.rounds}
     if args.data:
         cfg["data.source"] = str(Path(args.data).expanduser().resolve())
     if args.text_column:
@@ -54,9 +54,35 @@ def simulate_config(args: argparse.Namespace) -> dict[str, object]:
         cfg["dp.enabled"] = False
     if args.epsilon is not None:
         cfg["dp.target-epsilon"] = args.epsilon
-    cfg["min-train-branches"] = min(args.branches, 2)
+    return cfg
+
+
+def simulate_config(args: argparse.Namespace) -> dict[str, object]:
+    """The run-config overrides a ``fedbank simulate`` call asks for."""
+    cfg = {**run_overrides(args), "num-branches": args.branches, "min-train-branches": min(args.branches, 2)}
     cfg.update(_parse_set(args.set))
     return cfg
+
+
+class RoundProgress:
+    """A progress bar over the rounds, fed by the run's log lines (``fedbank round r/R: ...``)."""
+
+    def __init__(self, progress, total: int, verbose: bool) -> None:
+        self.progress, self.verbose = progress, verbose
+        self.task = progress.add_task("rounds", total=total)
+        self.shown: set[str] = set()  # Flower logs each line to two handlers; show it once
+
+    def on_line(self, line: str) -> None:
+        """Show round lines (once each) and advance the bar; echo everything else only when verbose."""
+        if "fedbank round" in line:
+            text = line[line.index("fedbank round"):]
+            if text in self.shown:
+                return
+            self.shown.add(text)
+            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            self.progress.update(self.task, completed=int(text.split()[2].split("/")[0]))
+        elif self.verbose:
+            self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -83,24 +109,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
-        task = progress.add_task("rounds", total=cfg.federation.num_rounds)
-
-        shown: set[str] = set()  # Flower logs each line to two handlers; show it once
-
-        def on_line(line: str) -> None:
-            if "fedbank round" in line:
-                text = line[line.index("fedbank round"):]
-                if text in shown:
-                    return
-                shown.add(text)
-                progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-                round_no = int(text.split()[2].split("/")[0])
-                progress.update(task, completed=round_no)
-            elif args.verbose:
-                progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-        result = simulate(APP_DIR, out, args.branches, {k: v for k, v in overrides.items()},
-                          num_cpus=args.cpus_per_branch, on_line=on_line)
+        rounds = RoundProgress(progress, cfg.federation.num_rounds, args.verbose)
+        result = simulate(APP_DIR, out, args.branches, dict(overrides),
+                          num_cpus=args.cpus_per_branch, on_line=rounds.on_line)
     console.print(f"run {result.run_id} finished: outputs in {out}")
     console.print(f"  adapter      {out / 'adapter'}")
     console.print(f"  metrics      {out / 'metrics.json'}")
@@ -160,17 +171,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 def deploy_local_config(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides a ``fedbank deploy local`` call asks for (every branch trains by default)."""
-    cfg: dict[str, object] = {"num-server-rounds": args.rounds, "min-train-branches": args.branches}
-    if args.data:
-        cfg["data.source"] = str(Path(args.data).expanduser().resolve())
-    if args.text_column:
-        cfg["data.text-column"] = args.text_column
-    if args.label_column:
-        cfg["data.label-column"] = args.label_column
-    if args.no_dp:
-        cfg["dp.enabled"] = False
-    if args.epsilon is not None:
-        cfg["dp.target-epsilon"] = args.epsilon
+    cfg = {**run_overrides(args), "min-train-branches": args.branches}
     cfg.update(_parse_set(args.set))
     return cfg
 
@@ -193,24 +194,12 @@ def cmd_deploy_local(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
-        task = progress.add_task("rounds", total=cfg.federation.num_rounds)
-        shown: set[str] = set()
+        rounds = RoundProgress(progress, cfg.federation.num_rounds, args.verbose)
 
         def on_event(text: str) -> None:
             progress.console.print(f"[dim]deploy[/dim] {text}", highlight=False, soft_wrap=True)
 
-        def on_line(line: str) -> None:
-            if "fedbank round" in line:
-                text = line[line.index("fedbank round"):]
-                if text in shown:
-                    return
-                shown.add(text)
-                progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-                progress.update(task, completed=int(text.split()[2].split("/")[0]))
-            elif args.verbose:
-                progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-        result = deploy_local(out, args.branches, overrides, on_line=on_line, on_event=on_event, timeout=args.timeout)
+        result = deploy_local(out, args.branches, overrides, on_line=rounds.on_line, on_event=on_event, timeout=args.timeout)
     console.print(f"run {result.run_id} finished ({result.status}:{result.sub_status}) over TLS with SuperNode authentication: outputs in {out}")
     console.print(f"  adapter      {out / 'adapter'}")
     console.print(f"  metrics      {out / 'metrics.json'}")
