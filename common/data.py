@@ -100,10 +100,7 @@ def load_table(path: str | Path, text_column: str, label_column: str, max_rows: 
     texts, labels = [], []
     try:
         for lineno, row in rows:
-            for col in columns:
-                if col not in row:
-                    cols = ", ".join(sorted(map(str, row))) or "none"
-                    raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_COLUMN_FIX}")
+            _require_columns(path, lineno, row, {text_column: "data.text-column", label_column: "data.label-column"})
             text, label = row[text_column], row[label_column]
             if text is None or label is None or str(label).strip() == "":
                 raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
@@ -139,10 +136,7 @@ def load_records(path: str | Path, label_column: str, columns: dict[str, str] | 
     labels: list[str] = []
     try:
         for lineno, row in rows:
-            for col, key in required.items():
-                if col not in row:
-                    cols = ", ".join(sorted(map(str, row))) or "none"
-                    raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
+            _require_columns(path, lineno, row, required)
             label = row[label_column]
             if label is None or str(label).strip() == "":
                 raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row")
@@ -165,6 +159,14 @@ def _check_file(path: str | Path) -> Path:
     if not path.is_file():
         raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
     return path
+
+
+def _require_columns(path: Path, lineno: int, row: dict, required: dict[str, str]) -> None:
+    """Raise a one-line DataError for the first column of ``required`` (column -> config key) missing from ``row``."""
+    for col, key in required.items():
+        if col not in row:
+            cols = ", ".join(sorted(map(str, row))) or "none"
+            raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
 
 
 def _column_fix(key: str) -> str:

@@ -26,13 +26,12 @@ column name gives one) plus the PII masked inside values.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.config import QUASI_RULES, RunConfig
+from common.config import QUASI_RULES, RunConfig, read_json_setting
 from common.desensitize import Desensitizer, field_pii_type
 from common.errors import ConfigError
 from common.pii import PII_TYPES
@@ -135,10 +134,7 @@ def read_value_map(spec: str) -> dict[str, dict[str, str]]:
     path = Path(spec).expanduser()
     if not path.is_file():
         raise ConfigError(f"data.value-map '{spec}' is neither a built-in map ({', '.join(BUILTIN_VALUE_MAPS)}) nor a JSON file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ConfigError(f"data.value-map file '{spec}' is not readable JSON ({str(err).splitlines()[0]}): give {{column: {{code: text}}}}") from err
+    data = read_json_setting("data.value-map", path, "{column: {code: text}}")
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ConfigError(f"data.value-map file '{spec}' must hold a JSON object {{column: {{code: text}}}}")
     return {str(c): {str(k): str(v) for k, v in m.items()} for c, m in data.items()}
