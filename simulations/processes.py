@@ -1,0 +1,224 @@
+"""Processes a deployment starts, and how they are stopped: by PID and process group.
+
+:class:`ManagedProcess` wraps one started process (its log, its process group,
+the helpers Flower forks from it: SuperExec, ServerApp, ClientApp) and stops
+exactly those.  :func:`_spawn` starts one with its output in a log file;
+:class:`ProcessFailed` names the process, its log and the last error line in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+from simulations.runner import RunFailed
+
+START_TIMEOUT = 60.0
+_WILDCARD = {"0.0.0.0", "::", ""}  # listen addresses: connect to 127.0.0.1 instead
+STOP_TIMEOUT = 15.0
+
+OnText = Callable[[str], None]
+
+
+class ProcessFailed(RunFailed):
+    """A process of the deployment exited, or did not become ready, in time."""
+
+    def __init__(self, name: str, log_path: Path, what: str) -> None:
+        self.name = name
+        self.log_path = log_path
+        detail = _last_error_line(log_path)
+        super().__init__(f"{name} {what}; see {log_path}" + (f" (last error: {detail})" if detail else ""))
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class ManagedProcess:
+    """One process this module started (in its own session), and how to stop it.
+
+    Flower forks helpers into *new sessions* (SuperExec, then ServerApp /
+    ClientApp processes) that exit on their own when their parent is gone;
+    :meth:`stop` also waits for them and ends any straggler by PID.
+    """
+
+    def __init__(self, name: str, popen: subprocess.Popen, log_path: Path, cmd: Sequence[str]) -> None:
+        self.name = name
+        self.popen = popen
+        self.log_path = log_path
+        self.cmd = list(cmd)
+        self.started = time.time()
+        try:
+            self._ps = psutil.Process(popen.pid)
+        except psutil.Error:  # pragma: no cover - exited before we looked
+            self._ps = None
+        self._seen: dict[int, psutil.Process] = {}
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def check(self) -> None:
+        """Raise :class:`ProcessFailed` if the process has exited."""
+        if not self.running:
+            raise ProcessFailed(self.name, self.log_path, f"(pid {self.pid}) exited with code {self.popen.returncode}")
+
+    def descendants(self) -> list[psutil.Process]:
+        """Live processes forked from this one (any depth, any session); remembered for :meth:`stop`."""
+        if self._ps is not None and self.running:
+            try:
+                for child in self._ps.children(recursive=True):
+                    self._seen.setdefault(child.pid, child)
+            except psutil.Error:
+                pass
+        return [p for p in self._seen.values() if _alive(p)]
+
+    def pids(self) -> list[int]:
+        """This process's PID and its live descendants' PIDs."""
+        return ([self.pid] if self.running else []) + [p.pid for p in self.descendants()]
+
+    def describe(self) -> dict[str, object]:
+        """What ``processes.json`` records about this process."""
+        return {"name": self.name, "pid": self.pid, "create_time": _create_time(self._ps), "log": str(self.log_path),
+                "cmd": self.cmd, "children": [{"pid": p.pid, "create_time": _create_time(p)} for p in self._seen.values()]}
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM the process group, SIGKILL after ``timeout``; then make sure its helpers are gone too."""
+        family = self.descendants()
+        if self.running:
+            _signal_group(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.pid, signal.SIGKILL)
+                self.popen.wait(timeout=5)
+        else:
+            self.popen.wait(timeout=1)
+        # Helpers poll their parent every 0.2 s and exit; give them a moment, then insist.
+        _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=timeout)
+        for proc in alive:
+            _quietly(proc.terminate)
+        _, alive = psutil.wait_procs(alive, timeout=5)
+        for proc in alive:
+            _quietly(proc.kill)
+        psutil.wait_procs(alive, timeout=5)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _create_time(proc: psutil.Process | None) -> float | None:
+    try:
+        return proc.create_time() if proc is not None else None
+    except psutil.Error:
+        return None
+
+
+def _quietly(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except psutil.Error:
+        pass
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _spawn(name: str, cmd: Sequence[str], env: Mapping[str, str], log_path: Path) -> ManagedProcess:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        log.write(f"\n=== fedbank: starting {name}: {' '.join(cmd)}\n".encode())
+        log.flush()
+        popen = subprocess.Popen(list(cmd), env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    return ManagedProcess(name, popen, log_path, cmd)
+
+
+def _last_error_line(log_path: Path) -> str:
+    """The last line of a log that looks like an error, for one-line messages."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-200:]
+    except OSError:
+        return ""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", l).strip() for l in lines if "=== fedbank" not in l]
+    for marks in (("[code:", "Error:", "Exception:", "CERTIFICATE_VERIFY_FAILED", "ERROR"),  # Flower's and Python's
+                  ("Failed", "failed", "error")):                                          # then anything alike
+        picked = [l for l in lines if any(m in l for m in marks) and l not in ("ERROR :", "ERROR")]
+        if picked:
+            return picked[-1][:300]
+    return ""
+
+
+def _wait_port(proc: ManagedProcess, host: str, port: int, deadline: float, what: str) -> None:
+    host = "127.0.0.1" if host in _WILDCARD else host
+    while True:
+        proc.check()
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.stop()
+            raise ProcessFailed(proc.name, proc.log_path, f"did not open its {what} on {host}:{port} in time")
+        time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------- long-running hosts
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises KeyboardInterrupt (main thread only), so clean-up code runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _term(_signo, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(procs: Sequence[ManagedProcess], poll: Callable[[], None] | None = None) -> None:
+    """Block until Ctrl-C / SIGTERM (returns) or until a process exits (raises ProcessFailed)."""
+    try:
+        with sigterm_as_interrupt():
+            while True:
+                for proc in procs:
+                    proc.check()
+                if poll:
+                    poll()
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        return
+
