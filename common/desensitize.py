@@ -29,9 +29,9 @@ never sees, or masks inside, text an earlier one took:
    ``number + Capitalised words + street type`` with unit, city, state/ZIP
    or UK postcode.
 6. ``NAME`` -- surname + given name after Chinese cues (我是/我叫/姓名/客户/
-   收款人...) or before 先生/女士; English names after cues (my name is,
-   I'm, Regards, account holder, paid/wire to), after Mr./Ms./Dr., or
-   starting with a common first name.
+   收款人/尊敬的/客服专员...) or before 先生/女士/您好; English names after
+   cues (my name is, I'm, Hi/Dear, Regards, account holder, paid/wire to),
+   after Mr./Ms./Dr., or starting with a common first name.
 
 Amounts, dates, times, 8-12 digit references and card tails survive: they
 fail the checksums and lack phone shapes.  Known limits: an 11-digit number
@@ -81,7 +81,7 @@ _NANP = re.compile(r"(?<![0-9A-Za-z])(?:\(\d{3}\)[ ]?|\d{3}[-. ])\d{3}[-. ]\d{4}
 _TRUNK = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{1,4}\)|0\d{2,4})[ -]?\d{3,4}[ -]?\d{3,4}(?![0-9])")
 _PHONE_KEYWORD = re.compile(
     r"(?:电话|手机(?!银行)|手机号码?|联系方式|致电|拨打|回电|"
-    r"\b(?i:phone|mobile|cell|cellphone|tel|telephone|whatsapp|call me|reach me)\b)[^\d\n\x00+]{0,12}$")
+    r"\b(?i:phone|mobile|cell|cellphone|tel|telephone|whatsapp|call me|reach me)\b)[^\d\n\x00+。！？]{0,12}$")
 _LOOSE_NUMBER = re.compile(r"(?<![$£€¥￥\d.,])\+?\(?\d[\d ()-]{5,20}\d(?![\d,:/]|\.\d)(?!\s*(?:元|块|万|千|百|美元|USD|RMB))")
 
 # --------------------------------------------------------------------------- addresses
@@ -116,15 +116,15 @@ _EN_ADDRESS = re.compile(
 # --------------------------------------------------------------------------- names
 _CN_NAME_CUE = re.compile(
     r"(?:(?P<strong>我叫|我姓名是|姓名|名字|户名|户主)|我是|本人|持卡人|开户人|客户|联系人|收款人|付款人|申请人|借款人|"
-    r"收款方|付款方|叫|"
+    r"收款方|付款方|叫|尊敬的|专员|客服|"
     r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|"
     r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|儿子|女儿|这里是|给|向|替)(?P<sep>[是为叫:：\s]*)")
 _LATIN_NAME = re.compile(r"[A-Z][A-Za-z'-]+(?:[ \t]+[A-Z][A-Za-z'-]+){1,2}\b")
 _CN_CUE_BEFORE = re.compile(_CN_NAME_CUE.pattern + "$")
-_CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志)")  # ends a name
-_CN_HONORIFIC = re.compile(r"(?:先生|女士|小姐)")  # marks a customer's name
+_CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志|客户)")  # ends a name
+_CN_HONORIFIC = re.compile(r"(?:先生|女士|小姐|您好)")  # marks a customer's name (张伟您好 greets one)
 _CN_NOT_GIVEN = frozenset("的是在了和与跟给说问想要不吗呢吧啊呀，。,.!！?？、；;：: \n")  # cannot start a given name
-_CN_AFTER_NAME = frozenset("的是在说要想和与跟给已刚也都今昨来去请需因从对把被我你他她转汇打")  # may follow a name
+_CN_AFTER_NAME = frozenset("的是在说要想和与跟给已刚也都今昨来去请需因从对把被我你他她转汇打为")  # may follow a name
 _CN_GIVEN_STOP = _CN_NOT_GIVEN | _CN_AFTER_NAME | frozenset("办申查丢转卡号先女小经老同阿还就本这那有没能会可个些")
 # Words after a weak cue (客户余额..., 本人高度...) that start with a surname character but are no name.
 _CN_NOT_NAME_WORDS = frozenset(
@@ -145,7 +145,8 @@ _EN_CUE_WORDS = (r"(?:my name is|my name's|name\s*:|account holder\s*:?|card ?ho
                  r"(?:wire|transfer|payment|remittance|sent|send|paid|pay)(?:\s+[a-z]+)?\s+to)[,:]?\s+")
 _EN_STRONG_CUE = re.compile(rf"\b(?i:{_EN_SIGN_OFF}|{_EN_CUE_WORDS})(?:{_EN_TITLE})?(?P<name>{_EN_NAME})")
 _EN_WEAK_CUE = re.compile(
-    rf"(?:\b(?i:i am|i['’]m|this is|it['’]s|dear)\s+)(?P<title>{_EN_TITLE})?(?P<name>{_EN_NAME})")
+    rf"(?:\b(?i:i am|i['’]m|this is|it['’]s|dear|hi|hello|good (?:morning|afternoon|evening))\s+)"
+    rf"(?P<title>{_EN_TITLE})?(?P<name>{_EN_NAME})")
 _EN_PAYEE = re.compile(rf"\b(?i:paid|pay|sent|send|owe|transferred|wired)\s+(?P<name>{_EN_NAME})")
 # "my name is kevin lee": lower-case names, only after the strongest cues and a known first name.
 _EN_LOWER_NAME = re.compile(r"\b(?i:my name is|my name's|name\s*:|i am called)\s+(?P<first>[a-z]+)(?:[ \t]+(?P<last>[a-z]+))?")
