@@ -1,7 +1,8 @@
 """A branch's training data, from raw records to desensitized, tokenized tensors.
 
-Loading goes through ``common.data`` (the branch's partition in simulation,
-its own ``data-path`` file in deployment); every text is desensitized here,
+Loading goes through ``common.data`` (the branch's partition in simulation:
+synthetic records from the branch's own seeded stream, or its part of the
+run's CSV/JSONL; its own ``data-path`` file in deployment); every text is desensitized here,
 at the branch, before it is tokenized, so no planted PII reaches a batch.
 Records (``task = credit | fraud``) lose their identifier columns, have their
 quasi-identifiers generalized and their values masked, and only then are
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from common.canary import canaries
 from common.config import BranchSettings, RunConfig, read_labels
-from common.data import SYNTHETIC, Corpus, TokenizedSet, encode_labels, label_names, load_file, simulation_split, tokenize
+from common.data import SYNTHETIC, Corpus, TokenizedSet, encode_labels, label_names, load_file, partition_corpus, tokenize
 from common.desensitize import Desensitizer
 from common.errors import ConfigError, DataError
 from common.pii import PII_TYPES
@@ -54,10 +55,7 @@ def branch_corpus(cfg: RunConfig, branch: BranchSettings) -> tuple[Corpus, list[
         return corpus, label_names(cfg, corpus)
     if branch.partition_id is None:
         raise DataError(f"branch '{branch.branch_id}' has no data-path in its node config: start it with --node-config \"data-path='FILE'\"")
-    train, _, parts, names = simulation_split(cfg)
-    if branch.partition_id >= len(parts):
-        raise DataError(f"partition-id {branch.partition_id} but num-branches is {len(parts)}: set num-branches to the number of SuperNodes")
-    return train.subset(parts[branch.partition_id]), names
+    return partition_corpus(cfg, branch.partition_id)  # synthetic: its own stream, O(its rows); a file: its part
 
 
 def with_canaries(cfg: RunConfig, branch: BranchSettings, corpus: Corpus, names: list[str]) -> Corpus:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from common.errors import ConfigError
@@ -394,6 +394,20 @@ _NON_PII_MAKERS = {
 _SLOT = re.compile(r"\{([A-Z_]+)\}")
 
 
+def make_pii(pii_type: str, rng: random.Random, lang: str) -> tuple[str, str]:
+    """Make one PII value of ``pii_type`` (from :data:`common.pii.PII_TYPES`), for other generators.
+
+    Returns:
+        ``(text as written, planted value)``; they differ only for names written with a title.
+    """
+    return _PII_MAKERS[pii_type](rng, lang)
+
+
+def make_non_pii(kind: str, rng: random.Random, lang: str) -> str:
+    """Make one non-PII number of ``kind`` (AMOUNT, DATE, TIME, REF, TAIL or BRANCH), for other generators."""
+    return _NON_PII_MAKERS[kind](rng, lang)
+
+
 # --------------------------------------------------------------------------- assembly
 class _Filler:
     """Fills template slots for one record and keeps its answer key."""
@@ -417,9 +431,13 @@ class _Filler:
         return written
 
 
-def _make_record(rng: random.Random, lang: str) -> SyntheticRecord:
-    """One message: an intent's core sentence plus PII clauses up to 1-4 PII values in all."""
-    label = rng.choice(INTENTS)
+def _make_record(rng: random.Random, lang: str, label: str | None = None) -> SyntheticRecord:
+    """One message: an intent's core sentence plus PII clauses up to 1-4 PII values in all.
+
+    ``label``: the intent to write; ``None`` draws it uniformly (from ``rng``).
+    """
+    if label is None:
+        label = rng.choice(INTENTS)
     core = rng.choice(_CORE[lang][label])
     in_core = set(_SLOT.findall(core)) & set(_PII_MAKERS)
     wanted = rng.randint(1, 4)
@@ -459,3 +477,22 @@ def generate_records(n: int, seed: int, zh_fraction: float = 0.5) -> list[Synthe
         raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
     rng = random.Random(seed)
     return [_make_record(rng, "zh" if rng.random() < zh_fraction else "en") for _ in range(n)]
+
+
+def generate_labelled_records(labels: Sequence[str], rng: random.Random, zh_fraction: float = 0.5) -> list[SyntheticRecord]:
+    """One synthetic message per entry of ``labels``, of that intent, drawn from ``rng``.
+
+    The messages are made exactly as :func:`generate_records` makes them (language,
+    template, 1-4 planted PII values), only the intent is given instead of drawn,
+    so a caller that decided the label mix (a branch's Dirichlet label skew, a
+    stratified held-out set) gets records of those labels from its own stream.
+
+    Raises:
+        ConfigError: a label is not one of :data:`INTENTS`, or ``zh_fraction`` is outside [0, 1].
+    """
+    unknown = sorted(set(labels) - set(INTENTS))
+    if unknown:
+        raise ConfigError(f"synthetic intents are {', '.join(INTENTS)}; got {unknown[0]!r}")
+    if not isinstance(zh_fraction, (int, float)) or not 0.0 <= zh_fraction <= 1.0:
+        raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
+    return [_make_record(rng, "zh" if rng.random() < zh_fraction else "en", label) for label in labels]

@@ -28,12 +28,17 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from common.synthetic import _make_bank_card, _make_email, _make_id_card, _make_name, _make_phone
 
 FRAUD, LEGIT = "fraud", "legit"
 BAD, GOOD = "bad", "good"
+#: The generators' default positive rates: the label priors of the synthetic ``fraud`` and ``credit`` tasks.
+FRAUD_RATE, BAD_RATE = 0.01, 0.3
 #: The generators' label column and their columns that identify a record but that no name rule catches.
 LABEL_COLUMN = "label"
 TRANSACTION_ID_COLUMNS = ("transaction_id",)
@@ -105,7 +110,7 @@ def _calibrated_intercept(scores: list[float], rate: float) -> float:
     return (lo + hi) / 2
 
 
-def _transaction(rng: random.Random, zh_fraction: float, index: int) -> tuple[dict[str, str], float, list[tuple[str, str]]]:
+def _transaction(rng: random.Random, zh_fraction: float, tx_id: str) -> tuple[dict[str, str], float, list[tuple[str, str]]]:
     lang = "zh" if rng.random() < zh_fraction else "en"
     home = "CN" if lang == "zh" else _pick(rng, _HOME[:-1])
     category = _pick(rng, [(c, v[0]) for c, v in _CATEGORIES.items()])
@@ -132,7 +137,7 @@ def _transaction(rng: random.Random, zh_fraction: float, index: int) -> tuple[di
              + 1.3 * (not present) + 2.2 * risky + 1.1 * min(max(math.log(amount) - mu, -1.0), 3.0)
              + 0.6 * max(0, burst - 3) + 1.8 * (entry == "magstripe"))
     fields = {
-        "transaction_id": f"TX{index:09d}",
+        "transaction_id": tx_id,
         "customer_name": written_name,
         "card_number": card,
         "phone": phone,
@@ -151,12 +156,12 @@ def _transaction(rng: random.Random, zh_fraction: float, index: int) -> tuple[di
     return fields, score, pii
 
 
-def generate_transactions(n: int, seed: int, fraud_rate: float = 0.01, zh_fraction: float = 0.0) -> list[TabularRecord]:
+def generate_transactions(n: int, seed: int, fraud_rate: float = FRAUD_RATE, zh_fraction: float = 0.0) -> list[TabularRecord]:
     """``n`` card transactions, about ``fraud_rate`` of them fraud (expected rate exact, realized binomial)."""
     if n < 1 or not 0 < fraud_rate < 1:
         raise ValueError("generate_transactions needs n >= 1 and 0 < fraud_rate < 1")
     rng = random.Random(seed)
-    drawn = [_transaction(rng, zh_fraction, i) for i in range(n)]
+    drawn = [_transaction(rng, zh_fraction, f"TX{i:09d}") for i in range(n)]
     b = _calibrated_intercept([s for _, s, _ in drawn], fraud_rate)
     out = []
     for fields, score, pii in drawn:
@@ -171,50 +176,127 @@ _PURPOSES = (("car", 0.3), ("furniture", 0.2), ("education", 0.08), ("business",
 _POSTCODES = ("SW1A 1AA", "M1 1AE", "B33 8TH", "EH1 1YZ", "CF10 1EP", "LS1 4AP", "NW1 6XE", "G2 1DY")
 
 
-def generate_applicants(n: int, seed: int, bad_rate: float = 0.3, zh_fraction: float = 0.0) -> list[TabularRecord]:
+def _applicant(rng: random.Random, zh_fraction: float, app_id: str) -> tuple[dict[str, str], float, tuple[tuple[str, str], ...]]:
+    """One credit application: (fields, risk score, planted PII)."""
+    lang = "zh" if rng.random() < zh_fraction else "en"
+    age = min(max(int(rng.gauss(38, 12)), 19), 80)
+    income = round(math.exp(rng.gauss(7.9, 0.5)), -1)
+    employed = max(0, min(int(rng.expovariate(1 / 6)), age - 18))
+    amount = round(math.exp(rng.gauss(8.3, 0.8)), -2)
+    duration = rng.choice((6, 12, 18, 24, 36, 48, 60))
+    late = min(int(rng.expovariate(1.6)), 6)
+    checking = rng.choices(("negative", "0-1000", ">1000", "none"), (0.25, 0.3, 0.1, 0.35))[0]
+    housing = rng.choices(("own", "rent", "with family"), (0.6, 0.3, 0.1))[0]
+    purpose = _pick(rng, _PURPOSES)
+    written_name, name = _make_name(rng, lang)
+    id_card, phone, email = _make_id_card(rng, lang), _make_phone(rng, lang), _make_email(rng, lang)
+    burden = amount / max(income * duration, 1.0)
+    score = (0.8 * late + 2.5 * min(burden, 1.5) - 0.06 * min(employed, 20) + 0.5 * (duration >= 36)
+             + 0.5 * (housing == "rent") + 0.8 * (checking == "negative") - 0.5 * (checking == "none")
+             - 0.015 * (age - 38) + 0.4 * (purpose in ("holiday", "business")))
+    fields = {
+        "application_id": app_id,
+        "customer_name": written_name,
+        "id_number": id_card,
+        "phone": phone,
+        "email": email,
+        "age": str(age),
+        "postcode": rng.choice(_POSTCODES),
+        "monthly_income": f"{income:.0f}",
+        "years_employed": str(employed),
+        "loan_amount": f"{amount:.0f}",
+        "duration_months": str(duration),
+        "purpose": purpose,
+        "housing": housing,
+        "checking_balance": checking,
+        "late_payments_2y": str(late),
+    }
+    return fields, score, (("NAME", name), ("ID_CARD", id_card), ("PHONE", phone), ("EMAIL", email))
+
+
+def generate_applicants(n: int, seed: int, bad_rate: float = BAD_RATE, zh_fraction: float = 0.0) -> list[TabularRecord]:
     """``n`` credit applications, about ``bad_rate`` of them labelled ``bad``."""
     if n < 1 or not 0 < bad_rate < 1:
         raise ValueError("generate_applicants needs n >= 1 and 0 < bad_rate < 1")
     rng = random.Random(seed)
-    drawn = []
-    for i in range(n):
-        lang = "zh" if rng.random() < zh_fraction else "en"
-        age = min(max(int(rng.gauss(38, 12)), 19), 80)
-        income = round(math.exp(rng.gauss(7.9, 0.5)), -1)
-        employed = max(0, min(int(rng.expovariate(1 / 6)), age - 18))
-        amount = round(math.exp(rng.gauss(8.3, 0.8)), -2)
-        duration = rng.choice((6, 12, 18, 24, 36, 48, 60))
-        late = min(int(rng.expovariate(1.6)), 6)
-        checking = rng.choices(("negative", "0-1000", ">1000", "none"), (0.25, 0.3, 0.1, 0.35))[0]
-        housing = rng.choices(("own", "rent", "with family"), (0.6, 0.3, 0.1))[0]
-        purpose = _pick(rng, _PURPOSES)
-        written_name, name = _make_name(rng, lang)
-        id_card, phone, email = _make_id_card(rng, lang), _make_phone(rng, lang), _make_email(rng, lang)
-        burden = amount / max(income * duration, 1.0)
-        score = (0.8 * late + 2.5 * min(burden, 1.5) - 0.06 * min(employed, 20) + 0.5 * (duration >= 36)
-                 + 0.5 * (housing == "rent") + 0.8 * (checking == "negative") - 0.5 * (checking == "none")
-                 - 0.015 * (age - 38) + 0.4 * (purpose in ("holiday", "business")))
-        fields = {
-            "application_id": f"APP-{seed % 1000:03d}-{i:06d}",
-            "customer_name": written_name,
-            "id_number": id_card,
-            "phone": phone,
-            "email": email,
-            "age": str(age),
-            "postcode": rng.choice(_POSTCODES),
-            "monthly_income": f"{income:.0f}",
-            "years_employed": str(employed),
-            "loan_amount": f"{amount:.0f}",
-            "duration_months": str(duration),
-            "purpose": purpose,
-            "housing": housing,
-            "checking_balance": checking,
-            "late_payments_2y": str(late),
-        }
-        drawn.append((fields, score, (("NAME", name), ("ID_CARD", id_card), ("PHONE", phone), ("EMAIL", email))))
+    drawn = [_applicant(rng, zh_fraction, f"APP-{seed % 1000:03d}-{i:06d}") for i in range(n)]
     b = _calibrated_intercept([s for _, s, _ in drawn], bad_rate)
     out = []
     for fields, score, pii in drawn:
         p = 1.0 / (1.0 + math.exp(-(score + b)))
         out.append(TabularRecord(fields, BAD if rng.random() < p else GOOD, p, pii))
     return out
+
+
+# --------------------------------------------------------------------------- records of given labels
+#: Seed and size of the fixed reference sample on which :func:`reference_intercept` calibrates.
+REFERENCE_SEED, REFERENCE_SIZE = 0x5EED, 5000
+_KINDS: dict[str, tuple[Callable, str, str]] = {  # kind -> (record maker, positive label, negative label)
+    "fraud": (_transaction, FRAUD, LEGIT),
+    "credit": (_applicant, BAD, GOOD),
+}
+
+
+@lru_cache(maxsize=8)
+def reference_intercept(kind: str, rate: float, zh_fraction: float) -> float:
+    """The risk model's intercept for an expected positive rate ``rate``, calibrated once on a fixed sample.
+
+    :func:`generate_transactions` / :func:`generate_applicants` calibrate on the
+    batch they draw; records drawn a few at a time (one branch's) need one
+    intercept for every caller, so it is calibrated on :data:`REFERENCE_SIZE`
+    records from the fixed seed :data:`REFERENCE_SEED` (cached per process:
+    identical on every node).
+    """
+    make = _KINDS[kind][0]
+    rng = random.Random(REFERENCE_SEED)
+    scores = [make(rng, zh_fraction, "")[1] for _ in range(REFERENCE_SIZE)]
+    return _calibrated_intercept(scores, rate)
+
+
+def generate_labelled(kind: str, labels: Sequence[str], rng: random.Random, zh_fraction: float = 0.0,
+                      rate: float | None = None, id_tag: str = "") -> list[TabularRecord]:
+    """One record of ``kind`` (``fraud``: transactions, ``credit``: applicants) per entry of ``labels``, of that label.
+
+    Records come from the generator's own model, drawn from ``rng``: each draw
+    makes a record and its label as :func:`generate_transactions` would (the
+    risk model with the :func:`reference_intercept` of ``rate``, default
+    :data:`FRAUD_RATE` / :data:`BAD_RATE`), and is kept if a record of that
+    label is still wanted (rejection sampling).  A kept record is therefore
+    distributed as the generator's records *of that label*: a fraud row here is
+    like a fraud row of :func:`generate_transactions`.  Cost: about
+    ``max(count of label / share of label)`` draws, e.g. 100 draws per fraud row
+    at a 1 % rate.  Identifier values are ``TX-<id_tag>-<draw>`` /
+    ``APP-<id_tag>-<draw>``.
+
+    Raises:
+        ValueError: an unknown kind or label, or a rate outside (0, 1).
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"generate_labelled: kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+    make, positive, negative = _KINDS[kind]
+    rate = (FRAUD_RATE if kind == "fraud" else BAD_RATE) if rate is None else rate
+    if not 0 < rate < 1:
+        raise ValueError("generate_labelled needs 0 < rate < 1")
+    need = Counter(labels)
+    unknown = sorted(set(need) - {positive, negative})
+    if unknown:
+        raise ValueError(f"generate_labelled: {kind} labels are {negative!r} and {positive!r}, got {unknown[0]!r}")
+    b = reference_intercept(kind, rate, float(zh_fraction))
+    prefix = "TX" if kind == "fraud" else "APP"
+    kept: dict[str, list[TabularRecord]] = {label: [] for label in need}
+    missing = len(labels)
+    # A cap no sane request reaches (expected draws: about count / rate): fail loudly, never loop forever.
+    max_draws = 1000 + 50 * int(len(labels) / min(rate, 1 - rate))
+    draws = 0
+    while missing:
+        if draws >= max_draws:
+            raise RuntimeError(f"generate_labelled: {max_draws} draws did not give {dict(need)}")
+        fields, score, pii = make(rng, zh_fraction, f"{prefix}-{id_tag}-{draws:07d}")
+        draws += 1
+        p = 1.0 / (1.0 + math.exp(-(score + b)))
+        label = positive if rng.random() < p else negative
+        if len(kept.get(label, ())) < need.get(label, 0):
+            kept[label].append(TabularRecord(fields, label, p, tuple(pii)))
+            missing -= 1
+    queues = {label: iter(rows) for label, rows in kept.items()}
+    return [next(queues[label]) for label in labels]

@@ -7,10 +7,9 @@ from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from client.branch_data import prepare_branch
 from common.config import RunConfig, branch_settings
-from common.data import synthetic_corpus
+from common.data import synthetic_branch_rows, synthetic_corpus, synthetic_held_out_rows
 from common.envelope import open_update
 from common.model import load_tokenizer
-from common.synthetic import generate_records
 from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
 RUN = {"num-server-rounds": 1, "num-branches": 2, "data.records-per-branch": 40, "model.max-length": 160,
@@ -23,9 +22,10 @@ def cfg(tmp_path) -> RunConfig:
 
 
 def planted_pii(cfg: RunConfig) -> set[str]:
-    """Every PII value the generator planted in the run's corpus (its answer key)."""
-    total = len(synthetic_corpus(cfg))
-    records = generate_records(total, seed=cfg.federation.seed, zh_fraction=cfg.data.zh_fraction)
+    """Every PII value the generator planted in the run's data (its answer key): every branch's and the held-out set's."""
+    records = [r for p in range(cfg.federation.num_branches) for r in synthetic_branch_rows(cfg, p)]
+    records += synthetic_held_out_rows(cfg)
+    assert [r.text for r in records] == synthetic_corpus(cfg).texts  # the answer key is of exactly these records
     values = {p.value for r in records for p in r.pii}
     assert len(values) > 50
     return values

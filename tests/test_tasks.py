@@ -21,13 +21,13 @@ from client.branch_data import prepare_branch
 from client.budget import PrivacyState, planned_noise_multiplier
 from client.dp_training import round_plan, train_round
 from common.config import RunConfig, branch_settings
-from common.data import corpus_table, load_file, simulation_split
+from common.data import corpus_table, load_file, simulation_split, synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import ConfigError, DataError
 from common.evaluation import binary_metrics, evaluate
 from common.model import adapter_arrays, build_peft_model, load_tokenizer
 from common.pii import luhn_valid
 from common.tabular import RecordPipeline, generalize, pipeline_for
-from common.tabular_synthetic import generate_applicants, generate_transactions
+from common.tabular_synthetic import generate_transactions
 from common.tasks import class_weights, install_class_weights, render_corpus, weighted_loss
 from server.evaluation import holdout_set
 from tests.conftest import SHARED_DATA
@@ -108,7 +108,9 @@ def test_credit_records_lose_identifiers_and_ages_are_banded():
     cfg = RunConfig.from_flower({"task": "credit", "num-branches": 2, "data.records-per-branch": 40})
     train, test, _, names = simulation_split(cfg)
     assert names == ["good", "bad"]
-    rows = generate_applicants(len(train) + len(test), seed=cfg.federation.seed, zh_fraction=cfg.data.zh_fraction)
+    rows = [r for p in range(cfg.federation.num_branches) for r in synthetic_branch_rows(cfg, p)]
+    assert [r.fields for r in rows] == train.records  # the answer key is of exactly the training records
+    rows += synthetic_held_out_rows(cfg)
     texts, counts = render_corpus(train, cfg)
     planted = {value for r in rows for _, value in r.pii}
     assert not any(value in text for value in planted for text in texts)
@@ -217,7 +219,8 @@ def test_fraud_records_reach_the_model_without_their_pii():
     train, _, _, names = simulation_split(cfg)
     assert names == ["legit", "fraud"]
     texts, counts = render_corpus(train, cfg)
-    raw = [r for r in generate_transactions(len(train) + 1000, seed=cfg.federation.seed, zh_fraction=cfg.data.zh_fraction)]
+    raw = [r for p in range(cfg.federation.num_branches) for r in synthetic_branch_rows(cfg, p)]
+    assert [r.fields for r in raw] == train.records  # the answer key is of exactly the training records
     planted = {v for r in raw for _, v in r.pii}
     joined = "\n".join(texts)
     assert not any(v in joined for v in planted)
