@@ -1,6 +1,8 @@
 """The server's evaluation of the global adapter on a held-out set every round.
 
-The held-out set is the seeded test split of the run's corpus (desensitized
+The held-out set is the seeded test split of the run's CSV/JSONL, or the
+synthetic held-out set made from its own seeded stream (at most
+``common.data.HELD_OUT_CAP`` rows, whatever ``num-branches``) (desensitized
 exactly as a branch would -- records also serialized the same way -- so the
 model sees the same placeholders and text).  The evaluator keeps one model;
 each call loads the round's adapter arrays and records what
@@ -15,7 +17,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from flwr.common.logger import log
 
 from common.config import RunConfig
-from common.data import SYNTHETIC, Corpus, TokenizedSet, check_label_coverage, encode_labels, simulation_split, tokenize
+from common.data import Corpus, TokenizedSet, encode_labels, holdout_corpus, tokenize
 from common.desensitize import Desensitizer
 from common.evaluation import evaluate
 from common.tasks import METRIC_TITLES, render_corpus, task_of
@@ -31,8 +33,7 @@ def holdout_set(cfg: RunConfig, tokenizer) -> tuple[TokenizedSet, list[str]]:
         DataError: a label is outside the run's label set, or (user data) a
             held-out label occurs in no training row: its metrics would mean nothing.
     """
-    train, test, _, names = simulation_split(cfg)
-    check_label_coverage(train, test, names, require_trained=cfg.data.source != SYNTHETIC)
+    test, names = holdout_corpus(cfg)  # synthetic: its own stream, bounded size; never the whole federation
     return tokenize_corpus(test, names, tokenizer, cfg.model.max_length, where="held-out set", cfg=cfg), names
 
 
