@@ -23,6 +23,7 @@ from flwr.clientapp import ClientApp
 
 from client import reply_cache
 from client.branch_data import prepare_branch
+from client.chat_branch import prepare_chat_branch
 from client.budget import PrivacyState, branch_lock, epsilon_of, planned_noise_multiplier
 from client.dp_training import round_plan, train_round
 from client.faults import maybe_fail, maybe_poison
@@ -41,7 +42,8 @@ from common.protocol import (
     record_to_arrays,
     reply_metrics,
 )
-from common.tasks import install_class_weights
+from common.device import resolve_device
+from common.tasks import task_of
 
 app = ClientApp(mods=[secagg_mod])  # SecAgg+ only for SecAgg+ messages (client/secagg.py)
 
@@ -76,7 +78,7 @@ def _train(msg: Message, cfg: RunConfig, branch: BranchSettings) -> Message:
     else:
         global_arrays = record_to_arrays(msg.content["arrays"])
     tokenizer = load_tokenizer(cfg.model)
-    data = prepare_branch(cfg, branch, tokenizer)
+    data = (prepare_chat_branch if task_of(cfg).generative else prepare_branch)(cfg, branch, tokenizer)
     n = len(data.train)
 
     def claim(status: str, **figures) -> dict:
@@ -93,11 +95,11 @@ def _train(msg: Message, cfg: RunConfig, branch: BranchSettings) -> Message:
                             noise=plan.noise_multiplier, epsilon=state.epsilon)
             return _refusal(msg, refusal, channel)
 
-    model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer))
+    model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer), device=resolve_device(cfg),
+                             causal=task_of(cfg).generative)
     load_adapter_arrays(model, global_arrays)
-    install_class_weights(model, data.class_weights)  # train.imbalance = weighted-loss (no-op otherwise)
     seed = cfg.federation.seed * 100_003 + server_round * 1009 + zlib.crc32(branch.branch_id.encode("utf-8"))
-    outcome = train_round(model, data.train, cfg, plan, state.history, seed=seed)
+    outcome = train_round(model, data.train, cfg, plan, state.history, seed=seed, class_weights=data.class_weights)
     update = maybe_poison(cfg, branch.branch_id, outcome.arrays, global_arrays)
 
     epsilon = epsilon_of(outcome.accountant_history, cfg.dp.accountant, cfg.dp.delta) if cfg.dp.enabled else None

@@ -9,7 +9,7 @@ quasi-identifiers generalized and their values masked, and only then are
 serialized to text (:mod:`common.tabular`).  ``train.imbalance`` is applied
 here too: ``oversample`` duplicates rare-class rows (no DP only),
 ``weighted-loss`` gives :attr:`BranchData.class_weights`, which the model's
-loss takes with :func:`common.tasks.install_class_weights`.
+loss takes through ``train_round(..., class_weights=...)`` (:class:`common.losses.TaskLoss`).
 With ``audit.canaries > 0`` the branch named by ``audit.canary-branch`` also
 trains on the run's planted canaries (``common.canary``; random texts that
 desensitization leaves unchanged), for the server's empirical privacy audit.
@@ -38,8 +38,7 @@ class BranchData:
     """What a branch trains on, plus what desensitization removed.
 
     ``class_weights``: per-label loss weights with ``train.imbalance =
-    weighted-loss`` (install them on the model with
-    :func:`common.tasks.install_class_weights`), else None.
+    weighted-loss`` (pass them to ``client.dp_training.train_round``), else None.
     """
 
     train: TokenizedSet

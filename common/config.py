@@ -32,7 +32,7 @@ def _key(name: str, help: str, **kwargs: Any) -> Any:
 class ModelConfig:
     """Base model, tokenizer and LoRA adapter."""
 
-    name: str = _key("model.name", "Hub id or local path of a sequence-classification model; 'tiny-bert' builds a small random model offline.", default="tiny-bert")
+    name: str = _key("model.name", "Hub id or local path of the base model (a sequence classifier; a causal LM for task 'chat'); offline: 'tiny-bert' (classifier), 'tiny-llama' or 'tiny-gpt2' (causal LMs) build a small random model from a config.", default="tiny-bert")
     max_length: int = _key("model.max-length", "Tokens (bytes for the byte-level tokenizer) per example.", default=128)
     seed: int = _key("model.seed", "Seed of the tiny base model; every node must use the same.", default=1234)
     hidden_size: int = _key("model.tiny.hidden-size", "Hidden size of the tiny model.", default=64)
@@ -41,7 +41,7 @@ class ModelConfig:
     lora_rank: int = _key("model.lora.rank", "LoRA rank r.", default=8)
     lora_alpha: float = _key("model.lora.alpha", "LoRA scaling alpha.", default=16.0)
     lora_dropout: float = _key("model.lora.dropout", "Dropout on the LoRA path.", default=0.0)
-    lora_target_modules: str = _key("model.lora.target-modules", "Comma-separated module names to adapt; empty = PEFT's default for the architecture.", default="query,value")
+    lora_target_modules: str = _key("model.lora.target-modules", "Comma-separated module names to adapt; empty = PEFT's default for the architecture (BERT 'query,value', Llama-style 'q_proj,v_proj', GPT-2 'c_attn').", default="")
 
     def __post_init__(self) -> None:
         _check(self.max_length >= 8, "model.max-length", self.max_length, "an integer >= 8")
@@ -82,6 +82,10 @@ class DataConfig:
         _check(self.max_rows >= 0, "data.max-rows", self.max_rows, "an integer >= 0")
 
 
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "off", "bf16", "fp16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Local optimisation at each branch."""
@@ -89,9 +93,15 @@ class TrainConfig:
     local_epochs: int = _key("train.local-epochs", "Local epochs per round.", default=1)
     batch_size: int = _key("train.batch-size", "Expected (logical) batch size; with DP it sets the Poisson sample rate.", default=16)
     learning_rate: float = _key("train.learning-rate", "Learning rate of the local optimizer (AdamW).", default=5e-3)
+    physical_batch_size: int = _key("train.physical-batch-size", "Examples per forward/backward pass; a logical batch larger than this is split (Opacus BatchMemoryManager with DP, gradient accumulation without); 0 = no split.", default=0)
+    device: str = _key("train.device", "Where a branch trains and the server evaluates: 'auto' (CUDA when present), 'cpu' or 'cuda'.", default="auto")
+    mixed_precision: str = _key("train.mixed-precision", "Autocast: 'auto' (bf16 on a CUDA device that supports it, else off), 'off', 'bf16' or 'fp16' (CUDA, dp.enabled = false only).", default="auto")
 
     def __post_init__(self) -> None:
         _check(self.local_epochs >= 1, "train.local-epochs", self.local_epochs, "an integer >= 1")
+        _check(self.physical_batch_size >= 0, "train.physical-batch-size", self.physical_batch_size, "an integer >= 0 (0 = no split)")
+        _check(self.device in DEVICES, "train.device", self.device, f"one of {', '.join(DEVICES)}")
+        _check(self.mixed_precision in PRECISIONS, "train.mixed-precision", self.mixed_precision, f"one of {', '.join(PRECISIONS)}")
         _check(self.batch_size >= 1, "train.batch-size", self.batch_size, "an integer >= 1")
         _check(self.learning_rate > 0, "train.learning-rate", self.learning_rate, "a number > 0")
 
@@ -112,6 +122,7 @@ class DPConfig:
     budget_epsilon: float = _key("dp.budget-epsilon", "Hard budget: a branch refuses to train a round that would take it past this epsilon; 0 = dp.target-epsilon.", default=0.0)
     branch_budgets: str = _key("dp.branch-budgets", "Per-branch budgets overriding dp.budget-epsilon, e.g. 'branch-0=4,branch-2=6' (a SuperNode's node-config 'budget-epsilon' wins over both).", default="")
     secure_mode: bool = _key("dp.secure-mode", "Opacus secure_mode: cryptographically secure noise (slower); required for a production guarantee.", default=False)
+    ghost_clipping: bool = _key("dp.ghost-clipping", "Opacus ghost clipping: per-sample gradient norms without materializing per-sample gradients (less memory on long sequences and large adapters; same guarantee).", default=False)
 
     def __post_init__(self) -> None:
         _check(self.target_epsilon > 0, "dp.target-epsilon", self.target_epsilon, "a number > 0")
@@ -255,7 +266,7 @@ class FederationConfig:
         _check(self.round_timeout > 0, "round-timeout", self.round_timeout, "a number > 0")
 
 
-TASKS = ("intent", "credit", "fraud")
+TASKS = ("intent", "credit", "fraud", "chat")
 IMBALANCE = ("none", "weighted-loss", "oversample")
 QUASI_RULES = ("age-band", "decade", "prefix3", "drop")
 
@@ -268,12 +279,16 @@ class TaskConfig:
     are in :mod:`common.tasks`; the ones here need only the config.
     """
 
-    name: str = _key("task", "What the model learns: 'intent' (text -> one of many labels), 'credit' (applicant record -> good/bad) or 'fraud' (transaction record -> fraud/legit).", default="intent")
+    name: str = _key("task", "What the model learns: 'intent' (text -> one of many labels), 'credit' (applicant record -> good/bad), 'fraud' (transaction record -> fraud/legit) or 'chat' (customer message -> agent reply, a causal LM).", default="intent")
+    prompt_column: str = _key("data.prompt-column", "chat: column holding the customer's message (CSV/JSONL).", default="prompt")
+    response_column: str = _key("data.response-column", "chat: column holding the agent's reply (CSV/JSONL); the loss is on these tokens only.", default="response")
     field_columns: str = _key("data.field-columns", "credit/fraud: comma-separated columns serialized as 'field: value; ...' text after desensitization; empty = every column but the label and identifier columns.", default="")
     id_columns: str = _key("data.id-columns", "credit/fraud: comma-separated direct-identifier columns, dropped at the branch (columns named like name/phone/card_number/... are dropped too).", default="")
     quasi_columns: str = _key("data.quasi-columns", "credit/fraud: quasi-identifiers to generalize, 'COLUMN' or 'COLUMN=RULE' (age-band, decade, prefix3, drop), comma-separated; 'auto' = by column name (age, birth year, postcode); 'none' = keep all.", default="auto")
     value_map: str = _key("data.value-map", "credit/fraud: codes to words before serialization: '', 'german-credit' (UCI Statlog codes), or a JSON file {column: {code: text}}.", default="")
     positive_label: str | int = _key("data.positive-label", "credit/fraud: the label value of the positive class (bad credit, fraud); empty = 'bad', 'fraud', 'default' or 'yes' when present.", default="")
+    max_new_tokens: int = _key("eval.max-new-tokens", "chat: most tokens generated per held-out reply (ROUGE-L).", default=64)
+    generate_examples: int = _key("eval.generate-examples", "chat: held-out prompts answered each round for ROUGE-L (perplexity uses the whole held-out set).", default=32)
     threshold: float = _key("eval.threshold", "credit/fraud: positive-class probability at or above which a record is called positive (F1 at this threshold).", default=0.5)
     imbalance: str = _key("train.imbalance", "Class imbalance: 'none', 'weighted-loss' (per-sample class weights, mean over the batch: DP-SGD compatible) or 'oversample' (duplicates rare-class rows; only with dp.enabled = false).", default="none")
     positive_weight: float = _key("train.positive-weight", "weighted-loss: weight of the positive class (binary tasks); 0 = sklearn's 'balanced' weights from the branch's own label counts.", default=0.0)
@@ -288,6 +303,8 @@ class TaskConfig:
         _check(self.name in TASKS, "task", self.name, f"one of {', '.join(TASKS)}")
         _check(self.imbalance in IMBALANCE, "train.imbalance", self.imbalance, f"one of {', '.join(IMBALANCE)}")
         _check(0 < self.threshold < 1, "eval.threshold", self.threshold, "in (0, 1)")
+        _check(self.max_new_tokens >= 1, "eval.max-new-tokens", self.max_new_tokens, "an integer >= 1")
+        _check(self.generate_examples >= 1, "eval.generate-examples", self.generate_examples, "an integer >= 1")
         _check(self.positive_weight >= 0, "train.positive-weight", self.positive_weight, "a number >= 0 (0 = balanced weights)")
         both = sorted(set(self.field_list or ()) & set(self.id_list))
         _check(not both, "data.id-columns", self.id_columns, f"disjoint from data.field-columns (both name {', '.join(map(repr, both))})")

@@ -353,7 +353,8 @@ def synthetic_priors(cfg: RunConfig) -> dict[str, float]:
     """Each label of the synthetic generator of ``cfg``'s task and its share of the generator's records.
 
     intent: the :data:`common.synthetic.INTENTS`, uniform; credit: ``bad`` 30 %;
-    fraud: ``fraud`` 1 % (:data:`common.tabular_synthetic.BAD_RATE`, ``FRAUD_RATE``).
+    fraud: ``fraud`` 1 % (:data:`common.tabular_synthetic.BAD_RATE`, ``FRAUD_RATE``);
+    chat: the dialogue :data:`common.dialogue_synthetic.TOPICS`, uniform.
     """
     from common.tasks import task_of
 
@@ -362,6 +363,10 @@ def synthetic_priors(cfg: RunConfig) -> dict[str, float]:
         from common.synthetic import INTENTS
 
         return {label: 1.0 / len(INTENTS) for label in INTENTS}
+    if task.name == "chat":
+        from common.dialogue_synthetic import TOPICS
+
+        return {topic: 1.0 / len(TOPICS) for topic in TOPICS}
     if task.name not in ("credit", "fraud"):
         raise DataError(f"task '{task.name}' has no synthetic record generator here: set data.source to a CSV/JSONL file")
     from common.tabular_synthetic import BAD_RATE, FRAUD_RATE
@@ -465,7 +470,11 @@ def synthetic_held_out_labels(cfg: RunConfig, n: int, rng: random.Random) -> lis
 
 
 def _generate(cfg: RunConfig, labels: list[str], rng: random.Random, tag: str) -> list:
-    """The generator's records of ``labels`` (in that order), drawn from ``rng``."""
+    """The generator's records of ``labels`` (in that order), drawn from ``rng`` (chat: dialogues of those topics)."""
+    if cfg.task.name == "chat":
+        from common.dialogue_synthetic import generate_labelled_dialogues
+
+        return generate_labelled_dialogues(labels, rng, zh_fraction=cfg.data.zh_fraction)
     if cfg.task.name == "intent":
         from common.synthetic import generate_labelled_records
 

@@ -521,8 +521,8 @@ def _join(parts: list[str], lang: str) -> str:
     return text
 
 
-def _make_dialogue(rng: random.Random, lang: str) -> Dialogue:
-    topic = rng.choice(TOPICS)
+def _make_dialogue(rng: random.Random, lang: str, topic: str | None = None) -> Dialogue:
+    topic = topic or rng.choice(TOPICS)
     asked, answered = rng.choice(_EXCHANGES[lang][topic])
     prompt_parts, signature = _prompt_parts(rng, lang, asked)
     reply_parts = _reply_parts(rng, lang, answered)
@@ -554,3 +554,21 @@ def generate_dialogues(n: int, seed: int, zh_fraction: float = 0.5) -> list[Dial
         raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
     rng = random.Random(seed)
     return [_make_dialogue(rng, "zh" if rng.random() < zh_fraction else "en") for _ in range(n)]
+
+
+def generate_labelled_dialogues(topics: list[str], rng: random.Random, zh_fraction: float = 0.5) -> list[Dialogue]:
+    """One dialogue per entry of ``topics``, on that topic, drawn from ``rng``.
+
+    Made exactly as :func:`generate_dialogues` makes them, only the topic is
+    given instead of drawn, so a caller that decided the topic mix (a simulated
+    branch's Dirichlet skew, the held-out set) gets dialogues from its own stream.
+
+    Raises:
+        ConfigError: a topic is not one of :data:`TOPICS`, or ``zh_fraction`` is outside [0, 1].
+    """
+    unknown = sorted(set(topics) - set(TOPICS))
+    if unknown:
+        raise ConfigError(f"synthetic dialogue topics are {', '.join(TOPICS)}; got {unknown[0]!r}")
+    if not isinstance(zh_fraction, (int, float)) or not 0.0 <= zh_fraction <= 1.0:
+        raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
+    return [_make_dialogue(rng, "zh" if rng.random() < zh_fraction else "en", topic) for topic in topics]

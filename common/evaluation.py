@@ -18,6 +18,12 @@ from scikit-learn:
 A binary task's score is the softmax probability of label index 1 (the
 positive class, :mod:`common.tasks`).  A ranking metric is NaN when the data
 hold only one class.
+
+``chat`` (:func:`evaluate_chat`): ``loss``, the mean next-token NLL over all
+held-out reply tokens, ``perplexity = exp(loss)``, and ``rouge_l``, the mean
+ROUGE-L F-measure (Google's ``rouge_score``, with a tokenizer that splits
+Chinese into characters) of greedy replies to the first
+``eval.generate-examples`` held-out prompts against the reference replies.
 """
 
 from __future__ import annotations
@@ -88,3 +94,26 @@ def evaluate(model, data: TokenizedSet, batch_size: int = 64, task: str = "inten
             raise ValueError(f"task '{task}' is binary but the model has {p.shape[1]} labels")
         metrics.update(binary_metrics(task, y_true, p[:, 1], threshold))
     return metrics
+
+
+@torch.no_grad()
+def evaluate_chat(model, holdout, tokenizer, max_length: int, max_new_tokens: int, generate_examples: int,
+                  batch_size: int = 32) -> dict[str, float]:
+    """Held-out reply-token loss and perplexity, and ROUGE-L of generated replies (``holdout``: a ``ChatHoldout``)."""
+    from common.chat import generate_replies, rouge_l
+    from common.losses import response_token_nll
+
+    model.eval()
+    device = next(model.parameters()).device
+    data = holdout.tokens
+    total, count = 0.0, 0.0
+    for start in range(0, len(data), batch_size):
+        sl = slice(start, start + batch_size)
+        logits = model(input_ids=data.input_ids[sl].to(device), attention_mask=data.attention_mask[sl].to(device)).logits
+        nll, n = response_token_nll(logits, data.labels[sl].to(device))
+        total += float(nll.sum())
+        count += float(n.sum())
+    loss = total / max(count, 1.0)
+    k = min(generate_examples, len(holdout.prompts))
+    replies = generate_replies(model, tokenizer, holdout.prompts[:k], max_length, max_new_tokens)
+    return {"loss": loss, "perplexity": float(math.exp(min(loss, 700.0))), "rouge_l": rouge_l(replies, holdout.references[:k])}

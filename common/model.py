@@ -1,11 +1,15 @@
 """Base model, tokenizer, LoRA adapter, and adapter arrays in and out.
 
 Every node builds the *identical* frozen base model: either a Hugging Face
-sequence-classification model by hub id or local path, or (offline default,
-``model.name = "tiny-bert"``) a small BERT built from a config under a fixed
-seed, paired with ByT5's byte-level tokenizer, which needs no vocabulary file.
-Only the LoRA adapter and the task head train and travel; their wire form is
-PEFT's adapter-only state dict (adapter-name-free keys) as numpy arrays.
+model by hub id or local path -- a sequence classifier for the classification
+tasks, a causal LM (``causal=True``) for ``task = chat`` -- or, offline, a small
+model built from a config under a fixed seed (``model.name`` = ``tiny-bert``,
+``tiny-llama`` or ``tiny-gpt2``), paired with ByT5's byte-level tokenizer, which
+needs no vocabulary file.  Only the LoRA adapter (and a classifier's task head)
+train and travel; their wire form is PEFT's adapter-only state dict
+(adapter-name-free keys) as numpy arrays.  LoRA targets default to PEFT's
+per-architecture choice (BERT ``query,value``, Llama ``q_proj,v_proj``, GPT-2
+``c_attn``).
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ from common.config import ModelConfig
 from common.errors import ModelError
 
 TINY_MODEL = "tiny-bert"
+TINY_MODELS = ("tiny-bert", "tiny-llama", "tiny-gpt2")
+#: Tiny models that are causal LMs (``task = chat``); tiny-bert is an encoder only.
+TINY_CAUSAL = ("tiny-llama", "tiny-gpt2")
 SPEC_FILE = "fedbank_model.json"
+_PAD, _EOS = 0, 1  # ByT5's pad and end-of-sequence ids
 
 
 def is_tiny(mcfg: ModelConfig) -> bool:
-    """True when the offline tiny model is requested."""
-    return mcfg.name == TINY_MODEL
+    """True when one of the offline tiny models is requested."""
+    return mcfg.name in TINY_MODELS
 
 
 def load_tokenizer(mcfg: ModelConfig):
@@ -46,63 +54,86 @@ def load_tokenizer(mcfg: ModelConfig):
     return tok
 
 
-def build_base_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None = None):
-    """Build the frozen base model; identical on every node for the same config."""
-    from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+def _tiny_config(mcfg: ModelConfig, vocab_size: int | None, num_labels: int):
+    """The transformers config of tiny model ``mcfg.name``: random init, sized by ``model.tiny.*``."""
+    from transformers import BertConfig, GPT2Config, LlamaConfig
 
-    if is_tiny(mcfg):
-        config = BertConfig(
-            vocab_size=vocab_size or 384,
-            hidden_size=mcfg.hidden_size,
-            num_hidden_layers=mcfg.layers,
-            num_attention_heads=mcfg.heads,
-            intermediate_size=4 * mcfg.hidden_size,
-            max_position_embeddings=max(512, mcfg.max_length),
-            num_labels=num_labels,
-            pad_token_id=0,
-        )
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(mcfg.seed)
-        try:
-            model = BertForSequenceClassification(config)
-        finally:
-            torch.random.set_rng_state(generator_state)
-    else:
-        _check_model_source(mcfg.name)
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(mcfg.seed)  # the fresh task head is seeded too
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                mcfg.name, num_labels=num_labels, ignore_mismatched_sizes=True
-            )
-        except (OSError, ValueError) as err:
-            raise ModelError(f"cannot load model.name '{mcfg.name}': {str(err).splitlines()[0]}") from err
-        finally:
-            torch.random.set_rng_state(generator_state)
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = model.config.eos_token_id or 0
+    vocab = vocab_size or 384
+    positions = max(512, mcfg.max_length)
+    h, layers, heads = mcfg.hidden_size, mcfg.layers, mcfg.heads
+    if mcfg.name == "tiny-llama":
+        return LlamaConfig(vocab_size=vocab, hidden_size=h, intermediate_size=4 * h, num_hidden_layers=layers,
+                           num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=positions,
+                           num_labels=num_labels, pad_token_id=_PAD, bos_token_id=_EOS, eos_token_id=_EOS,
+                           tie_word_embeddings=True)
+    if mcfg.name == "tiny-gpt2":
+        return GPT2Config(vocab_size=vocab, n_embd=h, n_layer=layers, n_head=heads, n_positions=positions,
+                          num_labels=num_labels, pad_token_id=_PAD, bos_token_id=_EOS, eos_token_id=_EOS)
+    return BertConfig(vocab_size=vocab, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                      intermediate_size=4 * h, max_position_embeddings=positions, num_labels=num_labels, pad_token_id=_PAD)
+
+
+def _auto_class(causal: bool):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    return AutoModelForCausalLM if causal else AutoModelForSequenceClassification
+
+
+def build_base_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None = None, causal: bool = False):
+    """Build the frozen base model; identical on every node for the same config.
+
+    ``causal``: a causal LM (``task = chat``; ``num_labels`` is ignored) instead
+    of a sequence classifier.
+    """
+    check_architecture(mcfg, causal)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(mcfg.seed)  # tiny: the whole model; a loaded classifier: its fresh task head
+    try:
+        if is_tiny(mcfg):
+            model = _auto_class(causal).from_config(_tiny_config(mcfg, vocab_size, num_labels))
+        else:
+            _check_model_source(mcfg.name)
+            kwargs = {} if causal else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
+            try:
+                model = _auto_class(causal).from_pretrained(mcfg.name, **kwargs)
+            except (OSError, ValueError) as err:
+                raise ModelError(f"cannot load model.name '{mcfg.name}': {str(err).splitlines()[0]}") from err
+    finally:
+        torch.random.set_rng_state(generator_state)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = model.config.eos_token_id if model.config.eos_token_id is not None else 0
     for param in model.parameters():
         param.requires_grad_(False)
     model.eval()
     return model
 
 
-def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None = None, device: str = "cpu"):
+def check_architecture(mcfg: ModelConfig, causal: bool) -> None:
+    """Refuse an offline tiny model that cannot do the task (tiny-bert is not a causal LM)."""
+    if causal and is_tiny(mcfg) and mcfg.name not in TINY_CAUSAL:
+        raise ModelError(f"task 'chat' needs a causal LM but model.name is '{mcfg.name}' (an encoder): "
+                         f"set model.name to {' or '.join(TINY_CAUSAL)}, or to a causal LM's hub id or local path")
+
+
+def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None = None, device: str = "cpu",
+                     causal: bool = False):
     """Base model moved to ``device`` first, then wrapped with a fresh LoRA adapter."""
-    base = build_base_model(mcfg, num_labels, vocab_size).to(device)
-    return _with_lora(mcfg, base)
+    base = build_base_model(mcfg, num_labels, vocab_size, causal=causal).to(device)
+    return _with_lora(mcfg, base, causal)
 
 
-def _with_lora(mcfg: ModelConfig, base):
+def _with_lora(mcfg: ModelConfig, base, causal: bool = False):
     """``base`` wrapped with a fresh LoRA adapter (seeded: identical on every node)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
     lora = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
+        task_type=TaskType.CAUSAL_LM if causal else TaskType.SEQ_CLS,
         r=mcfg.lora_rank,
         lora_alpha=mcfg.lora_alpha,
         lora_dropout=mcfg.lora_dropout,
         target_modules=mcfg.target_modules,
+        # GPT-2's Conv1D stores its weight transposed; PEFT needs to be told (it warns and fixes it otherwise).
+        fan_in_fan_out=getattr(base.config, "model_type", "") == "gpt2",
     )
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(mcfg.seed + 1)  # identical initial adapter on every node
@@ -150,22 +181,26 @@ def load_adapter_arrays(model, arrays: Mapping[str, np.ndarray]) -> None:
     set_peft_model_state_dict(inner, state)
 
 
-def save_adapter(model, out_dir: Path, mcfg: ModelConfig, labels: list[str]) -> Path:
-    """Save the adapter with PEFT ``save_pretrained`` plus the recipe of its base."""
+def save_adapter(model, out_dir: Path, mcfg: ModelConfig, labels: list[str], task: str = "intent") -> Path:
+    """Save the adapter with PEFT ``save_pretrained`` plus the recipe of its base (and the task)."""
     out_dir = Path(out_dir)
     unwrap(model).save_pretrained(str(out_dir))
     spec = {
         "model": {k: getattr(mcfg, k) for k in mcfg.__dataclass_fields__},
         "labels": labels,
+        "task": task,
     }
     (out_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False), encoding="utf-8")
     return out_dir
 
 
-def load_saved_adapter(adapter_dir: Path, device: str = "cpu"):
+def load_saved_adapter(adapter_dir: Path, device: str = "cpu", base: str | None = None):
     """Rebuild the base model from the saved recipe and load the adapter with PEFT.
 
-    Returns ``(model, tokenizer, model_config, labels)``.
+    ``base``: a hub id or local path to build the base from instead of the
+    recorded ``model.name`` (the same model, stored elsewhere).
+    Returns ``(model, tokenizer, model_config, labels)``; a chat adapter
+    (causal LM) has no labels.
     """
     from peft import PeftModel
 
@@ -174,25 +209,33 @@ def load_saved_adapter(adapter_dir: Path, device: str = "cpu"):
     if not spec_path.is_file():
         raise ModelError(f"'{adapter_dir}' is not a fedbank adapter directory ({SPEC_FILE} missing)")
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    mcfg = ModelConfig(**spec["model"])
+    fields = {k: v for k, v in spec["model"].items() if k in ModelConfig.__dataclass_fields__}
+    if base:
+        fields["name"] = base
+    mcfg = ModelConfig(**fields)
     labels = list(spec["labels"])
+    causal = spec.get("task") == "chat"
     tokenizer = load_tokenizer(mcfg)
-    base = build_base_model(mcfg, len(labels), vocab_size=len(tokenizer)).to(device)
-    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    base_model = build_base_model(mcfg, len(labels), vocab_size=len(tokenizer), causal=causal).to(device)
+    model = PeftModel.from_pretrained(base_model, str(adapter_dir))
     model.eval()
     return model, tokenizer, mcfg, labels
 
 
+#: Encoder-only architectures: transformers gives them an LM head, but they attend to later tokens, so they cannot write replies.
+ENCODER_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "electra", "camembert", "deberta", "deberta-v2", "distilbert",
+                           "albert", "mpnet", "ernie", "roformer", "megatron-bert", "modernbert"})
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
-_MODEL_FIX = "give a directory saved with save_pretrained, a hub id, or 'tiny-bert'"
+_MODEL_FIX = "give a directory saved with save_pretrained, a hub id, or one of 'tiny-bert', 'tiny-llama', 'tiny-gpt2'"
 
 
-def check_base_model(mcfg: ModelConfig) -> None:
+def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
     """Check, without loading weights, that ``model.name`` can be built.
 
-    'tiny-bert' always can.  A local path must be a directory holding a
-    readable ``config.json`` of an architecture with a sequence-classification
-    head, weight files, and a loadable tokenizer.  A hub id is not checked here
+    A tiny model always can (tiny-bert only as a classifier).  A local path
+    must be a directory holding a readable ``config.json`` of an architecture
+    with a sequence-classification head (``causal``: a causal-LM head), weight
+    files, and a loadable tokenizer.  A hub id is not checked here
     (that needs the network); loading it later raises :class:`ModelError`.
 
     Raises:
@@ -201,7 +244,7 @@ def check_base_model(mcfg: ModelConfig) -> None:
     if is_tiny(mcfg):
         with warnings.catch_warnings():  # a check: keep library deprecation notes off the user's terminal
             warnings.simplefilter("ignore", FutureWarning)
-            build_peft_model(mcfg, 2)  # small and offline; checks model.lora.target-modules
+            build_peft_model(mcfg, 2, causal=causal)  # small and offline; checks model.lora.target-modules
         return
     _check_model_source(mcfg.name)
     path = Path(mcfg.name).expanduser()
@@ -211,14 +254,18 @@ def check_base_model(mcfg: ModelConfig) -> None:
         raise ModelError(f"model.name path '{mcfg.name}' is a file, not a model directory: {_MODEL_FIX}")
     if not (path / "config.json").is_file():
         raise ModelError(f"model.name path '{mcfg.name}' has no config.json, so it is not a saved model: {_MODEL_FIX}")
-    from transformers import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING, AutoConfig
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING, AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(str(path))
     except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"cannot read the config.json of model.name '{mcfg.name}' ({first}): {_MODEL_FIX}") from err
-    if type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
+    if causal and (type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING
+                   or (config.model_type in ENCODER_TYPES and not getattr(config, "is_decoder", False))):
+        raise ModelError(f"model.name '{mcfg.name}' is a '{config.model_type}' model, not a causal LM (decoder): "
+                         f"task 'chat' needs a causal LM (e.g. Llama, GPT-2) or {' / '.join(TINY_CAUSAL)}")
+    if not causal and type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
         raise ModelError(
             f"model.name '{mcfg.name}' is a '{config.model_type}' model without a sequence-classification head in "
             f"transformers: give a sequence-classification model (e.g. BERT, RoBERTa) or 'tiny-bert'"
@@ -226,16 +273,14 @@ def check_base_model(mcfg: ModelConfig) -> None:
     if not any(next(path.glob(pattern), None) for pattern in _WEIGHT_PATTERNS):
         raise ModelError(f"model.name path '{mcfg.name}' has no weight files (*.safetensors or *.bin): {_MODEL_FIX}")
     load_tokenizer(mcfg)
-    from transformers import AutoModelForSequenceClassification
-
     with torch.device("meta"), warnings.catch_warnings():  # the architecture only: no weights read
         warnings.simplefilter("ignore", FutureWarning)
-        skeleton = AutoModelForSequenceClassification.from_config(config)
-        _with_lora(mcfg, skeleton)
+        skeleton = _auto_class(causal).from_config(config)
+        _with_lora(mcfg, skeleton, causal)
 
 
 def _check_model_source(name: str) -> None:
     """Fail early, with a clear message, on a local path that does not exist."""
     looks_local = name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
     if looks_local and not Path(name).expanduser().exists():
-        raise ModelError(f"model.name path '{name}' does not exist: give an existing directory saved with save_pretrained, a hub id, or 'tiny-bert'")
+        raise ModelError(f"model.name path '{name}' does not exist: {_MODEL_FIX.replace('give a', 'give an existing', 1)}")

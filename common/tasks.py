@@ -6,7 +6,11 @@ task       input                                  labels                       h
 intent     one text column (``data.text-column``) many (Banking77: 77)          loss, accuracy, macro-F1
 credit     an applicant record (field columns)    binary: good / bad           + ROC-AUC, KS statistic, F1 at eval.threshold
 fraud      a transaction record (field columns)   binary: legit / fraud (~1 %) + PR-AUC, recall at 1 % false-positive rate
+chat       a customer message (prompt column)     the agent's reply (text)     loss, perplexity (reply tokens), ROUGE-L
 =========  =====================================  ===========================  ==========================================
+
+``chat`` is generative: a causal LM learns the reply (:mod:`common.chat`);
+its data and metrics differ, its privacy accounting does not.
 
 One column mapping covers all three: ``data.label-column`` and, for the
 record tasks, ``data.field-columns`` / ``data.id-columns`` /
@@ -33,8 +37,8 @@ Class imbalance (``train.imbalance``):
   else scikit-learn's ``balanced`` weights from the branch's own label counts
   (with DP, those counts are a data-dependent setting outside the accountant:
   set ``train.positive-weight`` from a public prior for a strict guarantee).
-  The loss is installed as a forward hook on the model
-  (:func:`install_class_weights`), so ``client.dp_training`` is unchanged.
+  The loss itself is :class:`common.losses.TaskLoss`, which
+  ``client.dp_training`` trains on.
 * ``oversample`` -- rare-class rows are duplicated (seeded) until every class
   is as frequent as the largest.  A duplicated record would count several
   times in DP-SGD's sensitivity, so this is refused with ``dp.enabled = true``.
@@ -72,6 +76,7 @@ class Task:
         metrics: held-out metrics :func:`common.evaluation.evaluate` returns.
         synthetic_labels: labels of the synthetic generator (binary: negative, positive).
         positive_names: label values taken as the positive class when ``data.positive-label`` is empty.
+        generative: a causal LM writing a reply (``chat``) instead of a classifier.
     """
 
     name: str
@@ -80,6 +85,7 @@ class Task:
     metrics: tuple[str, ...]
     synthetic_labels: tuple[str, ...]
     positive_names: tuple[str, ...] = ()
+    generative: bool = False
 
 
 TASK_SPECS: dict[str, Task] = {
@@ -88,9 +94,11 @@ TASK_SPECS: dict[str, Task] = {
                    ("bad", "default", "defaulted", "yes", "true")),
     "fraud": Task("fraud", True, True, BASE_METRICS + ("pr_auc", "recall_at_1pct_fpr"), ("legit", "fraud"),
                   ("fraud", "fraudulent", "yes", "true")),
+    "chat": Task("chat", False, False, ("loss", "perplexity", "rouge_l"), (), generative=True),
 }
-#: Extra metrics of each task, named as in metrics.json, with how the evaluator's log line shows them.
-METRIC_TITLES = {"roc_auc": "ROC-AUC", "ks": "KS", "f1": "F1", "pr_auc": "PR-AUC", "recall_at_1pct_fpr": "recall@1%FPR"}
+#: Metrics of each task beyond loss, named as in metrics.json, with how the evaluator's log line shows them.
+METRIC_TITLES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "roc_auc": "ROC-AUC", "ks": "KS", "f1": "F1",
+                 "pr_auc": "PR-AUC", "recall_at_1pct_fpr": "recall@1%FPR", "perplexity": "perplexity", "rouge_l": "ROUGE-L"}
 
 
 def task_of(cfg: RunConfig) -> Task:
@@ -243,35 +251,6 @@ def class_weights(labels: "torch.Tensor", num_labels: int, cfg: RunConfig) -> "t
     if len(present):
         weights[present] = compute_class_weight("balanced", classes=present, y=y)
     return torch.tensor(weights, dtype=torch.float32)
-
-
-def weighted_loss(logits: "torch.Tensor", labels: "torch.Tensor", weights: "torch.Tensor") -> "torch.Tensor":
-    """``mean_i(weights[y_i] * CE(logits_i, y_i))``: a per-sample loss averaged over the batch size (Opacus-compatible)."""
-    import torch
-
-    per_sample = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
-    return (weights.to(per_sample.device)[labels] * per_sample).mean()
-
-
-def install_class_weights(model, weights: "torch.Tensor | None"):
-    """Make ``model(..., labels=y).loss`` the class-weighted loss; returns the hook handle (None if no weights).
-
-    The hook sits on ``model`` itself (the PEFT model); Opacus's
-    ``GradSampleModule`` calls it unchanged, so DP-SGD trains on the weighted
-    loss with no change to the training loop.  Calls without ``labels``
-    (evaluation) are untouched.
-    """
-    if weights is None:
-        return None
-
-    def hook(_module, args, kwargs, output):
-        labels = kwargs.get("labels")
-        if labels is None or getattr(output, "logits", None) is None:
-            return output
-        output["loss"] = weighted_loss(output.logits, labels, weights)
-        return output
-
-    return model.register_forward_hook(hook, with_kwargs=True)
 
 
 def oversample_indices(labels: Sequence[str], seed: int) -> np.ndarray:

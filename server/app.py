@@ -106,7 +106,7 @@ def main(grid: Grid, context: Context) -> None:
         evaluate=evaluator, checkpoint=checkpoint,
     )
     load_adapter_arrays(evaluator.model, record_to_arrays(final))
-    save_adapter(evaluator.model, out / "adapter", cfg.model, evaluator.labels)
+    save_adapter(evaluator.model, out / "adapter", cfg.model, evaluator.labels, task=cfg.task.name)
     if cfg.audit.canaries > 0:  # empirical privacy audit of the final global model
         run_audit(cfg, evaluator.model, evaluator.tokenizer, evaluator.labels, out,
                   formal_epsilon=formal_epsilon_of(recorder.data, cfg.audit.canary_branch, cfg.dp.enabled),

@@ -36,6 +36,12 @@ trials and the Clopper-Pearson intervals treat them as independent, which is
 the usual heuristic.  The bound is a *lower* bound: it says the guarantee
 cannot be better than this, never that it is as good as the formal one.
 
+Task ``chat``: the canaries are dialogues whose reply holds a random secret
+(:mod:`common.chat_canary`).  The membership score is the reply's NLL (lower
+= "planted", as above), "predicted" means the model ranks the true secret
+first among ``CANDIDATES + 1``, and each canary's *exposure* (Carlini et al.
+2019, "The Secret Sharer") is reported: planted against never-seen.
+
 What bounds the canaries formally: they live only in the canary branch's
 data, every other branch's update is independent of them, and FedAvg (plus
 any server-side step) is post-processing, so the canary branch's record-level
@@ -177,7 +183,7 @@ def run_audit(cfg: RunConfig, model, tokenizer, labels: list[str], out_dir, form
         cfg: run config (``audit.canaries`` > 0, the seed that generated the canaries).
         model: the final global PEFT model, adapter loaded.
         tokenizer: its tokenizer.
-        labels: the run's label set (as the branches encode it).
+        labels: the run's label set (as the branches encode it); empty for ``chat``.
         out_dir: where ``audit.json`` is written.
         formal_epsilon: the canary branch's record-level epsilon over the run, or None without DP.
         delta: the delta of that guarantee (``dp.delta``).
@@ -185,9 +191,23 @@ def run_audit(cfg: RunConfig, model, tokenizer, labels: list[str], out_dir, form
     Returns:
         The report written to ``audit.json``.
     """
-    planted, held_out = canaries(cfg, labels)
-    p_loss, p_hit = canary_scores(model, tokenizer, planted, labels, cfg.model.max_length)
-    h_loss, h_hit = canary_scores(model, tokenizer, held_out, labels, cfg.model.max_length)
+    extra: dict = {}
+    if labels:
+        planted, held_out = canaries(cfg, labels)
+        p_loss, p_hit = canary_scores(model, tokenizer, planted, labels, cfg.model.max_length)
+        h_loss, h_hit = canary_scores(model, tokenizer, held_out, labels, cfg.model.max_length)
+        chance = len(held_out) / len(labels)
+    else:  # chat: reply canaries with secrets, scored by exposure
+        from common.chat_canary import CANDIDATES, exposures, reply_canaries
+
+        planted, held_out, p_secrets, h_secrets = reply_canaries(cfg)
+        p_exp, p_loss = exposures(model, tokenizer, planted, p_secrets, cfg.model.max_length, cfg.federation.seed)
+        h_exp, h_loss = exposures(model, tokenizer, held_out, h_secrets, cfg.model.max_length, cfg.federation.seed + 1)
+        p_hit, h_hit = p_exp >= math.log2(CANDIDATES + 1) - 1e-9, h_exp >= math.log2(CANDIDATES + 1) - 1e-9
+        chance = len(held_out) / (CANDIDATES + 1)
+        extra = {"exposure": {"candidates": CANDIDATES, "max_bits": math.log2(CANDIDATES + 1),
+                              "planted_mean": float(np.mean(p_exp)), "planted_max": float(np.max(p_exp)),
+                              "held_out_mean": float(np.mean(h_exp)), "held_out_max": float(np.max(h_exp))}}
     bound = empirical_epsilon(p_loss, h_loss, delta, CONFIDENCE, seed=cfg.federation.seed)
     report = {
         "canaries": len(planted),
@@ -200,10 +220,11 @@ def run_audit(cfg: RunConfig, model, tokenizer, labels: list[str], out_dir, form
         "delta": float(delta),
         "confidence": CONFIDENCE,
         "method": METHOD,
-        "chance_predicted": len(held_out) / len(labels),
+        "chance_predicted": chance,
         "planted_mean_loss": float(np.mean(p_loss)),
         "held_out_mean_loss": float(np.mean(h_loss)),
         "test": {k: v for k, v in bound.items() if k != "epsilon"},
+        **extra,
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ model sees the same placeholders and text).  The evaluator keeps one model;
 each call loads the round's adapter arrays and records what
 :func:`common.evaluation.evaluate` returns for the run's task: loss, accuracy
 and macro-F1, plus ROC-AUC, KS and F1 (credit) or PR-AUC and recall at 1 %
-false-positive rate (fraud).
+false-positive rate (fraud); for ``chat``, the held-out dialogues' reply-token
+loss and perplexity and the ROUGE-L of generated replies
+(:func:`common.evaluation.evaluate_chat`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from flwr.common.logger import log
 from common.config import RunConfig
 from common.data import Corpus, TokenizedSet, encode_labels, holdout_corpus, tokenize
 from common.desensitize import Desensitizer
-from common.evaluation import evaluate
+from common.chat import ChatHoldout, tokenize_dialogues
+from common.chat_data import desensitize_dialogues, held_out_dialogues
+from common.device import resolve_device
+from common.evaluation import evaluate, evaluate_chat
 from common.tasks import METRIC_TITLES, render_corpus, task_of
 from common.model import build_peft_model, load_adapter_arrays, load_tokenizer
 from common.protocol import record_to_arrays
@@ -35,6 +40,12 @@ def holdout_set(cfg: RunConfig, tokenizer) -> tuple[TokenizedSet, list[str]]:
     """
     test, names = holdout_corpus(cfg)  # synthetic: its own stream, bounded size; never the whole federation
     return tokenize_corpus(test, names, tokenizer, cfg.model.max_length, where="held-out set", cfg=cfg), names
+
+
+def chat_holdout(cfg: RunConfig, tokenizer) -> ChatHoldout:
+    """The held-out dialogues, desensitized on both sides as a branch would: tokenized, plus prompts and references."""
+    prompts, replies, _ = desensitize_dialogues(held_out_dialogues(cfg))
+    return ChatHoldout(tokenize_dialogues(prompts, replies, tokenizer, cfg.model.max_length), prompts, replies)
 
 
 def tokenize_corpus(corpus: Corpus, names: list[str], tokenizer, max_length: int, where: str, cfg: RunConfig | None = None) -> TokenizedSet:
@@ -53,21 +64,29 @@ class HoldoutEvaluator:
     """``evaluate_fn`` for ``Strategy.start``: held-out metrics of each round's adapter."""
 
     def __init__(self, cfg: RunConfig, recorder: RunRecorder) -> None:
+        self.cfg = cfg
+        self.task = task_of(cfg)
         self.tokenizer = load_tokenizer(cfg.model)
-        self.data, self.labels = holdout_set(cfg, self.tokenizer)
-        self.model = build_peft_model(cfg.model, len(self.labels), vocab_size=len(self.tokenizer))
+        if self.task.generative:
+            self.data, self.labels = chat_holdout(cfg, self.tokenizer), []
+        else:
+            self.data, self.labels = holdout_set(cfg, self.tokenizer)
+        self.model = build_peft_model(cfg.model, len(self.labels), vocab_size=len(self.tokenizer),
+                                      device=resolve_device(cfg), causal=self.task.generative)
         self.recorder = recorder
         self.num_rounds = cfg.federation.num_rounds
-        self.task = task_of(cfg)
-        self.threshold = cfg.task.threshold
 
     def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         load_adapter_arrays(self.model, record_to_arrays(arrays))
-        metrics = evaluate(self.model, self.data, task=self.task.name, threshold=self.threshold)
+        t = self.cfg.task
+        if self.task.generative:
+            metrics = evaluate_chat(self.model, self.data, self.tokenizer, self.cfg.model.max_length, t.max_new_tokens,
+                                    t.generate_examples)
+        else:
+            metrics = evaluate(self.model, self.data, task=self.task.name, threshold=t.threshold)
         self.recorder.add_evaluation(server_round, metrics)
         eps = [b["epsilon"] for b in self.recorder.final().get("branches", {}).values() if b["epsilon"] is not None]
         extra = "".join(f" {METRIC_TITLES[k]} {metrics[k]:.4f}" for k in self.task.metrics if k in METRIC_TITLES)
-        log(20, "fedbank round %d/%d: held-out loss %.4f accuracy %.4f macro-F1 %.4f%s%s", server_round, self.num_rounds,
-            metrics["loss"], metrics["accuracy"], metrics["macro_f1"], extra,
+        log(20, "fedbank round %d/%d: held-out loss %.4f%s%s", server_round, self.num_rounds, metrics["loss"], extra,
             f" | epsilon max {max(eps):.3f}" if eps else "")
         return MetricRecord(metrics)

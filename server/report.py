@@ -462,7 +462,7 @@ def _audit(raw: Any, branches: Sequence[Mapping]) -> dict:
 CSV_COLUMNS = ("run_id", "round", "branch", "kind", "status", "accountant", "examples", "steps", "sample_rate",
                "noise_multiplier", "max_grad_norm", "clipping_norm", "epsilon", "delta", "budget_epsilon",
                "budget_used")
-CSV_ROUND_COLUMNS = ("loss", "accuracy", "macro_f1")
+CSV_ROUND_COLUMNS = ("loss", "accuracy", "macro_f1", "perplexity", "rouge_l")
 
 
 def _reason(rejection: Mapping) -> str:

@@ -381,6 +381,10 @@ def _section_audit(rep: Mapping) -> str:
     ]
     if a["held_out_predicted"] is not None:
         spec.append(("never-seen predicted", True, lambda a: _fmt(a["held_out_predicted"])))
+    fields = a["extra"] or {}
+    if "exposure.planted_mean" in fields:  # task chat: "The Secret Sharer" exposure of the reply secrets
+        spec.append((f"exposure in bits (max {_fmt(fields.get('exposure.max_bits'), '.1f')}): planted / never-seen mean", True,
+                     lambda a: f'{_fmt(fields["exposure.planted_mean"], ".2f")} / {_fmt(fields.get("exposure.held_out_mean"), ".2f")}'))
     if a["confidence"] is not None:
         spec.append(("confidence", True, lambda a: _fmt(a["confidence"], "g")))
     spec += [

@@ -118,13 +118,19 @@ def epsilon_plot(branches: Sequence[Mapping], ledger: Sequence[Mapping], rounds:
     return _png(fig)
 
 
+#: Held-out scores in [0, 1] the utility plot shows when a run has them (classification or chat).
+SCORES = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"),
+          ("rouge_l", "ROUGE-L"))
+
+
 def utility_plot(rounds: Sequence[Mapping]) -> str | None:
-    """Held-out loss (left) and accuracy / macro-F1 (right) per round."""
+    """Held-out loss (left) and the task's scores in [0, 1] (right) per round."""
     def pts(key: str) -> list[tuple[int, float]]:
         return [(r["round"], r[key]) for r in rounds if isinstance(r.get(key), (int, float))]
 
-    loss, acc, f1 = pts("loss"), pts("accuracy"), pts("macro_f1")
-    if not (loss or acc or f1):
+    loss = pts("loss")
+    scores = [(title, pts(key)) for key, title in SCORES if pts(key)]
+    if not (loss or scores):
         return None
     fig = Figure(figsize=(10, 3.6))
     ax1, ax2 = fig.subplots(1, 2)
@@ -132,12 +138,12 @@ def utility_plot(rounds: Sequence[Mapping]) -> str | None:
         ax1.plot(*zip(*loss), marker="o", color=_color(3), linewidth=2)
     ax1.set_title("held-out loss")
     ax1.set_ylabel("loss")
-    for key, data, color in (("accuracy", acc, _color(0)), ("macro-F1", f1, _color(2))):
-        if data:
-            ax2.plot(*zip(*data), marker="o", color=color, linewidth=2, label=key)
-    ax2.set_title("held-out accuracy and macro-F1")
+    for i, (title, data) in enumerate(scores):
+        ax2.plot(*zip(*data), marker="o", color=_color(i), linewidth=2, label=title)
+    ax2.set_title("held-out " + " / ".join(title for title, _ in scores) if scores else "held-out scores")
     ax2.set_ylim(0, 1)
-    ax2.legend(fontsize=9)
+    if scores:
+        ax2.legend(fontsize=9)
     ticks = sorted({r["round"] for r in rounds if isinstance(r.get("round"), int)})
     for ax in (ax1, ax2):
         ax.set_xlabel("round (0 = initial model)")

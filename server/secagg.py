@@ -154,7 +154,7 @@ def run_secagg(grid: Grid, context: Context, cfg: RunConfig) -> None:
             log(INFO, "fedbank: every branch has exhausted its privacy budget after round %d; the run ends here", server_round)
             break
     load_adapter_arrays(evaluator.model, arrays)
-    save_adapter(evaluator.model, out / "adapter", cfg.model, evaluator.labels)
+    save_adapter(evaluator.model, out / "adapter", cfg.model, evaluator.labels, task=cfg.task.name)
     if cfg.audit.canaries > 0:
         run_audit(cfg, evaluator.model, evaluator.tokenizer, evaluator.labels, out,
                   formal_epsilon=formal_epsilon_of(recorder.data, cfg.audit.canary_branch, cfg.dp.enabled),

@@ -44,6 +44,10 @@ def _parse_set(items: list[str]) -> dict[str, object]:
 def run_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides the data, DP and ``--set`` flags of simulate / deploy local ask for."""
     cfg: dict[str, object] = {"num-server-rounds": args.rounds}
+    if args.task:
+        cfg["task"] = args.task
+        if args.task == "chat" and not any(item.strip().startswith("model.name") for item in args.set):
+            cfg["model.name"] = "tiny-llama"  # the offline causal LM; tiny-bert cannot write replies
     if args.data:
         cfg["data.source"] = str(Path(args.data).expanduser().resolve())
     if args.text_column:
@@ -111,7 +115,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         rounds = RoundProgress(progress, cfg.federation.num_rounds, args.verbose)
         result = simulate(APP_DIR, out, args.branches, dict(overrides),
-                          num_cpus=args.cpus_per_branch, on_line=rounds.on_line)
+                          num_cpus=args.cpus_per_branch, num_gpus=args.gpus_per_branch, on_line=rounds.on_line)
     console.print(f"run {result.run_id} finished: outputs in {out}")
     console.print(f"  adapter      {out / 'adapter'}")
     console.print(f"  metrics      {out / 'metrics.json'}")
@@ -156,6 +160,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = write_report(Path(args.run_dir), Path(args.out), fmt)
     print(f"{fmt} report of {args.run_dir} written to {out}")
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Answer prompts with a chat adapter (desensitizing each prompt first)."""
+    from simulations.chat import chat_session
+
+    return chat_session(Path(args.adapter), base=args.base, prompts=args.prompt, max_new_tokens=args.max_new_tokens,
+                        device=args.device)
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
@@ -251,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="simulate N branches on this machine (Flower simulation engine)")
     sim.add_argument("--branches", type=int, default=3, help="number of simulated branches (default 3)")
     sim.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
+    _task_flag(sim)
     sim.add_argument("--data", help="CSV/JSONL of labelled texts (default: the synthetic PII-planting generator)")
     sim.add_argument("--text-column", help="text column of --data")
     sim.add_argument("--label-column", help="label column of --data")
@@ -261,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run after its last checkpointed round")
     sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.lora.rank=4")
     sim.add_argument("--cpus-per-branch", type=float, default=1.0, help="CPUs reserved per simulated branch (default 1)")
+    sim.add_argument("--gpus-per-branch", type=float, default=0.0,
+                     help="GPUs reserved per simulated branch, fractional to share one (e.g. 0.25); default 0")
     sim.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
     sim.set_defaults(func=cmd_simulate)
 
@@ -278,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("html", "json", "csv"),
                         help="html (one self-contained page), json or csv; default: from --out's suffix, else html")
     report.set_defaults(func=cmd_report)
+
+    chat = sub.add_parser("chat", help="answer prompts with a chat adapter (task chat); prompts are desensitized first")
+    chat.add_argument("--adapter", required=True, help="adapter directory of a chat run (RUN_DIR/adapter)")
+    chat.add_argument("--base", help="hub id or local path of the base model, if not where the run recorded it")
+    chat.add_argument("--prompt", action="append", help="a customer message (repeatable); default: read one per line from stdin")
+    chat.add_argument("--max-new-tokens", type=int, default=128, help="most tokens per reply (default 128)")
+    chat.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run the model (default auto)")
+    chat.set_defaults(func=cmd_chat)
 
     keys = sub.add_parser("keys", help="deployment key material")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -312,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlocal = dsub.add_parser("local", help="SuperLink + N SuperNodes on 127.0.0.1 over TLS with node auth; one run, then stop all")
     dlocal.add_argument("--branches", type=int, default=3, help="number of branches (default 3)")
     dlocal.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
+    _task_flag(dlocal)
     dlocal.add_argument("--data", help="CSV/JSONL partitioned into the branches' files (default: the synthetic generator)")
     dlocal.add_argument("--text-column", help="text column of --data")
     dlocal.add_argument("--label-column", help="label column of --data")
@@ -324,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     dlocal.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
     dlocal.set_defaults(func=cmd_deploy_local)
     return parser
+
+
+def _task_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", choices=("intent", "credit", "fraud", "chat"),
+                        help="what the model learns (default intent); chat uses the tiny-llama causal LM unless --set model.name=...")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,7 +111,10 @@ def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[
     additions that pin one label set on every node (``data.labels``).
     """
     from common.data import corpus_table, simulation_split
+    from common.tasks import task_of
 
+    if task_of(cfg).generative:
+        return _write_dialogues(cfg, out_dir, branch_ids), {}
     train, _, parts, names = simulation_split(cfg)
     files: dict[str, Path] = {}
     for bid, idx in zip(branch_ids, parts):
@@ -133,6 +136,23 @@ def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[
         else:
             extra["data.labels"] = ",".join(names)
     return files, extra
+
+
+def _write_dialogues(cfg, out_dir: Path, branch_ids: Sequence[str]) -> dict[str, Path]:
+    """``task = chat``: each branch's dialogues (prompt, reply, topic) as its own CSV, split as in simulation."""
+    from common.chat_data import dialogue_table, partition_dialogues
+
+    files: dict[str, Path] = {}
+    for i, bid in enumerate(branch_ids):
+        path = out_dir / "branches" / bid / "data.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header, rows = dialogue_table(partition_dialogues(cfg, i), cfg)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+        files[bid] = path
+    return files
 
 
 # --------------------------------------------------------------------------- local deployment

@@ -16,7 +16,9 @@ and the fix, and a run that is refused leaves no trace on disk:
 3. the key directory (``security.keys-dir``, when set) holds readable keys
    of the right kinds for the server and every simulated branch;
 4. the base model (``model.name``) exists and can be built with the LoRA
-   adapter.
+   adapter (a causal LM for ``task = chat``);
+5. ``train.device`` / ``train.mixed-precision`` can run here (no ``cuda``
+   without a GPU, no fp16 with DP).
 
 Errors raised later, inside the ServerApp or a ClientApp, end up in Flower's
 log; :func:`fedbank_error_in_log` finds the one-line fedbank message there.
@@ -46,6 +48,7 @@ def preflight(cfg: RunConfig) -> None:
             ModelError) whose message is one line naming the problem and the fix.
     """
     check_output_dir(cfg.output_dir)
+    check_device(cfg)
     check_data(cfg)
     check_keys(cfg)
     check_model(cfg)
@@ -95,7 +98,16 @@ def check_output_dir(out: Path) -> None:
 def check_data(cfg: RunConfig) -> None:
     """The corpus loads, every branch gets rows, and every label is trainable."""
     from common.data import SYNTHETIC, check_label_coverage, simulation_split
+    from common.tasks import task_of
 
+    if task_of(cfg).generative:
+        from common.chat_data import file_split, synthetic_branch_dialogues
+
+        if cfg.data.source == SYNTHETIC:
+            synthetic_branch_dialogues(cfg, 0)  # records-per-branch and the topic skew can give a branch rows
+        else:
+            file_split(cfg)  # the file reads, and partition() gives every branch rows
+        return
     _check_label_spec(cfg.data.labels)
     train, test, parts, names = simulation_split(cfg)
     for i, part in enumerate(parts):
@@ -118,6 +130,13 @@ def _check_label_spec(spec: str) -> None:
         raise ConfigError(f"data.labels file '{spec}' is not readable JSON ({one_line(str(err))}): give a JSON list of labels or a comma-separated list") from err
 
 
+def check_device(cfg: RunConfig) -> None:
+    """``train.device`` and ``train.mixed-precision`` can run on this machine (simulated branches share it)."""
+    from common.device import autocast_dtype, resolve_device
+
+    autocast_dtype(cfg, resolve_device(cfg))
+
+
 def check_keys(cfg: RunConfig) -> None:
     """With ``security.keys-dir`` set: its keys serve the server and every simulated branch."""
     if not cfg.security.keys_dir:
@@ -130,8 +149,9 @@ def check_keys(cfg: RunConfig) -> None:
 def check_model(cfg: RunConfig) -> None:
     """The base model exists and takes the configured LoRA adapter."""
     from common.model import check_base_model
+    from common.tasks import task_of
 
-    check_base_model(cfg.model)
+    check_base_model(cfg.model, causal=task_of(cfg).generative)
 
 
 _CLIENT_LINE = re.compile(r"Exception ClientAppException occurred\. Message: (.+)$")

@@ -28,7 +28,8 @@ from common.model import adapter_arrays, build_peft_model, load_tokenizer
 from common.pii import luhn_valid
 from common.tabular import RecordPipeline, generalize, pipeline_for
 from common.tabular_synthetic import generate_transactions
-from common.tasks import class_weights, install_class_weights, render_corpus, weighted_loss
+from common.losses import TaskLoss, classification_nll
+from common.tasks import class_weights, render_corpus
 from server.evaluation import holdout_set
 from tests.conftest import SHARED_DATA
 
@@ -244,26 +245,28 @@ def test_weighted_loss_gives_opacus_per_sample_gradients_times_the_weights():
 
     def per_sample_grads(weighted: bool) -> list[torch.Tensor]:
         model = build_peft_model(cfg.model, 2, vocab_size=len(tok))
-        handle = install_class_weights(model, weights if weighted else None)
+        loss = TaskLoss(generative=False, class_weights=weights if weighted else None)  # what train_round trains on
         gsm = GradSampleModule(model)
         gsm.train()  # Opacus captures activations in training mode only
         torch.manual_seed(0)  # the same dropout masks in both passes
-        out = gsm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels)
+        logits = gsm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
         with warnings.catch_warnings():  # frozen embeddings: the hook fires w.r.t. module outputs, as Opacus needs
             warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook is firing.*")
-            out.loss.backward()
-        grads = [p.grad_sample.detach().clone() for p in gsm.parameters() if p.requires_grad]
-        if handle is not None:
-            handle.remove()
-        return grads
+            loss(logits, labels).backward()
+        return [p.grad_sample.detach().clone() for p in gsm.parameters() if p.requires_grad]
 
     plain, weighted = per_sample_grads(False), per_sample_grads(True)
     w = weights[labels]
     for g0, g1 in zip(plain, weighted):
         assert torch.allclose(g1, g0 * w.view(-1, *[1] * (g0.dim() - 1)), atol=1e-6, rtol=1e-4)
     logits = torch.randn(4, 2)
-    assert weighted_loss(logits, labels, weights) == pytest.approx(
+    assert TaskLoss(False, weights)(logits, labels).item() == pytest.approx(
         (weights[labels] * torch.nn.functional.cross_entropy(logits, labels, reduction="none")).mean().item())
+    per_record = TaskLoss(False, weights)
+    per_record.reduction = "none"  # what Opacus's ghost clipping asks for
+    assert torch.allclose(per_record(logits, labels), classification_nll(logits, labels, weights))
+    assert torch.allclose(per_record(logits, labels)[labels == 1],
+                          7.0 * torch.nn.functional.cross_entropy(logits, labels, reduction="none")[labels == 1])
 
 
 def test_balanced_weights_and_oversampling(tmp_path):
@@ -307,10 +310,9 @@ def test_each_task_trains_with_dp_and_evaluates_its_metrics(tmp_path, task):
         plan.noise_multiplier = planned_noise_multiplier(cfg.dp.target_epsilon, cfg.dp.delta, plan.sample_rate,
                                                          plan.steps, cfg.dp.accountant)
         model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tok))
-        handle = install_class_weights(model, data.class_weights)
-        assert (handle is not None) == (task == "fraud")
+        assert (data.class_weights is not None) == (task == "fraud")
         before = adapter_arrays(model)
-        outcome = train_round(model, data.train, cfg, plan, state.history, seed=3)
+        outcome = train_round(model, data.train, cfg, plan, state.history, seed=3, class_weights=data.class_weights)
         assert outcome.steps == plan.steps and outcome.noise_multiplier > 0 and math.isfinite(outcome.mean_loss)
         assert any(not np.array_equal(before[k], outcome.arrays[k]) for k in before)
         epsilon = state.record_round(1, 1, outcome.accountant_history, outcome.steps)
