@@ -29,8 +29,10 @@ never sees, or masks inside, text an earlier one took:
    ``number + Capitalised words + street type`` with unit, city, state/ZIP
    or UK postcode.
 6. ``NAME`` -- surname + given name after Chinese cues (我是/我叫/姓名/客户/
-   收款人/尊敬的/客服专员...) or before 先生/女士/您好; English names after
-   cues (my name is, I'm, Hi/Dear, Regards, account holder, paid/wire to),
+   收款人/尊敬的/客服专员...) or before 先生/女士/您好 (any given name when
+   the name opens a sentence: 邱文博您好); English names after cues (my name
+   is, I'm, Hi/Dear, Regards, account holder, paid/wire to, payment of
+   <amount> to),
    after Mr./Ms./Dr., or starting with a common first name.
 
 Amounts, dates, times, 8-12 digit references and card tails survive: they
@@ -142,7 +144,8 @@ _EN_SIGN_OFF = (r"(?:regards|sincerely|cheers|thanks|thank you|best|yours truly|
                 r"(?:[,!.]?[ \t]*\n\s*|,[ \t]*)")  # "Regards,\nJohn Smith" / "Thanks, John"
 _EN_CUE_WORDS = (r"(?:my name is|my name's|name\s*:|account holder\s*:?|card ?holder\s*:?|signed\s*:?|"
                  r"(?:payee|beneficiary|recipient|account name)(?:\s+is|\s*:)?|on behalf of|from\s*:|husband|wife|son|daughter|mother|father|partner|"
-                 r"(?:wire|transfer|payment|remittance|sent|send|paid|pay)(?:\s+[a-z]+)?\s+to)[,:]?\s+")
+                 r"(?:wire|transfer|payment|remittance|sent|send|paid|pay)(?:\s+[a-z]+)?\s+to|"
+                 r"(?:wire|transfer|payment|remittance)\s+of\s+[£$€¥]?[\d][\d.,]*(?:\s+[a-z]{3})?\s+to)[,:]?\s+")
 _EN_STRONG_CUE = re.compile(rf"\b(?i:{_EN_SIGN_OFF}|{_EN_CUE_WORDS})(?:{_EN_TITLE})?(?P<name>{_EN_NAME})")
 _EN_WEAK_CUE = re.compile(
     rf"(?:\b(?i:i am|i['’]m|this is|it['’]s|dear|hi|hello|good (?:morning|afternoon|evening))\s+)"
@@ -367,7 +370,10 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
         for length in (4, 3, 2, 1):
             start = title.start() - length
             full = length >= 3  # surname + two given-name characters needs no word boundary before it
-            if start >= 0 and _plausible_cn_name(work[start:title.start()]) and (full or _cn_free_start(work, start)):
+            if start < 0:
+                continue
+            name = work[start:title.start()]
+            if (_plausible_cn_name(name) and (full or _cn_free_start(work, start))) or _greeted_cn_name(work, start, name):
                 titled.append((start, title.start()))
                 break
     cueless = []
@@ -377,6 +383,14 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
             if _cn_free_start(work, start) and work[start:start + 2] not in _CN_NOT_NAME_WORDS:
                 cueless.append((start, start + 3))
     return _by_priority(cued, titled, cueless)
+
+
+def _greeted_cn_name(work: str, start: int, name: str) -> bool:
+    """孙一鸣您好 / 邱文博先生 opening a sentence: surname + two Han characters, any given name, right before an honorific."""
+    surname = _cn_surname_at(name, 0)
+    opens = start == 0 or not _CN_HAN.match(work[start - 1]) or work[start - 1] in _ZH_STOP
+    return (surname is not None and len(name) - len(surname) == 2 and opens
+            and all(_CN_HAN.match(c) and c not in _CN_NOT_GIVEN for c in name[len(surname):]))
 
 
 def _plausible_cn_name(s: str) -> bool:

@@ -18,7 +18,7 @@ from common import dialogue_synthetic
 from common.desensitize import Desensitizer, desensitize
 from common.dialogue_synthetic import TOPICS, Dialogue, generate_dialogues
 from common.errors import ConfigError
-from common.pii import CN_GIVEN_NAME_CHARS, EN_FIRST_NAMES, PII_TYPES
+from common.pii import PII_TYPES
 from common.synthetic import PlantedPII
 
 LANGS = ("en", "zh")
@@ -123,28 +123,6 @@ def test_agent_repeats_values_the_customer_gave_and_card_tails_match_the_card(di
 
 
 # --------------------------------------------------------------------------- desensitization
-def _survivors(masked: list[tuple[Dialogue, str, str]]) -> list[tuple[Dialogue, PlantedPII]]:
-    return [(d, p) for d, prompt, response in masked for p in d.pii if p.value in prompt or p.value in response]
-
-
-def _known_name_gap(d: Dialogue, p: PlantedPII) -> bool:
-    """The detector's known misses on dialogues (reported, not worked around in the generator):
-
-    * a Chinese name whose given name has a character outside common.pii.CN_GIVEN_NAME_CHARS (文博, 一鸣),
-      where the detector wants a common-looking name: greeted with no cue before it (邱文博您好,
-      欧阳一鸣先生/女士), or after a weak cue but followed by more Han text (持卡人金文博本人, 客服专员万一鸣为您);
-    * an English payee after "payment of <amount> to" whose first name is not in
-      common.pii.EN_FIRST_NAMES (Yan Huang) -- the payee cue allows one word between payment and to.
-    """
-    if p.type != "NAME":
-        return False
-    if d.language == "zh":
-        given = p.value[2:] if len(p.value) == 4 else p.value[1:]
-        return any(c not in CN_GIVEN_NAME_CHARS for c in given)
-    return (p.value.split()[0] not in EN_FIRST_NAMES
-            and re.search(rf"payment of \S+(?: USD)? to {re.escape(p.value)}", d.response) is not None)
-
-
 def test_desensitizer_removes_planted_pii_from_prompts_and_replies(masked: list[tuple[Dialogue, str, str]]) -> None:
     planted, survived = Counter(), Counter()
     for d, prompt, response in masked:
@@ -152,16 +130,7 @@ def test_desensitizer_removes_planted_pii_from_prompts_and_replies(masked: list[
             planted[(d.language, p.type)] += 1
             survived[(d.language, p.type)] += p.value in prompt or p.value in response
     assert set(planted) == {(lang, t) for lang in LANGS for t in PII_TYPES}
-    for key, n in planted.items():
-        assert 1 - survived[key] / n >= 0.98, (key, survived[key], n)
-    unexplained = [(d.prompt, d.response, p) for d, p in _survivors(masked) if not _known_name_gap(d, p)]
-    assert unexplained == []
-
-
-@pytest.mark.xfail(strict=True, reason="detector findings (see _known_name_gap): 邱文博您好 and 'payment of $5 to "
-                   "Yan Huang' are not masked; remove this mark once the detector catches them")
-def test_no_planted_pii_value_survives_desensitization(masked: list[tuple[Dialogue, str, str]]) -> None:
-    assert _survivors(masked) == []
+    assert all(survived[key] == 0 for key in planted), {k: v for k, v in survived.items() if v}
 
 
 def test_non_pii_numbers_survive_desensitization(masked: list[tuple[Dialogue, str, str]]) -> None:
