@@ -35,6 +35,7 @@ from server.keyring import ServerKeys
 from server.ledger import PrivacyLedger
 from server.recorder import RunRecorder
 from server.rounds import run_rounds
+from server.sim_engine import install as install_fast_idle_poll
 from server.strategy import BranchStrategy
 
 app = ServerApp()
@@ -43,6 +44,7 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run (or resume) the federation and write its outputs."""
+    install_fast_idle_poll()  # simulation only: Flower's engine polls every branch every 0.1 s (server/sim_engine.py)
     cfg = RunConfig.from_flower(context.run_config)
     if cfg.security.secagg:
         from server.secagg import run_secagg
