@@ -151,7 +151,7 @@ class MemorySampler:
         self.samples = 0
         self.per_pid: dict[int, dict] = {}
         self.timeline: list[tuple[float, int, int, int]] = []  # (s, total rss, total pss, processes)
-        self.cpu_timeline: list[tuple[float, dict[str, float]]] = []  # (monotonic s, cumulative CPU s by role)
+        self.cpu_timeline: list[tuple[float, dict[int, float]]] = []  # (monotonic s, cumulative CPU s by pid)
         self.t0 = time.monotonic()
 
     def __enter__(self) -> "MemorySampler":
@@ -174,7 +174,7 @@ class MemorySampler:
         except psutil.Error:
             return
         rss_total = pss_total = count = 0
-        role_cpu: dict[str, float] = {}
+        pid_cpu: dict[int, float] = {}
         with_pss = self.samples % self.pss_every == 0  # PSS reads smaps (~2 ms per torch process): less often
         for proc in procs:
             try:
@@ -197,7 +197,7 @@ class MemorySampler:
             if cpu_s is not None:
                 entry.setdefault("cpu_first", cpu_s)
                 entry["cpu_s"] = cpu_s  # cumulative: the last sample is the process's CPU time (to within an interval)
-                role_cpu[entry["role"]] = role_cpu.get(entry["role"], 0.0) + cpu_s
+                pid_cpu[proc.pid] = cpu_s
             entry["max_rss"] = max(entry["max_rss"], info.rss)
             entry["max_pss"] = max(entry["max_pss"], getattr(info, "pss", 0))
         self.samples += 1
@@ -206,14 +206,21 @@ class MemorySampler:
             self.peak_pss = max(self.peak_pss, pss_total)
         self.peak_procs = max(self.peak_procs, count)
         self.timeline.append((round(time.monotonic() - self.t0, 2), rss_total, pss_total if with_pss else None, count))
-        self.cpu_timeline.append((time.monotonic(), role_cpu))
+        self.cpu_timeline.append((time.monotonic(), pid_cpu))
 
     def cpu_between(self, t_start: float, t_end: float) -> dict[str, float]:
-        """CPU seconds each kind of process used between two monotonic times (nearest samples)."""
+        """CPU seconds each kind of process used between two monotonic times (nearest samples).
+
+        Per process (one started in between counts from 0), then summed by its role as last classified.
+        """
         def at(t):
             return min(self.cpu_timeline, key=lambda x: abs(x[0] - t))[1] if self.cpu_timeline else {}
         a, b = at(t_start), at(t_end)
-        return {role: round(b[role] - a.get(role, 0.0), 2) for role in b}
+        out: dict[str, float] = {}
+        for pid, cpu in b.items():
+            role = self.per_pid.get(pid, {}).get("role", "other")
+            out[role] = out.get(role, 0.0) + cpu - a.get(pid, 0.0)
+        return {role: round(v, 2) for role, v in out.items()}
 
     def summary(self) -> dict:
         roles: dict[str, dict] = {}
@@ -363,7 +370,7 @@ def main() -> None:
     parser.add_argument("--sampled", type=int, default=10, help="branches trained per round in both (default 10)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per run (default 5; rounds 2..N are timed)")
     parser.add_argument("--repeats", type=int, default=2, help="(small, large) pairs, run alternately (default 2)")
-    parser.add_argument("--central-repeats", type=int, default=3, help="timed passes of the central round (default 3)")
+    parser.add_argument("--central-repeats", type=int, default=2, help="timed passes of the central round (default 2)")
     parser.add_argument("--tolerance", type=float, default=1.2, help="large/small at most this: 'does not grow' (default 1.2)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch/OpenMP threads per process (default 1: two 1-CPU Ray actors on two cores)")
@@ -423,6 +430,11 @@ def main() -> None:
     time_ratio = ratio("median_round_s")
     steady_ratio = ratio("steady_round_s")
     arrival_ratio = ratio("median_round_s_arrival")
+    for p in pairs:
+        for arm in ("small", "large"):
+            cpu = (p[arm]["steady_cpu_s"] or {}).get("cpu_s_per_round")
+            p[arm]["cpu_s_per_round_total"] = round(sum(cpu.values()), 2) if cpu else None
+    cpu_ratio = ratio("cpu_s_per_round_total")
     rss_ratio = ratio("memory", "peak_total_rss")
     pss_ratio = ratio("memory", "peak_total_pss")
     goals = [
@@ -449,7 +461,7 @@ def main() -> None:
         "sampled_per_round": args.sampled, "rounds": args.rounds, "repeats": args.repeats, "quick": args.quick,
         "threads": args.threads, "overrides": extra, "tolerance": tol,
         "time_ratio": time_ratio, "steady_time_ratio": steady_ratio, "arrival_time_ratio": arrival_ratio,
-        "peak_rss_ratio": rss_ratio, "peak_pss_ratio": pss_ratio, "goals": goals, "overhead": overhead,
+        "cpu_per_round_ratio": cpu_ratio, "peak_rss_ratio": rss_ratio, "peak_pss_ratio": pss_ratio, "goals": goals, "overhead": overhead,
         "pairs": pairs, "total_seconds": time.monotonic() - t_all,
     }
     write_result(args.out, result)
@@ -489,12 +501,15 @@ def main() -> None:
         return " / ".join("-" if v is None else f"{v:.1f}" for v in vals)
 
     print(table(["process kind", f"CPU s per round 2..N, {args.small:,} branches", f"CPU s per round 2..N, {args.large:,} branches"],
-                [[role, cpu_cell("small", role), cpu_cell("large", role)] for role in cpu_roles]))
+                [[role, cpu_cell("small", role), cpu_cell("large", role)] for role in cpu_roles]
+                + [["**all**", " / ".join(f"{p['small']['cpu_s_per_round_total'] or 0:.1f}" for p in pairs),
+                    " / ".join(f"{p['large']['cpu_s_per_round_total'] or 0:.1f}" for p in pairs)]]))
     print()
     fmt = lambda v: "-" if v is None else f"{v:.2f}x"  # noqa: E731
     ratio_rows = [[g["goal"], fmt(g["ratio"]), "PASS" if g["pass"] else "FAIL"] for g in goals]
     ratio_rows += [["(steady mean of rounds 2..N, stamps)", fmt(steady_ratio), ""],
                    ["(median, line arrival clock)", fmt(arrival_ratio), ""],
+                   ["(CPU seconds per round 2..N, every process of the tree)", fmt(cpu_ratio), ""],
                    ["(peak memory, PSS)", fmt(pss_ratio), ""]]
     print(table(["scale goal", f"{args.large:,} / {args.small:,} branches", "result"], ratio_rows))
     if overhead is not None:

@@ -52,11 +52,15 @@ def test_banking77_loads_through_the_loader():
 
 
 @pytest.mark.skipif(not BANKING77.exists(), reason="shared data not present")
-def test_banking77_simulation_split_is_seeded_and_disjoint(tmp_path):
+def test_banking77_simulation_split_is_seeded_and_disjoint(tmp_path, monkeypatch):
+    import common.data
+
     cfg = RunConfig.from_flower({"data.source": str(BANKING77), "data.label-column": "category",
                                  "num-branches": 10, "data.dirichlet-alpha": 0.5, "output-dir": str(tmp_path)})
     train, test, parts, names = simulation_split(cfg)
+    monkeypatch.setattr(common.data, "_FILE_SPLIT", None)  # split again from the file, not from the process's cache
     again = simulation_split(cfg)
+    assert again[0] is not train
     assert len(names) == 77 and len(train) + len(test) == 10003
     assert all(np.array_equal(a, b) for a, b in zip(parts, again[2]))
     flat = np.concatenate(parts)
