@@ -17,7 +17,12 @@ makes only its own records (``common.data``: its own seeded stream, about
 ``data.records-per-branch`` rows whatever the federation's size), and
 ``data.test-fraction`` 0.8 makes both held-out sets the same 2,000 rows
 (``common.data.HELD_OUT_CAP``; the held-out stream depends on its size and
-the seed only), so both servers evaluate the same data every round.
+the seed only), so both servers evaluate the same data every round.  What
+else grows with the federation is kept out of the rounds: every branch's
+envelope keys are made at start-up, the server loads the public ones once,
+and Flower's simulation engine, which polls every virtual SuperNode every
+0.1 s, answers a poll of a node with nothing to do cheaply
+(``server/sim_engine.py``).
 
 *Time per round*: from the ServerApp's timestamped log lines, ``[ROUND k/N]``
 (branches sampled, adapter sent) to ``fedbank round k/N: held-out ...``
@@ -233,7 +238,7 @@ class MemorySampler:
         largest = max(self.per_pid.values(), key=lambda e: e["max_rss"], default=None)
         return {"peak_total_rss": self.peak_rss, "peak_total_pss": self.peak_pss, "peak_processes": self.peak_procs,
                 "samples": self.samples, "interval_s": self.interval, "pss_every": self.pss_every, "by_role": roles,
-                "largest_process": largest, "timeline": self.timeline[:: max(1, len(self.timeline) // 400)]}
+                "largest_process": largest, "timeline": self.timeline[:: max(1, len(self.timeline) // 100)]}
 
 
 # --------------------------------------------------------------------------- one federated run
@@ -473,9 +478,12 @@ def main() -> None:
             mem = r["memory"]
             largest = mem["largest_process"] or {}
             sampled = sorted(set(r["sampled_per_round"].values()))
+            later = [k for k in r["examples_per_round"] if int(k) > 1]
+            work = (f"{median([r['examples_per_round'][k] for k in later]):.0f} / {median([r['steps_per_round'][k] for k in later]):.0f}"
+                    if later else "-")
             rows.append([
                 f"{r['branches']:,}" + (f" (pair {i + 1})" if len(pairs) > 1 else ""),
-                "/".join(map(str, sampled)),
+                "/".join(map(str, sampled)), work,
                 f"{r['median_round_s']:.1f}" if r["median_round_s"] is not None else "-",
                 f"{r['steady_round_s']:.2f}" if r["steady_round_s"] is not None else "-",
                 f"{r['median_round_s_arrival']:.2f}" if r["median_round_s_arrival"] is not None else "-",
@@ -484,7 +492,7 @@ def main() -> None:
                 human_bytes(mem["peak_total_rss"]), human_bytes(mem["peak_total_pss"]),
                 f"{human_bytes(largest.get('max_rss', 0))} ({largest.get('role', '-')})", str(mem["peak_processes"]),
             ])
-    print(table(["branches", "trained/round", "median round 2..N (s, stamps)", "steady mean (s)", "median (s, arrival)",
+    print(table(["branches", "trained/round", "rows / DP-SGD steps per round (median 2..N)", "median round 2..N (s, stamps)", "steady mean (s)", "median (s, arrival)",
                  "round 1 (s)", "start-up: keys + to round 1 (s)", "peak RSS (tree)", "peak PSS (tree)",
                  "largest process (RSS)", "processes"], rows))
     print()
