@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,8 +35,13 @@ def epsilon_of(history: list[tuple[float, float, int]], accountant: str, delta: 
     return float(acc.get_epsilon(delta=delta))
 
 
+@functools.lru_cache(maxsize=256)
 def planned_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, total_steps: int, accountant: str) -> float:
-    """Noise that spends exactly ``target_epsilon`` over the whole planned run."""
+    """Noise that spends exactly ``target_epsilon`` over the whole planned run.
+
+    Opacus's search takes about a second; a branch asks the same question every
+    round (same data size, same plan), so answers are kept per process.
+    """
     return float(
         get_noise_multiplier(
             target_epsilon=target_epsilon,
