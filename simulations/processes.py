@@ -194,7 +194,13 @@ def _wait_port(proc: ManagedProcess, host: str, port: int, deadline: float, what
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """Within the block, SIGTERM raises KeyboardInterrupt (main thread only), so clean-up code runs."""
+    """Within the block, SIGTERM and SIGINT raise KeyboardInterrupt (main thread only), so clean-up code runs.
+
+    SIGINT is set explicitly too: a process started in the background by a
+    non-interactive shell (``fedbank deploy superlink &`` in a script) inherits
+    SIGINT *ignored*, and Python then never turns Ctrl-C / ``kill -INT`` into
+    KeyboardInterrupt.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -202,11 +208,12 @@ def sigterm_as_interrupt():
     def _term(_signo, _frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, _term)
+    previous = {sig: signal.signal(sig, _term) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _serve(procs: Sequence[ManagedProcess], poll: Callable[[], None] | None = None) -> None:
