@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from common.errors import ConfigError
-from common.synthetic import PlantedPII, make_non_pii, make_pii
+from common.synthetic import PlantedPII, check_zh_fraction, make_non_pii, make_pii
 
 TOPICS: tuple[str, ...] = (
     "card_lost", "card_activation", "transfer_failed", "balance_inquiry", "loan_question",
@@ -550,8 +550,7 @@ def generate_dialogues(n: int, seed: int, zh_fraction: float = 0.5) -> list[Dial
     """
     if not isinstance(n, int) or n < 0:
         raise ConfigError(f"number of synthetic dialogues must be a non-negative integer, got {n!r}")
-    if not isinstance(zh_fraction, (int, float)) or not 0.0 <= zh_fraction <= 1.0:
-        raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
+    check_zh_fraction(zh_fraction)
     rng = random.Random(seed)
     return [_make_dialogue(rng, "zh" if rng.random() < zh_fraction else "en") for _ in range(n)]
 
@@ -569,6 +568,5 @@ def generate_labelled_dialogues(topics: list[str], rng: random.Random, zh_fracti
     unknown = sorted(set(topics) - set(TOPICS))
     if unknown:
         raise ConfigError(f"synthetic dialogue topics are {', '.join(TOPICS)}; got {unknown[0]!r}")
-    if not isinstance(zh_fraction, (int, float)) or not 0.0 <= zh_fraction <= 1.0:
-        raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
+    check_zh_fraction(zh_fraction)
     return [_make_dialogue(rng, "zh" if rng.random() < zh_fraction else "en", topic) for topic in topics]

@@ -473,10 +473,15 @@ def generate_records(n: int, seed: int, zh_fraction: float = 0.5) -> list[Synthe
     """
     if not isinstance(n, int) or n < 0:
         raise ConfigError(f"number of synthetic records must be a non-negative integer, got {n!r}")
-    if not isinstance(zh_fraction, (int, float)) or not 0.0 <= zh_fraction <= 1.0:
-        raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
+    check_zh_fraction(zh_fraction)
     rng = random.Random(seed)
     return [_make_record(rng, "zh" if rng.random() < zh_fraction else "en") for _ in range(n)]
+
+
+def check_zh_fraction(zh_fraction: float) -> None:
+    """Raise ConfigError unless ``zh_fraction`` (share of Chinese records) is a number in [0, 1]."""
+    if not isinstance(zh_fraction, (int, float)) or not 0.0 <= zh_fraction <= 1.0:
+        raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
 
 
 def generate_labelled_records(labels: Sequence[str], rng: random.Random, zh_fraction: float = 0.5) -> list[SyntheticRecord]:
@@ -493,6 +498,5 @@ def generate_labelled_records(labels: Sequence[str], rng: random.Random, zh_frac
     unknown = sorted(set(labels) - set(INTENTS))
     if unknown:
         raise ConfigError(f"synthetic intents are {', '.join(INTENTS)}; got {unknown[0]!r}")
-    if not isinstance(zh_fraction, (int, float)) or not 0.0 <= zh_fraction <= 1.0:
-        raise ConfigError(f"zh_fraction must be between 0 and 1, got {zh_fraction!r}")
+    check_zh_fraction(zh_fraction)
     return [_make_record(rng, "zh" if rng.random() < zh_fraction else "en", label) for label in labels]
