@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from common.config import RunConfig
-from common.data import TokenizedSet
+from common.data import TokenizedSet, trim_padding
 from common.device import autocast, autocast_dtype
 from common.losses import TaskLoss
 from common.model import adapter_arrays
@@ -126,6 +126,7 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
                         optimizer.step()
                         steps += 1
                         continue
+                    input_ids, attention_mask, labels = trim_padding(input_ids, attention_mask, labels)
                     chunks = _chunks(input_ids.shape[0], physical if engine is None else 0)
                     optimizer.zero_grad(set_to_none=True)
                     for chunk in chunks:

@@ -706,6 +706,24 @@ def encode_labels(labels: list[str], names: list[str], where: str) -> torch.Tens
     return torch.tensor([index[l] for l in labels], dtype=torch.long)
 
 
+def trim_padding(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
+    """A batch without its trailing columns that are padding in every row.
+
+    Exact for any model whose outputs at real positions ignore masked later
+    positions (a bidirectional encoder with its attention mask, a causal
+    LM): sets are padded to ``model.max-length``, most messages are much
+    shorter, and the cost of a step grows with the padded length.  Token
+    labels (a causal LM's, 2-D) are cut with the inputs.
+    """
+    used = attention_mask.any(dim=0).nonzero()
+    length = int(used[-1]) + 1 if len(used) else 1
+    if length >= input_ids.shape[1]:
+        return input_ids, attention_mask, labels
+    if labels.dim() == 2:
+        labels = labels[:, :length]
+    return input_ids[:, :length], attention_mask[:, :length], labels
+
+
 def tokenize(texts: list[str], labels: torch.Tensor, tokenizer, max_length: int) -> TokenizedSet:
     """Tokenize (pad and truncate to ``max_length``)."""
     enc = tokenizer(texts, max_length=max_length, padding="max_length", truncation=True, return_tensors="pt")

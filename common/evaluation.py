@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, roc_auc_score, roc_curve)
 
-from common.data import TokenizedSet
+from common.data import TokenizedSet, trim_padding
 
 MAX_FPR = 0.01
 
@@ -71,12 +71,10 @@ def evaluate(model, data: TokenizedSet, batch_size: int = 64, task: str = "inten
     total_loss, preds, probs = 0.0, [], []
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)
-        out = model(
-            input_ids=data.input_ids[sl].to(device),
-            attention_mask=data.attention_mask[sl].to(device),
-        )
+        input_ids, attention_mask, labels = trim_padding(data.input_ids[sl], data.attention_mask[sl], data.labels[sl])
+        out = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
         logits = out.logits.float()
-        labels = data.labels[sl].to(device)
+        labels = labels.to(device)
         total_loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
         preds.append(logits.argmax(-1).cpu())
         probs.append(torch.softmax(logits, dim=-1).cpu())

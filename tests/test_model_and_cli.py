@@ -50,3 +50,36 @@ def test_simulate_rejects_bad_input_with_one_line(tmp_path, args, fragment):
     assert fragment in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name, causal", [("tiny-bert", False), ("tiny-llama", True)])
+def test_trailing_padding_is_cut_without_changing_any_output(name, causal):
+    """Batches are cut to their longest row before the model runs: same logits, same per-token labels."""
+    import torch
+
+    from common.data import trim_padding
+
+    cfg = ModelConfig(name=name)
+    model = build_peft_model(cfg, 3, vocab_size=len(load_tokenizer(cfg)), causal=causal).eval()
+    lengths = [5, 9, 2]
+    ids = torch.zeros(3, 32, dtype=torch.long)
+    mask = torch.zeros(3, 32, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.randint(3, 200, (n,))
+        mask[row, :n] = 1
+    labels = torch.where(mask.bool(), ids, torch.full_like(ids, -100)) if causal else torch.tensor([0, 1, 2])
+    cut_ids, cut_mask, cut_labels = trim_padding(ids, mask, labels)
+    assert cut_ids.shape == cut_mask.shape == (3, max(lengths))
+    assert int(cut_mask.sum()) == sum(lengths)  # no real token dropped
+    assert cut_labels.shape == ((3, max(lengths)) if causal else (3,))
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask).logits
+        cut = model(input_ids=cut_ids, attention_mask=cut_mask).logits
+    if causal:
+        for row, n in enumerate(lengths):
+            assert torch.allclose(full[row, :n], cut[row, :n], atol=1e-5)
+    else:
+        assert torch.allclose(full, cut, atol=1e-5)
+    # A batch padded on the left (or not at all) is left alone: cutting its leading columns would shift positions.
+    left = torch.flip(mask, dims=[1])
+    assert trim_padding(ids, left, labels)[0].shape == ids.shape
