@@ -87,7 +87,7 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     dtype = autocast_dtype(cfg, device.type)
     criterion = TaskLoss(task_of(cfg).generative, class_weights)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=0.0)
+    optimizer = local_optimizer(params, cfg)
     batch = cfg.train.batch_size
     loader = torch.utils.data.DataLoader(
         data.as_dataset(), batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed)
@@ -151,6 +151,13 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
         mean_loss=float(np.mean(losses)) if losses else float("nan"),
         accountant_history=history_after,
     )
+
+
+def local_optimizer(params: list[torch.Tensor], cfg: RunConfig) -> torch.optim.Optimizer:
+    """``train.optimizer``: AdamW (no weight decay) or SGD with ``train.momentum``."""
+    if cfg.train.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.train.learning_rate, momentum=cfg.train.momentum)
+    return torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=0.0)
 
 
 def _physical_batches(loader, optimizer, physical: int):

@@ -20,6 +20,7 @@ from tests.conftest import BANKING77
     ({"dp.enabled": "yes"}, "dp.enabled"),
     ({"data.partition": "random"}, "data.partition"),
     ({"dp.accountant": "moments"}, "dp.accountant"),
+    ({"train.optimizer": "adam"}, "train.optimizer"),
 ])
 def test_bad_config_is_one_clear_line(overrides, fragment):
     with pytest.raises(ConfigError) as err:

@@ -328,3 +328,24 @@ def test_each_task_trains_with_dp_and_evaluates_its_metrics(tmp_path, task):
         assert data.labels == names and len(names) == 2
         assert int(test_set.labels.sum()) >= 1
     print(f"\n{task}: {len(data.train)} rows at branch-0, epsilon {epsilon:.2f}, held-out {metrics}")
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_train_optimizer_picks_the_local_optimizer(optimizer):
+    """One full-batch step: AdamW moves every coordinate with a gradient by the learning rate; SGD by lr x gradient."""
+    lr = 1e-3
+    cfg = RunConfig.from_flower({"num-branches": 1, "model.max-length": 32, "train.batch-size": 4096, "dp.enabled": False,
+                                 "train.optimizer": optimizer, "train.momentum": 0.0, "train.learning-rate": lr})
+    tok = load_tokenizer(cfg.model)
+    data = prepare_branch(cfg, branch_settings({"partition-id": 0, "num-partitions": 1}, cfg), tok)
+    model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tok))
+    before = adapter_arrays(model)
+    outcome = train_round(model, data.train, cfg, round_plan(cfg, len(data.train), 0.0), [], seed=0)
+    assert outcome.steps == 1
+    moved = np.concatenate([np.abs(outcome.arrays[k] - before[k]).ravel() for k in before])
+    moved = moved[moved > 0]
+    assert moved.size > 0
+    if optimizer == "adamw":
+        assert moved.max() <= lr * 1.01 and np.quantile(moved, 0.25) > 0.9 * lr  # less only near Adam's epsilon
+    else:
+        assert moved.max() / moved.min() > 10  # proportional to each coordinate's gradient
