@@ -62,6 +62,9 @@ def flower_env(flwr_home: Path) -> dict[str, str]:
     """Environment for Flower processes: contained home, no telemetry, no pip."""
     env = os.environ.copy()
     env.update({
+        # Flower starts flwr-simulation / flwr-serverapp / flwr-clientapp by name: from this
+        # interpreter's environment first, even when it was not activated (.venv/bin/fedbank ...).
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         "FLWR_HOME": str(flwr_home),
         "FLWR_TELEMETRY_ENABLED": "0",
         "FLWR_DISABLE_UPDATE_CHECK": "1",

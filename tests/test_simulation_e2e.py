@@ -94,3 +94,19 @@ def test_a_failed_run_is_reported_as_failed_not_success(tmp_path):
     with pytest.raises(RunFailed, match="failed"):
         # Bypasses the CLI's up-front validation so the ServerApp itself fails inside Flower.
         simulate(ROOT, tmp_path / "bad", num_branches=2, run_config={"model.lora.rank": 0}, timeout=300)
+
+
+def test_flower_processes_come_from_this_interpreters_environment(tmp_path):
+    """Flower starts flwr-simulation by name: an unactivated venv must still be the one found first on PATH."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from simulations.runner import flower_env
+
+    env = flower_env(tmp_path)
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    found = shutil.which("flwr-simulation", path=env["PATH"])
+    assert found is not None and Path(found).parent == Path(sys.executable).parent
+    assert env["FLWR_HOME"] == str(tmp_path) and env["FLWR_TELEMETRY_ENABLED"] == "0"
