@@ -89,10 +89,9 @@ def reply_nll(model, tokenizer, prompts: list[str], replies: list[str], max_leng
     model.eval()
     device = next(model.parameters()).device
     out = []
-    for start in range(0, len(data), batch_size):
-        sl = slice(start, start + batch_size)
-        logits = model(input_ids=data.input_ids[sl].to(device), attention_mask=data.attention_mask[sl].to(device)).logits
-        out.append(response_nll(logits, data.labels[sl].to(device)).cpu())
+    for input_ids, attention_mask, labels in data.batches(batch_size, device):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        out.append(response_nll(logits, labels).cpu())
     return torch.cat(out).numpy().astype(float) if out else np.zeros(0)
 
 

@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,6 +102,13 @@ class TokenizedSet:
         import torch.utils.data
 
         return torch.utils.data.TensorDataset(self.input_ids, self.attention_mask, self.labels)
+
+    def batches(self, batch_size: int, device) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """``(input_ids, attention_mask, labels)`` in order, each batch cut by :func:`trim_padding`, on ``device``."""
+        for start in range(0, len(self), batch_size):
+            sl = slice(start, start + batch_size)
+            cut = trim_padding(self.input_ids[sl], self.attention_mask[sl], self.labels[sl])
+            yield tuple(t.to(device) for t in cut)
 
 
 def load_table(path: str | Path, text_column: str, label_column: str, max_rows: int = 0) -> Corpus:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, roc_auc_score, roc_curve)
 
-from common.data import TokenizedSet, trim_padding
+from common.data import TokenizedSet
 
 MAX_FPR = 0.01
 
@@ -69,12 +69,8 @@ def evaluate(model, data: TokenizedSet, batch_size: int = 64, task: str = "inten
     model.eval()
     device = next(model.parameters()).device
     total_loss, preds, probs = 0.0, [], []
-    for start in range(0, len(data), batch_size):
-        sl = slice(start, start + batch_size)
-        input_ids, attention_mask, labels = trim_padding(data.input_ids[sl], data.attention_mask[sl], data.labels[sl])
-        out = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
-        logits = out.logits.float()
-        labels = labels.to(device)
+    for input_ids, attention_mask, labels in data.batches(batch_size, device):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
         total_loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
         preds.append(logits.argmax(-1).cpu())
         probs.append(torch.softmax(logits, dim=-1).cpu())
@@ -105,10 +101,9 @@ def evaluate_chat(model, holdout, tokenizer, max_length: int, max_new_tokens: in
     device = next(model.parameters()).device
     data = holdout.tokens
     total, count = 0.0, 0.0
-    for start in range(0, len(data), batch_size):
-        sl = slice(start, start + batch_size)
-        logits = model(input_ids=data.input_ids[sl].to(device), attention_mask=data.attention_mask[sl].to(device)).logits
-        nll, n = response_token_nll(logits, data.labels[sl].to(device))
+    for input_ids, attention_mask, labels in data.batches(batch_size, device):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        nll, n = response_token_nll(logits, labels)
         total += float(nll.sum())
         count += float(n.sum())
     loss = total / max(count, 1.0)

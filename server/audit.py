@@ -78,11 +78,8 @@ def canary_scores(model, tokenizer, corpus: Corpus, labels: list[str], max_lengt
     model.eval()
     device = next(model.parameters()).device
     losses, hits = [], []
-    for start in range(0, len(data), batch_size):
-        sl = slice(start, start + batch_size)
-        out = model(input_ids=data.input_ids[sl].to(device), attention_mask=data.attention_mask[sl].to(device))
-        logits = out.logits.float()
-        y = data.labels[sl].to(device)
+    for input_ids, attention_mask, y in data.batches(batch_size, device):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
         losses.append(torch.nn.functional.cross_entropy(logits, y, reduction="none").cpu())
         hits.append((logits.argmax(-1) == y).cpu())
     return torch.cat(losses).numpy().astype(float), torch.cat(hits).numpy().astype(bool)
