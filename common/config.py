@@ -28,6 +28,9 @@ def _key(name: str, help: str, **kwargs: Any) -> Any:
     return field(metadata={"key": name, "help": help}, **kwargs)
 
 
+POOLINGS = ("auto", "head", "mean")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Base model, tokenizer and LoRA adapter."""
@@ -42,6 +45,7 @@ class ModelConfig:
     lora_alpha: float = _key("model.lora.alpha", "LoRA scaling alpha.", default=16.0)
     lora_dropout: float = _key("model.lora.dropout", "Dropout on the LoRA path.", default=0.0)
     lora_target_modules: str = _key("model.lora.target-modules", "Comma-separated module names to adapt; empty = PEFT's default for the architecture (BERT 'query,value', Llama-style 'q_proj,v_proj', GPT-2 'c_attn').", default="")
+    pooling: str = _key("model.pooling", "How a classifier reads a text: 'head' = the architecture's own sequence-classification head (BERT: first token through its pooler), 'mean' = a linear head on the mean of the last hidden states over real tokens (what sentence encoders are trained for), 'auto' = 'mean' for a sentence-transformers model directory that mean-pools, else 'head'.", default="auto")
 
     def __post_init__(self) -> None:
         _check(self.max_length >= 8, "model.max-length", self.max_length, "an integer >= 8")
@@ -50,6 +54,7 @@ class ModelConfig:
         _check(0 <= self.lora_dropout < 1, "model.lora.dropout", self.lora_dropout, "in [0, 1)")
         _check(self.hidden_size % self.heads == 0, "model.tiny.hidden-size", self.hidden_size, "a multiple of model.tiny.heads")
         _check(self.layers >= 1, "model.tiny.layers", self.layers, "an integer >= 1")
+        _check(self.pooling in POOLINGS, "model.pooling", self.pooling, "'auto', 'head' or 'mean'")
 
     @property
     def target_modules(self) -> list[str] | None:
@@ -200,6 +205,8 @@ class AggregationConfig:
     byzantine: int = _key("aggregation.byzantine", "krum/multikrum: number of malicious branches to tolerate.", default=1)
     multikrum_keep: int = _key("aggregation.multikrum-keep", "multikrum: updates averaged after selection (0 = all but aggregation.byzantine).", default=0)
     max_update_norm: float = _key("aggregation.max-update-norm", "Reject an update whose L2 distance from the global adapter exceeds this (0 = no bound).", default=50.0)
+    server_learning_rate: float = _key("aggregation.server-learning-rate", "Server step on the aggregated update (FedAvgM): 1 = take the aggregate as the new global adapter.", default=1.0)
+    server_momentum: float = _key("aggregation.server-momentum", "Server momentum on the aggregated update (FedAvgM; 0 = none), applied after any aggregator and central-DP noise; spends no privacy.", default=0.0)
 
     def __post_init__(self) -> None:
         _check(self.method in AGGREGATIONS, "aggregation.method", self.method, f"one of {', '.join(AGGREGATIONS)}")
@@ -207,6 +214,8 @@ class AggregationConfig:
         _check(self.byzantine >= 0, "aggregation.byzantine", self.byzantine, "an integer >= 0")
         _check(self.multikrum_keep >= 0, "aggregation.multikrum-keep", self.multikrum_keep, "an integer >= 0")
         _check(self.max_update_norm >= 0, "aggregation.max-update-norm", self.max_update_norm, "a number >= 0")
+        _check(self.server_learning_rate > 0, "aggregation.server-learning-rate", self.server_learning_rate, "a number > 0")
+        _check(0 <= self.server_momentum < 1, "aggregation.server-momentum", self.server_momentum, "in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -371,6 +380,9 @@ class RunConfig:
                               f"(its sensitivity bound assumes a clipped uniform mean), not '{self.aggregation.method}'")
         if self.security.secagg and self.aggregation.method != "fedavg":
             raise ConfigError(f"security.secagg reveals only the sum of updates: aggregation.method must be 'fedavg', not '{self.aggregation.method}'")
+        if self.security.secagg and (self.aggregation.server_momentum or self.aggregation.server_learning_rate != 1.0):
+            raise ConfigError("security.secagg runs plain secure FedAvg: leave aggregation.server-momentum at 0 and "
+                              "aggregation.server-learning-rate at 1, or turn security.secagg off")
         if self.security.secagg and self.central_dp.mode != "off":
             raise ConfigError("security.secagg hides each branch's update, so the server cannot clip it: "
                               f"central-dp.mode must be 'off', not '{self.central_dp.mode}'")

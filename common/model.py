@@ -10,6 +10,13 @@ train and travel; their wire form is PEFT's adapter-only state dict
 (adapter-name-free keys) as numpy arrays.  LoRA targets default to PEFT's
 per-architecture choice (BERT ``query,value``, Llama ``q_proj,v_proj``, GPT-2
 ``c_attn``).
+
+A classifier reads a text either through its architecture's own head
+(``model.pooling = head``: BERT's first token and pooler) or, for sentence
+encoders, through :class:`MeanPoolClassifier` (``mean``): a linear head on the
+mean of the last hidden states over real tokens, the representation such
+models are trained to produce.  ``auto`` picks ``mean`` for a
+sentence-transformers directory whose pooling config says it mean-pools.
 """
 
 from __future__ import annotations
@@ -73,6 +80,60 @@ def _tiny_config(mcfg: ModelConfig, vocab_size: int | None, num_labels: int):
                       intermediate_size=4 * h, max_position_embeddings=positions, num_labels=num_labels, pad_token_id=_PAD)
 
 
+class MeanPoolClassifier(torch.nn.Module):
+    """A sequence classifier: mean of the encoder's last hidden states over real tokens, then a linear head.
+
+    Sentence encoders (sentence-transformers) are trained so that this mean is
+    the text's representation; their first-token output and BERT's pooler are
+    not.  The head is named ``classifier`` so PEFT trains and saves it with the
+    adapter, as it does the head of a transformers sequence classifier.
+    """
+
+    def __init__(self, encoder, num_labels: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.config = encoder.config
+        self.config.num_labels = num_labels
+        self.classifier = torch.nn.Linear(self.config.hidden_size, num_labels)
+        std = getattr(self.config, "initializer_range", 0.02)
+        torch.nn.init.normal_(self.classifier.weight, std=std)
+        torch.nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **_ignored):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        logits = self.classifier(pooled)
+        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def resolve_pooling(mcfg: ModelConfig, causal: bool = False) -> str:
+    """``head`` or ``mean``: ``model.pooling``, with ``auto`` decided from the model directory.
+
+    ``auto`` is ``mean`` for a local sentence-transformers directory whose
+    ``1_Pooling/config.json`` sets ``pooling_mode_mean_tokens`` (all-MiniLM,
+    all-mpnet, ...), else ``head`` (a hub id is not looked up: no network).
+    A causal LM (``task = chat``) has no classifier: always ``head``.
+    """
+    if causal:
+        return "head"
+    if mcfg.pooling != "auto":
+        return mcfg.pooling
+    if is_tiny(mcfg):
+        return "head"
+    pooling_file = Path(mcfg.name).expanduser() / "1_Pooling" / "config.json"
+    try:
+        settings = json.loads(pooling_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "head"
+    return "mean" if isinstance(settings, dict) and settings.get("pooling_mode_mean_tokens") else "head"
+
+
 def _auto_class(causal: bool):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -85,17 +146,25 @@ def build_base_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
     ``causal``: a causal LM (``task = chat``; ``num_labels`` is ignored) instead
     of a sequence classifier.
     """
+    from transformers import AutoModel
+
     check_architecture(mcfg, causal)
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(mcfg.seed)  # tiny: the whole model; a loaded classifier: its fresh task head
     try:
+        mean = resolve_pooling(mcfg, causal) == "mean"
         if is_tiny(mcfg):
-            model = _auto_class(causal).from_config(_tiny_config(mcfg, vocab_size, num_labels))
+            config = _tiny_config(mcfg, vocab_size, num_labels)
+            model = (MeanPoolClassifier(AutoModel.from_config(config), num_labels) if mean
+                     else _auto_class(causal).from_config(config))
         else:
             _check_model_source(mcfg.name)
-            kwargs = {} if causal else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
+            kwargs = {} if causal or mean else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
             try:
-                model = _auto_class(causal).from_pretrained(mcfg.name, **kwargs)
+                if mean:
+                    model = MeanPoolClassifier(AutoModel.from_pretrained(mcfg.name), num_labels)
+                else:
+                    model = _auto_class(causal).from_pretrained(mcfg.name, **kwargs)
             except (OSError, ValueError) as err:
                 raise ModelError(f"cannot load model.name '{mcfg.name}': {str(err).splitlines()[0]}") from err
     finally:
@@ -254,7 +323,7 @@ def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
         raise ModelError(f"model.name path '{mcfg.name}' is a file, not a model directory: {_MODEL_FIX}")
     if not (path / "config.json").is_file():
         raise ModelError(f"model.name path '{mcfg.name}' has no config.json, so it is not a saved model: {_MODEL_FIX}")
-    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING, AutoConfig
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING, MODEL_MAPPING, AutoConfig, AutoModel
 
     try:
         config = AutoConfig.from_pretrained(str(path))
@@ -265,7 +334,11 @@ def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
                    or (config.model_type in ENCODER_TYPES and not getattr(config, "is_decoder", False))):
         raise ModelError(f"model.name '{mcfg.name}' is a '{config.model_type}' model, not a causal LM (decoder): "
                          f"task 'chat' needs a causal LM (e.g. Llama, GPT-2) or {' / '.join(TINY_CAUSAL)}")
-    if not causal and type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
+    mean = resolve_pooling(mcfg, causal) == "mean"
+    if mean and type(config) not in MODEL_MAPPING:
+        raise ModelError(f"model.name '{mcfg.name}' is a '{config.model_type}' model transformers cannot load as an encoder "
+                         "(AutoModel): give a transformer encoder for model.pooling 'mean'")
+    if not causal and not mean and type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
         raise ModelError(
             f"model.name '{mcfg.name}' is a '{config.model_type}' model without a sequence-classification head in "
             f"transformers: give a sequence-classification model (e.g. BERT, RoBERTa) or 'tiny-bert'"
@@ -275,7 +348,7 @@ def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
     load_tokenizer(mcfg)
     with torch.device("meta"), warnings.catch_warnings():  # the architecture only: no weights read
         warnings.simplefilter("ignore", FutureWarning)
-        skeleton = _auto_class(causal).from_config(config)
+        skeleton = MeanPoolClassifier(AutoModel.from_config(config), 2) if mean else _auto_class(causal).from_config(config)
         _with_lora(mcfg, skeleton, causal)
 
 

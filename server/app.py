@@ -28,13 +28,14 @@ from common.model import adapter_arrays, load_adapter_arrays, save_adapter
 from common.protocol import arrays_to_record, record_to_arrays
 from server.aggregation import ClientLevelAccountant, build_aggregator
 from server.audit import formal_epsilon_of, run_audit
-from server.checkpoint import Checkpoint, load_checkpoint, rewind_ledger, save_checkpoint
+from server.checkpoint import Checkpoint, load_checkpoint, load_velocity, rewind_ledger, save_checkpoint
 from server.evaluation import HoldoutEvaluator
 from server.intake import Intake
 from server.keyring import ServerKeys
 from server.ledger import PrivacyLedger
 from server.recorder import RunRecorder
 from server.rounds import run_rounds
+from server.server_optimizer import ServerMomentum
 from server.sim_engine import install as install_fast_idle_poll
 from server.strategy import BranchStrategy
 
@@ -77,7 +78,9 @@ def main(grid: Grid, context: Context) -> None:
     ledger = PrivacyLedger(out / "ledger.jsonl")
     client_level = ClientLevelAccountant(cfg) if cfg.central_dp.mode != "off" else None
     inner = build_aggregator(cfg)
+    momentum = ServerMomentum(cfg.aggregation.server_learning_rate, cfg.aggregation.server_momentum)
     if ckpt is not None:
+        momentum.load_state_arrays(load_velocity(out, ckpt))
         if client_level is not None and ckpt.client_level:
             client_level.load_state_dict(ckpt.client_level)
         if "clipping_norm" in ckpt.strategy:
@@ -87,7 +90,7 @@ def main(grid: Grid, context: Context) -> None:
         intake=Intake(run_id=run_id, keys=keys, max_update_norm=cfg.aggregation.max_update_norm,
                       max_bytes=int(cfg.security.max_update_mb * 1024 * 1024)),
         ledger=ledger, recorder=recorder, keys=keys,
-        min_train_branches=cfg.federation.min_train_branches, client_level=client_level,
+        min_train_branches=cfg.federation.min_train_branches, client_level=client_level, server_optimizer=momentum,
     )
 
     def checkpoint(server_round: int, arrays: ArrayRecord) -> None:
@@ -97,7 +100,7 @@ def main(grid: Grid, context: Context) -> None:
         save_checkpoint(out, Checkpoint(
             run_id=run_id, round=server_round, adapter_file="", ledger_entries=len(ledger), ledger_head=ledger.head,
             client_level=client_level.state_dict() if client_level else None, strategy=state,
-        ), record_to_arrays(arrays))
+        ), record_to_arrays(arrays), velocity=momentum.state_arrays())
 
     initial = arrays_to_record(start_arrays if start_arrays is not None else adapter_arrays(evaluator.model))
     if ckpt is None:

@@ -4,7 +4,8 @@ After each completed round the server writes the global adapter
 (``checkpoint/round-NNNN.safetensors``) and then, atomically,
 ``checkpoint/checkpoint.json``: the fedbank run id, the round, the adapter
 file, the ledger position (entries and head hash), the client-level
-accountant and the strategy's state.  The JSON is written last, so it only
+accountant and the strategy's state (with server momentum, its velocity in
+``checkpoint/momentum-NNNN.safetensors``).  The JSON is written last, so it only
 ever names a complete adapter.
 
 Resuming (:func:`rewind_ledger`): ledger lines written after the checkpoint
@@ -45,16 +46,21 @@ class Checkpoint:
     ledger_head: str
     client_level: dict | None = None
     strategy: dict = field(default_factory=dict)
+    momentum_file: str | None = None
 
 
-def save_checkpoint(out_dir: Path, ckpt: Checkpoint, arrays: dict[str, np.ndarray]) -> None:
-    """Write the adapter, then the checkpoint JSON naming it; drop older adapters."""
+def save_checkpoint(out_dir: Path, ckpt: Checkpoint, arrays: dict[str, np.ndarray],
+                    velocity: dict[str, np.ndarray] | None = None) -> None:
+    """Write the adapter (and the server's momentum velocity), then the checkpoint JSON naming them; drop older files."""
     folder = Path(out_dir) / CHECKPOINT_DIR
     ckpt.adapter_file = f"round-{ckpt.round:04d}.safetensors"
     write_bytes_atomic(folder / ckpt.adapter_file, serialize_arrays(arrays))
+    ckpt.momentum_file = f"momentum-{ckpt.round:04d}.safetensors" if velocity else None
+    if velocity:
+        write_bytes_atomic(folder / ckpt.momentum_file, serialize_arrays(velocity))
     write_bytes_atomic(folder / CHECKPOINT_FILE, json.dumps(asdict(ckpt), indent=1).encode("utf-8"))
-    for old in folder.glob("round-*.safetensors"):
-        if old.name != ckpt.adapter_file:
+    for old in [*folder.glob("round-*.safetensors"), *folder.glob("momentum-*.safetensors")]:
+        if old.name not in (ckpt.adapter_file, ckpt.momentum_file):
             old.unlink(missing_ok=True)
 
 
@@ -69,6 +75,17 @@ def load_checkpoint(out_dir: Path) -> tuple[Checkpoint, dict[str, np.ndarray]]:
     except (OSError, ValueError, TypeError) as exc:
         raise FedbankError(f"checkpoint {path} is unreadable ({exc}): the run cannot be resumed") from exc
     return ckpt, arrays
+
+
+def load_velocity(out_dir: Path, ckpt: Checkpoint) -> dict[str, np.ndarray] | None:
+    """The server-momentum velocity a checkpoint names (None when it names none)."""
+    if not ckpt.momentum_file:
+        return None
+    path = Path(out_dir) / CHECKPOINT_DIR / ckpt.momentum_file
+    try:
+        return deserialize_arrays(path.read_bytes(), max_bytes=1 << 34)
+    except (OSError, ValueError) as exc:
+        raise FedbankError(f"checkpoint momentum {path} is unreadable ({exc}): the run cannot be resumed") from exc
 
 
 def rewind_ledger(ledger_path: Path, ckpt: Checkpoint) -> int:

@@ -12,7 +12,9 @@ optionally a central-DP wrapper).  Each round it
   signed privacy claim, marked ``aggregated`` or with its ``reject_reason`` --
   a server line (``kind: failure``) per branch that failed the round, and,
   with central DP, one client-level line for the release;
-* aggregates only when at least ``min-train-branches`` updates were admitted.
+* aggregates only when at least ``min-train-branches`` updates were admitted,
+  then takes the server's momentum step on the result when one is configured
+  (:mod:`server.server_optimizer`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from common.envelope import sign_global
-from common.protocol import CLIENT_LEVEL, PROTECTS, STATUS_EXHAUSTED, STATUS_TRAINED, record_to_arrays
+from common.protocol import CLIENT_LEVEL, PROTECTS, STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, record_to_arrays
 from server.aggregation import ClientLevelAccountant
 from server.intake import Intake, RoundIntake
 from server.keyring import ServerKeys
 from server.ledger import PrivacyLedger
 from server.recorder import RunRecorder
+from server.server_optimizer import ServerMomentum
 
 INFO = 20
 WARNING = 30
@@ -43,7 +46,8 @@ class BranchStrategy(Strategy):
     """Admission + ledger around a Flower strategy."""
 
     def __init__(self, inner: Strategy, *, intake: Intake, ledger: PrivacyLedger, recorder: RunRecorder,
-                 keys: ServerKeys | None, min_train_branches: int, client_level: ClientLevelAccountant | None = None) -> None:
+                 keys: ServerKeys | None, min_train_branches: int, client_level: ClientLevelAccountant | None = None,
+                 server_optimizer: ServerMomentum | None = None) -> None:
         super().__init__()
         self.inner = inner
         self.intake = intake
@@ -52,6 +56,7 @@ class BranchStrategy(Strategy):
         self.keys = keys
         self.min_train_branches = min_train_branches
         self.client_level = client_level
+        self.server_optimizer = server_optimizer or ServerMomentum()
         self.last_intake: RoundIntake | None = None
         self._global: dict = {}
         self._sent: list[Message] = []
@@ -64,6 +69,9 @@ class BranchStrategy(Strategy):
     def summary(self) -> None:
         """Log the wrapped strategy's summary."""
         log(INFO, "\t├──> fedbank: envelope %s, ledger %s", "on" if self.keys else "off", self.ledger.path)
+        if self.server_optimizer.active:
+            log(INFO, "\t├──> server momentum %s, server learning rate %s", self.server_optimizer.momentum,
+                self.server_optimizer.learning_rate)
         self.inner.summary()
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
@@ -110,6 +118,8 @@ class BranchStrategy(Strategy):
         arrays, metrics = self.inner.aggregate_train(server_round, [a.message for a in trained])
         if arrays is not None and self.client_level is not None:
             self._ledger_release(server_round, len(trained), now)
+        if arrays is not None and self.server_optimizer.active:
+            arrays = arrays_to_record(self.server_optimizer.step(self._global, record_to_arrays(arrays)))
         return arrays, metrics
 
     def _ledger_failure(self, server_round: int, branch: str, reason: str, now: str) -> None:

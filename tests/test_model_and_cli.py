@@ -83,3 +83,86 @@ def test_trailing_padding_is_cut_without_changing_any_output(name, causal):
     # A batch padded on the left (or not at all) is left alone: cutting its leading columns would shift positions.
     left = torch.flip(mask, dims=[1])
     assert trim_padding(ids, left, labels)[0].shape == ids.shape
+
+
+def _sentence_encoder_dir(tmp_path, mean_tokens=True):
+    """A sentence-transformers-style directory: an encoder without a head, its tokenizer, and 1_Pooling/config.json."""
+    import json
+
+    from transformers import AutoModel
+
+    from common.model import _tiny_config
+
+    tiny = ModelConfig()
+    tok = load_tokenizer(tiny)
+    AutoModel.from_config(_tiny_config(tiny, len(tok), 2)).save_pretrained(tmp_path / "encoder")
+    tok.save_pretrained(tmp_path / "encoder")
+    (tmp_path / "encoder" / "1_Pooling").mkdir()
+    (tmp_path / "encoder" / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 64, "pooling_mode_cls_token": not mean_tokens,
+                    "pooling_mode_mean_tokens": mean_tokens}))
+    return str(tmp_path / "encoder")
+
+
+def test_sentence_encoder_classifies_from_the_mean_of_its_real_tokens(tmp_path):
+    """model.pooling auto on a mean-pooling sentence encoder: logits = head(mean of hidden states over unpadded tokens)."""
+    import torch
+
+    from common.model import MeanPoolClassifier, check_base_model, load_saved_adapter, resolve_pooling, save_adapter, unwrap
+
+    encoder = _sentence_encoder_dir(tmp_path)
+    cfg = ModelConfig(name=encoder, lora_target_modules="query,value")
+    assert resolve_pooling(cfg) == "mean" and resolve_pooling(ModelConfig(name=encoder, pooling="head")) == "head"
+    (tmp_path / "cls").mkdir()
+    assert resolve_pooling(ModelConfig(name=_sentence_encoder_dir(tmp_path / "cls", mean_tokens=False))) == "head"
+    check_base_model(cfg)
+    model = build_peft_model(cfg, 4).eval()
+    inner = unwrap(model).base_model.model
+    assert isinstance(inner, MeanPoolClassifier)
+    assert {k.split(".")[-2] for k in adapter_arrays(model) if "classifier" in k} == {"classifier"}  # the head travels
+    ids = torch.tensor([[5, 9, 11, 0, 0, 0], [7, 8, 0, 0, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        shorter = model(input_ids=ids[:, :3], attention_mask=mask[:, :3]).logits  # same texts, less padding
+        hidden = inner.encoder(input_ids=ids[:1, :3], attention_mask=mask[:1, :3]).last_hidden_state
+        by_hand = inner.classifier(hidden.mean(dim=1))
+    assert torch.allclose(logits, shorter, atol=1e-5)
+    assert torch.allclose(logits[:1], by_hand, atol=1e-5)
+    save_adapter(model, tmp_path / "adapter", cfg, ["a", "b", "c", "d"])
+    reloaded, *_ = load_saved_adapter(tmp_path / "adapter")
+    with torch.no_grad():
+        assert torch.allclose(reloaded(input_ids=ids, attention_mask=mask).logits, logits, atol=1e-5)
+
+
+def test_mean_pooled_classifier_trains_under_opacus():
+    """DP-SGD (Opacus per-sample gradients) through the mean-pooled head and LoRA: every adapter array moves."""
+    import math
+
+    import numpy as np
+
+    from client.branch_data import prepare_branch
+    from client.budget import planned_noise_multiplier
+    from client.dp_training import round_plan, train_round
+    from common.config import RunConfig, branch_settings
+
+    cfg = RunConfig.from_flower({"num-branches": 1, "model.pooling": "mean", "model.max-length": 32,
+                                 "data.records-per-branch": 32, "train.batch-size": 8, "dp.target-epsilon": 8.0})
+    tok = load_tokenizer(cfg.model)
+    data = prepare_branch(cfg, branch_settings({"partition-id": 0, "num-partitions": 1}, cfg), tok)
+    model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tok))
+    before = adapter_arrays(model)
+    plan = round_plan(cfg, len(data.train), 0.0)
+    plan.noise_multiplier = planned_noise_multiplier(8.0, cfg.dp.delta, plan.sample_rate, plan.steps, cfg.dp.accountant)
+    outcome = train_round(model, data.train, cfg, plan, [], seed=1)
+    assert outcome.steps == plan.steps and math.isfinite(outcome.mean_loss)
+    assert set(outcome.arrays) == set(before)
+    assert all(not np.array_equal(before[k], outcome.arrays[k]) for k in before if "lora_A" in k or "classifier" in k)
+
+
+def test_unknown_pooling_is_a_one_line_config_error():
+    from common.config import RunConfig
+    from common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.pooling.*'auto', 'head' or 'mean'"):
+        RunConfig.from_flower({"model.pooling": "max"})

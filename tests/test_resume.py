@@ -21,7 +21,7 @@ from simulations.runner import RunFailed, simulate
 from tests.conftest import ROOT
 
 RUN = {"num-server-rounds": 3, "data.records-per-branch": 24, "model.max-length": 48, "train.batch-size": 8,
-       "dp.target-epsilon": 6.0, "min-train-branches": 2}
+       "dp.target-epsilon": 6.0, "min-train-branches": 2, "aggregation.server-momentum": 0.5}
 
 
 def _lines(run_dir):
@@ -76,3 +76,12 @@ def test_branches_spent_once_per_round(runs):
         assert sum(int(h[2]) for h in state["history"]) == sum(l["steps"] for l in lines if l["branch"] == branch)
     metrics = json.loads((crashed / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2, 3] and metrics["resumed_after"] == [1]
+
+
+def test_server_momentum_velocity_is_checkpointed_each_round(runs):
+    """The server's FedAvgM velocity is state: the resumed run reloads it and checkpoints the last round's."""
+    crashed, _ = runs
+    ckpt = json.loads((crashed / "checkpoint" / "checkpoint.json").read_text())
+    assert ckpt["round"] == 3 and ckpt["momentum_file"] == "momentum-0003.safetensors"
+    assert sorted(p.name for p in (crashed / "checkpoint").glob("*.safetensors")) == [
+        "momentum-0003.safetensors", "round-0003.safetensors"]
