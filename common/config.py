@@ -45,6 +45,7 @@ class ModelConfig:
     lora_alpha: float = _key("model.lora.alpha", "LoRA scaling alpha.", default=16.0)
     lora_dropout: float = _key("model.lora.dropout", "Dropout on the LoRA path.", default=0.0)
     lora_target_modules: str = _key("model.lora.target-modules", "Comma-separated module names to adapt; empty = PEFT's default for the architecture (BERT 'query,value', Llama-style 'q_proj,v_proj', GPT-2 'c_attn').", default="")
+    lora_layers: str = _key("model.lora.layers", "Comma-separated indices of the transformer layers to adapt (e.g. '4,5' = the top two of six); empty = every layer. Fewer adapted layers: fewer parameters to noise under DP, and a shorter backward pass.", default="")
     pooling: str = _key("model.pooling", "How a classifier reads a text: 'head' = the architecture's own sequence-classification head (BERT: first token through its pooler), 'mean' = a linear head on the mean of the last hidden states over real tokens (what sentence encoders are trained for), 'auto' = 'mean' for a sentence-transformers model directory that mean-pools, else 'head'.", default="auto")
 
     def __post_init__(self) -> None:
@@ -54,6 +55,8 @@ class ModelConfig:
         _check(0 <= self.lora_dropout < 1, "model.lora.dropout", self.lora_dropout, "in [0, 1)")
         _check(self.hidden_size % self.heads == 0, "model.tiny.hidden-size", self.hidden_size, "a multiple of model.tiny.heads")
         _check(self.layers >= 1, "model.tiny.layers", self.layers, "an integer >= 1")
+        _check(all(p.strip().isdigit() for p in self.lora_layers.split(",")) if self.lora_layers.strip() else True,
+               "model.lora.layers", self.lora_layers, "comma-separated layer indices such as '4,5', or empty for every layer")
         _check(self.pooling in POOLINGS, "model.pooling", self.pooling, "'auto', 'head' or 'mean'")
 
     @property
@@ -61,6 +64,11 @@ class ModelConfig:
         """Module names to adapt, or None to let PEFT choose for the architecture."""
         names = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
         return names or None
+
+    @property
+    def layers_to_transform(self) -> list[int] | None:
+        """Indices of the layers LoRA adapts, or None for every layer."""
+        return sorted({int(p) for p in self.lora_layers.split(",") if p.strip()}) or None
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,7 @@ def _with_lora(mcfg: ModelConfig, base, causal: bool = False):
         lora_alpha=mcfg.lora_alpha,
         lora_dropout=mcfg.lora_dropout,
         target_modules=mcfg.target_modules,
+        layers_to_transform=mcfg.layers_to_transform,
         # GPT-2's Conv1D stores its weight transposed; PEFT needs to be told (it warns and fixes it otherwise).
         fan_in_fan_out=getattr(base.config, "model_type", "") == "gpt2",
     )
@@ -211,8 +212,9 @@ def _with_lora(mcfg: ModelConfig, base, causal: bool = False):
     except ValueError as err:
         first = str(err).strip().split(". ")[0].rstrip(".") or type(err).__name__
         raise ModelError(
-            f"cannot apply LoRA to '{mcfg.name}' with model.lora.target-modules '{mcfg.lora_target_modules}' ({first}): "
-            "set model.lora.target-modules to module names of the model (e.g. 'query,value' for BERT), or empty for PEFT's default"
+            f"cannot apply LoRA to '{mcfg.name}' with model.lora.target-modules '{mcfg.lora_target_modules}' "
+            f"and model.lora.layers '{mcfg.lora_layers}' ({first}): set model.lora.target-modules to module names of the "
+            "model (e.g. 'query,value' for BERT), or empty for PEFT's default, and model.lora.layers to indices it has"
         ) from err
     finally:
         torch.random.set_rng_state(generator_state)

@@ -166,3 +166,20 @@ def test_unknown_pooling_is_a_one_line_config_error():
 
     with pytest.raises(ConfigError, match="model.pooling.*'auto', 'head' or 'mean'"):
         RunConfig.from_flower({"model.pooling": "max"})
+
+
+def test_lora_layers_restricts_the_adapter_to_the_named_layers():
+    """model.lora.layers: only those layers carry LoRA (fewer parameters to noise); a missing layer is one clear line."""
+    from common.config import RunConfig
+    from common.errors import ConfigError
+
+    def adapted(layers):
+        arrays = adapter_arrays(build_peft_model(ModelConfig(lora_layers=layers), 3, vocab_size=384))
+        return sorted({k.split(".layer.")[1].split(".")[0] for k in arrays if "lora_" in k})
+
+    assert adapted("") == ["0", "1"] and adapted("1") == ["1"]
+    with pytest.raises(ModelError, match="model.lora.layers '5'") as err:
+        build_peft_model(ModelConfig(lora_layers="5"), 3, vocab_size=384)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="model.lora.layers"):
+        RunConfig.from_flower({"model.lora.layers": "top2"})
