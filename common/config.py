@@ -488,6 +488,8 @@ def _convert(key: str, value: Any, type_name: Any) -> Any:
     elif want is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, int) and not isinstance(value, bool):  # `key=5` on a command line parses as an integer
+            return str(value)
     else:  # pragma: no cover - every field is one of the four above
         return value
     raise ConfigError(f"config key '{key}' must be {want.__name__}, got {value!r}")

@@ -183,3 +183,4 @@ def test_lora_layers_restricts_the_adapter_to_the_named_layers():
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="model.lora.layers"):
         RunConfig.from_flower({"model.lora.layers": "top2"})
+    assert RunConfig.from_flower({"model.lora.layers": 5}).model.layers_to_transform == [5]  # `--run-config model.lora.layers=5`
