@@ -184,3 +184,26 @@ def test_lora_layers_restricts_the_adapter_to_the_named_layers():
     with pytest.raises(ConfigError, match="model.lora.layers"):
         RunConfig.from_flower({"model.lora.layers": "top2"})
     assert RunConfig.from_flower({"model.lora.layers": 5}).model.layers_to_transform == [5]  # `--run-config model.lora.layers=5`
+
+
+def test_adapter_saved_before_model_pooling_existed_loads_with_the_head_it_was_trained_with(tmp_path):
+    import json
+
+    import torch
+
+    from common.model import SPEC_FILE, load_saved_adapter, save_adapter
+
+    encoder = _sentence_encoder_dir(tmp_path)  # auto would now choose mean pooling for it
+    cfg = ModelConfig(name=encoder, pooling="head", lora_target_modules="query,value")
+    model = build_peft_model(cfg, 3).eval()
+    save_adapter(model, tmp_path / "old", cfg, ["a", "b", "c"])
+    spec_path = tmp_path / "old" / SPEC_FILE
+    spec = json.loads(spec_path.read_text())
+    del spec["model"]["pooling"]  # the recipe an older fedbank wrote
+    spec_path.write_text(json.dumps(spec))
+    reloaded, _, mcfg, _ = load_saved_adapter(tmp_path / "old")
+    ids = torch.tensor([[5, 9, 11, 0], [7, 8, 0, 0]])
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=(ids != 0).long()).logits
+        got = reloaded(input_ids=ids, attention_mask=(ids != 0).long()).logits
+    assert mcfg.pooling == "head" and torch.allclose(got, expected, atol=1e-5)
