@@ -236,7 +236,8 @@ def run_dataset(name: str, args, work: Path) -> dict:
     for arm in args.arms:
         say(f"{name} ({arm}) {ARMS[arm]}")
         if arm == "a":
-            r = train_alone({**flat, "num-branches": 1}, 0, holdout, dp=False)
+            r = train_alone({**flat, "num-branches": 1, **args.central_overrides}, 0, holdout, dp=False)
+            r["overrides"] = args.central_overrides
         elif arm in "bc":
             r = federated(flat, dp=arm == "c", out=work / f"{name}-{arm}", label=f"{name} ({arm})", timeout=args.timeout)
         else:
@@ -301,6 +302,9 @@ def parse_args(argv=None):
                         help="torch threads of this process for (a) and (d) (default 1: on a busy 2-core box two "
                              "threads spin against other jobs and run several times slower)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config override for every arm")
+    parser.add_argument("--central-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="run-config override for arm (a) only: the centralized baseline's own step size (without "
+                             "DP's clipping a step tuned for the noisy arms can be far too large for it)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds one federated run may take")
     parser.add_argument("--keep", help="keep the federated run directories under this directory (default: temporary)")
     parser.add_argument("--out", default=str(RESULTS / "real_data.json"), help="JSON result file")
@@ -319,6 +323,7 @@ def parse_args(argv=None):
         if not (args.data_dir / DATASETS[d]["file"]).is_file():
             parser.error(f"{args.data_dir / DATASETS[d]['file']} not found: set --data-dir")
     args.overrides = _parse_set(args.set)
+    args.central_overrides = _parse_set(args.central_set)
     return args
 
 
