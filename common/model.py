@@ -159,12 +159,10 @@ def build_base_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
                      else _auto_class(causal).from_config(config))
         else:
             _check_model_source(mcfg.name)
-            kwargs = {} if causal or mean else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
+            kwargs = {} if causal else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
             try:
-                if mean:
-                    model = MeanPoolClassifier(AutoModel.from_pretrained(mcfg.name), num_labels)
-                else:
-                    model = _auto_class(causal).from_pretrained(mcfg.name, **kwargs)
+                model = (MeanPoolClassifier(AutoModel.from_pretrained(mcfg.name), num_labels) if mean
+                         else _auto_class(causal).from_pretrained(mcfg.name, **kwargs))
             except (OSError, ValueError) as err:
                 raise ModelError(f"cannot load model.name '{mcfg.name}': {str(err).splitlines()[0]}") from err
     finally:

@@ -41,8 +41,10 @@ class ServerMomentum:
         if set(current) != set(aggregate):
             raise ValueError("server momentum: the aggregate's arrays do not match the global adapter's")
         grad = {k: np.asarray(current[k], dtype=np.float32) - np.asarray(aggregate[k], dtype=np.float32) for k in current}
-        if self.velocity is None or set(self.velocity) != set(grad):
+        if self.velocity is None:
             self.velocity = grad
+        elif set(self.velocity) != set(grad):
+            raise ValueError("server momentum: the checkpointed velocity does not match the global adapter's arrays")
         else:
             self.velocity = {k: (self.momentum * self.velocity[k] + grad[k]).astype(np.float32) for k in grad}
         return {k: (np.asarray(current[k], dtype=np.float32) - self.learning_rate * self.velocity[k]).astype(np.float32)
