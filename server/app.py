@@ -91,6 +91,7 @@ def main(grid: Grid, context: Context) -> None:
                       max_bytes=int(cfg.security.max_update_mb * 1024 * 1024)),
         ledger=ledger, recorder=recorder, keys=keys,
         min_train_branches=cfg.federation.min_train_branches, client_level=client_level, server_optimizer=momentum,
+        round_timeout=cfg.federation.round_timeout,
     )
 
     def checkpoint(server_round: int, arrays: ArrayRecord) -> None:

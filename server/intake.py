@@ -2,7 +2,8 @@
 
 For each training reply of a round, in order:
 
-1. the reply is not a Flower error (a dropped branch is counted as a failure);
+1. the reply is not a Flower error (a dropped branch is counted as a failure), and every
+   branch sent a message answered before the round's time limit (else: a failure);
 2. its privacy claim parses (``malformed``) and, when keys exist, carries the
    claimed branch's valid signature (``unknown-branch``, ``forged``);
 3. the claim is for this run and round (``replayed``);
@@ -81,10 +82,18 @@ class Intake:
         self.node_branch: dict[int, str] = {}  # learned from verified claims: names a node that fails later
 
     def admit_round(self, server_round: int, replies: list[Message], global_arrays: dict[str, np.ndarray],
-                    sent_to: dict[str, int] | None = None) -> RoundIntake:
-        """Admit or reject every reply of ``server_round`` (``sent_to``: message id -> node it was sent to)."""
+                    sent_to: dict[str, int] | None = None, round_timeout: float | None = None) -> RoundIntake:
+        """Admit or reject every reply of ``server_round`` (``sent_to``: message id -> node it was sent to).
+
+        A message in ``sent_to`` that got no reply at all (the round's time limit ran out first) is a failure too.
+        """
         out = RoundIntake()
         seen: set[str] = set()
+        answered = {msg.metadata.reply_to_message_id for msg in replies}
+        limit = f"round-timeout={round_timeout:g} s" if round_timeout is not None else "the round's time limit"
+        for message_id, node in (sent_to or {}).items():
+            if message_id not in answered:
+                out.failures.append((int(node), f"no reply within {limit}; the branch was sampled but did not answer"))
         for msg in replies:
             if msg.has_error():
                 reason = str(msg.error.reason)

@@ -10,7 +10,8 @@ optionally a central-DP wrapper).  Each round it
   their reason;
 * writes one ledger line per branch whose claim verified -- the branch's
   signed privacy claim, marked ``aggregated`` or with its ``reject_reason`` --
-  a server line (``kind: failure``) per branch that failed the round, and,
+  a server line (``kind: failure``) per branch that failed the round or did not
+  answer before ``round-timeout``, and,
   with central DP, one client-level line for the release;
 * aggregates only when at least ``min-train-branches`` updates were admitted,
   then takes the server's momentum step on the result when one is configured
@@ -47,7 +48,7 @@ class BranchStrategy(Strategy):
 
     def __init__(self, inner: Strategy, *, intake: Intake, ledger: PrivacyLedger, recorder: RunRecorder,
                  keys: ServerKeys | None, min_train_branches: int, client_level: ClientLevelAccountant | None = None,
-                 server_optimizer: ServerMomentum | None = None) -> None:
+                 server_optimizer: ServerMomentum | None = None, round_timeout: float | None = None) -> None:
         super().__init__()
         self.inner = inner
         self.intake = intake
@@ -57,6 +58,7 @@ class BranchStrategy(Strategy):
         self.min_train_branches = min_train_branches
         self.client_level = client_level
         self.server_optimizer = server_optimizer or ServerMomentum()
+        self.round_timeout = round_timeout
         self.last_intake: RoundIntake | None = None
         self._global: dict = {}
         self._sent: list[Message] = []
@@ -90,7 +92,8 @@ class BranchStrategy(Strategy):
         """Admit, ledger, then aggregate the admitted updates."""
         # An error reply may come from the SuperLink (node unavailable): name the node it was sent to.
         sent_to = {m.metadata.message_id: int(m.metadata.dst_node_id) for m in self._sent if m.metadata.message_id}
-        intake = self.intake.admit_round(server_round, list(replies), self._global, sent_to=sent_to)
+        intake = self.intake.admit_round(server_round, list(replies), self._global, sent_to=sent_to,
+                                         round_timeout=self.round_timeout)
         self.last_intake = intake
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for node, reason in intake.failures:

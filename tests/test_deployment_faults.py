@@ -321,7 +321,8 @@ def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path
 # (Flower answers for it: node unavailable).  min-train-branches = the number of branches makes
 # round 3 wait until the restarted branch is online (with fewer, round 3 would start with whoever is
 # online at that instant, a race the restarted branch usually loses); round 2, with one update only,
-# still completes (ledgered, not aggregated).  round-timeout bounds every round.
+# still completes (ledgered, not aggregated), and the victim is restarted only after it has.
+# round-timeout bounds every round.
 BRANCH_RUN = {**BASE, "min-train-branches": 2, "round-timeout": 150.0}
 VICTIM = "branch-1"
 
@@ -384,6 +385,11 @@ def branch_crash(tmp_path_factory) -> BranchCrash:
         _wait_until("the SuperLink to mark the killed SuperNode offline", lambda: _node_status(dep, old_node_id) != "online",
                     dep, run, timeout=120, poll=1.0, skip=(old,))
         offline_after = time.monotonic() - killed_at
+        # Round 2 ends while the victim is offline (Flower answers for it: node unavailable).  Restarting it before
+        # the ServerApp has polled that answer would bring the node back online first, leave its round-2 message
+        # unanswered and make round 2 wait out round-timeout instead.
+        _wait_until("round 2 to end without the victim", lambda: any(l["round"] == 2 for l in _ledger(out)),
+                    dep, run, timeout=BRANCH_RUN["round-timeout"] + 30, poll=0.5, skip=(old,))
         new = dep.start_supernode(VICTIM)  # same keys, same state directory
         assert new.pid != old.pid and new.node_config["state-dir"] == old.node_config["state-dir"]
         _wait_until("the restarted SuperNode to come online", lambda: _node_status(dep, old_node_id) == "online",
