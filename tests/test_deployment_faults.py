@@ -30,7 +30,6 @@ that every process it started (helpers included) is gone.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
