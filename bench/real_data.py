@@ -168,7 +168,8 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
     if cfg.dp.enabled:
         plan.noise_multiplier = cfg.dp.noise_multiplier or planned_noise_multiplier(
             cfg.dp.target_epsilon, cfg.dp.delta, plan.sample_rate, plan.steps * cfg.federation.num_rounds, cfg.dp.accountant)
-    model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer), device=resolve_device(cfg))
+    model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer), device=resolve_device(cfg),
+                             label_names=data.labels)
     outcome = train_round(model, data.train, cfg, plan, [], seed=cfg.federation.seed + partition_id,
                           class_weights=data.class_weights)
     metrics = evaluate(model, holdout, task=task_of(cfg).name, threshold=cfg.task.threshold)

@@ -338,7 +338,8 @@ def central_round(extra: dict, branches: int, rounds: int, repeats: int, work: P
         load_adapter_arrays(model, initial)  # as a branch loads the global adapter (train.imbalance stays 'none')
         return data, plan, model
 
-    initial = adapter_arrays(build_peft_model(cfg.model, len(label_names(cfg)), vocab_size=len(tokenizer)))
+    labels = label_names(cfg)
+    initial = adapter_arrays(build_peft_model(cfg.model, len(labels), vocab_size=len(tokenizer), label_names=labels))
     train_only, with_setup, steps, rows = [], [], 0, 0
     for rep in range(repeats + 1):  # the first pass warms up (imports, allocator) and is not counted
         t_train = t_all = 0.0

@@ -29,6 +29,7 @@ def _key(name: str, help: str, **kwargs: Any) -> Any:
 
 
 POOLINGS = ("auto", "head", "mean")
+HEAD_INITS = ("random", "label-names")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class ModelConfig:
     lora_target_modules: str = _key("model.lora.target-modules", "Comma-separated module names to adapt; empty = PEFT's default for the architecture (BERT 'query,value', Llama-style 'q_proj,v_proj', GPT-2 'c_attn').", default="")
     lora_layers: str = _key("model.lora.layers", "Comma-separated indices of the transformer layers to adapt (e.g. '4,5' = the top two of six); empty = every layer. Fewer adapted layers: fewer parameters to noise under DP, and a shorter backward pass.", default="")
     pooling: str = _key("model.pooling", "How a classifier reads a text: 'head' = the architecture's own sequence-classification head (BERT: first token through its pooler), 'mean' = a linear head on the mean of the last hidden states over real tokens (what sentence encoders are trained for), 'auto' = 'mean' for a sentence-transformers model directory that mean-pools, else 'head'.", default="auto")
+    head_init: str = _key("model.head-init", "How a classifier's head starts: 'random' (small random weights), or 'label-names' = row k is the base model's own mean-pooled embedding of label k's name ('card_arrival' read as 'card arrival'), scaled by model.head-init-scale: a zero-shot start from public knowledge, no privacy spent. Needs model.pooling = mean (or auto resolving to mean) and labels whose names say what they mean.", default="random")
+    head_init_scale: float = _key("model.head-init-scale", "With model.head-init = label-names: the logit a text whose embedding points exactly along a label's name (cosine 1) gets, for an average feature length.", default=10.0)
 
     def __post_init__(self) -> None:
         _check(self.max_length >= 8, "model.max-length", self.max_length, "an integer >= 8")
@@ -58,6 +61,8 @@ class ModelConfig:
         _check(all(p.strip().isdigit() for p in self.lora_layers.split(",")) if self.lora_layers.strip() else True,
                "model.lora.layers", self.lora_layers, "comma-separated layer indices such as '4,5', or empty for every layer")
         _check(self.pooling in POOLINGS, "model.pooling", self.pooling, "'auto', 'head' or 'mean'")
+        _check(self.head_init in HEAD_INITS, "model.head-init", self.head_init, "'random' or 'label-names'")
+        _check(self.head_init_scale > 0, "model.head-init-scale", self.head_init_scale, "a number > 0")
 
     @property
     def target_modules(self) -> list[str] | None:

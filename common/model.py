@@ -99,15 +99,18 @@ class MeanPoolClassifier(torch.nn.Module):
         torch.nn.init.normal_(self.classifier.weight, std=std)
         torch.nn.init.zeros_(self.classifier.bias)
 
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **_ignored):
-        from transformers.modeling_outputs import SequenceClassifierOutput
-
+    def embed(self, input_ids, attention_mask=None) -> torch.Tensor:
+        """The mean of the last hidden states over real tokens: what the head reads."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        logits = self.classifier(pooled)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **_ignored):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        logits = self.classifier(self.embed(input_ids, attention_mask))
         loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
@@ -183,10 +186,51 @@ def check_architecture(mcfg: ModelConfig, causal: bool) -> None:
 
 
 def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None = None, device: str = "cpu",
-                     causal: bool = False):
-    """Base model moved to ``device`` first, then wrapped with a fresh LoRA adapter."""
+                     causal: bool = False, label_names: list[str] | None = None):
+    """Base model moved to ``device`` first, then wrapped with a fresh LoRA adapter.
+
+    With ``model.head-init = label-names`` and ``label_names`` given, the head
+    starts from the label names (:func:`init_head_from_label_names`) before
+    PEFT copies it into the adapter; the server's initial adapter carries it to
+    every branch.
+    """
     base = build_base_model(mcfg, num_labels, vocab_size, causal=causal).to(device)
+    if mcfg.head_init == "label-names" and not causal:
+        if not isinstance(base, MeanPoolClassifier):
+            raise ModelError(f"model.head-init = label-names needs model.pooling = mean ('{mcfg.name}' resolves to "
+                             f"'{resolve_pooling(mcfg)}'): set model.pooling = mean, or model.head-init = random")
+        if label_names is not None:
+            init_head_from_label_names(base, load_tokenizer(mcfg), label_names, mcfg.head_init_scale, mcfg.max_length)
     return _with_lora(mcfg, base, causal)
+
+
+def label_text(name: str) -> str:
+    """A label name as words: 'card_arrival' -> 'card arrival'."""
+    return " ".join(name.replace("_", " ").replace("-", " ").split()) or name
+
+
+@torch.no_grad()
+def init_head_from_label_names(model: "MeanPoolClassifier", tokenizer, labels: list[str], scale: float,
+                               max_length: int) -> None:
+    """Row k of the head = ``scale`` x the unit embedding of label k's name / the names' mean embedding length.
+
+    A text's logit for label k is then about ``scale`` x cos(text, name k): a
+    zero-shot classifier before any training, built only from the label set
+    (public, identical on every node), so it spends no privacy.  Bias = 0.
+    """
+    if len(labels) != model.classifier.out_features:
+        raise ModelError(f"{len(labels)} label names for a head with {model.classifier.out_features} outputs")
+    device = model.classifier.weight.device
+    batch = tokenizer([label_text(name) for name in labels], padding=True, truncation=True, max_length=max_length,
+                      return_tensors="pt")
+    was_training = model.training
+    model.eval()
+    names = model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float()
+    model.train(was_training)
+    lengths = names.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    weight = scale * (names / lengths) / lengths.mean()
+    model.classifier.weight.copy_(weight.to(model.classifier.weight.dtype))
+    model.classifier.bias.zero_()
 
 
 def _with_lora(mcfg: ModelConfig, base, causal: bool = False):

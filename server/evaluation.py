@@ -72,7 +72,7 @@ class HoldoutEvaluator:
         else:
             self.data, self.labels = holdout_set(cfg, self.tokenizer)
         self.model = build_peft_model(cfg.model, len(self.labels), vocab_size=len(self.tokenizer),
-                                      device=resolve_device(cfg), causal=self.task.generative)
+                                      device=resolve_device(cfg), causal=self.task.generative, label_names=self.labels)
         self.recorder = recorder
         self.num_rounds = cfg.federation.num_rounds
 

@@ -207,3 +207,50 @@ def test_adapter_saved_before_model_pooling_existed_loads_with_the_head_it_was_t
         expected = model(input_ids=ids, attention_mask=(ids != 0).long()).logits
         got = reloaded(input_ids=ids, attention_mask=(ids != 0).long()).logits
     assert mcfg.pooling == "head" and torch.allclose(got, expected, atol=1e-5)
+
+
+def test_label_name_head_classifies_each_label_name_as_that_label_before_training():
+    """model.head-init = label-names: a zero-shot head from the base model's own embedding of the label names."""
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from common.config import RunConfig
+
+    labels = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top-up failed"]
+    cfg = RunConfig.from_flower({"model.pooling": "mean", "model.head-init": "label-names", "model.max-length": 32})
+    tok = load_tokenizer(cfg.model)
+    model = build_peft_model(cfg.model, len(labels), vocab_size=len(tok), label_names=labels)
+    again = build_peft_model(cfg.model, len(labels), vocab_size=len(tok), label_names=labels)
+    random_head = build_peft_model(replace(cfg.model, head_init="random"), len(labels), vocab_size=len(tok),
+                                   label_names=labels)
+    doubled = build_peft_model(replace(cfg.model, head_init_scale=20.0), len(labels), vocab_size=len(tok),
+                               label_names=labels)
+    heads = [{k: v for k, v in adapter_arrays(m).items() if "classifier" in k}
+             for m in (model, again, random_head, doubled)]
+    assert heads[0] and all(np.array_equal(heads[0][k], heads[1][k]) for k in heads[0])  # identical on every node
+    assert not any(np.array_equal(heads[0][k], heads[2][k]) for k in heads[0] if k.endswith("weight"))
+    batch = tok([name.replace("_", " ").replace("-", " ") for name in labels], padding=True, return_tensors="pt")
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert logits.argmax(dim=1).tolist() == list(range(len(labels)))
+    # every row has the same length, proportional to model.head-init-scale; the bias starts at zero
+    weight, bias = (next(v for k, v in heads[0].items() if k.endswith(end)) for end in ("weight", "bias"))
+    lengths = np.linalg.norm(weight, axis=1)
+    assert np.allclose(lengths, lengths[0]) and not bias.any()
+    assert np.allclose(next(v for k, v in heads[3].items() if k.endswith("weight")), 2 * weight, rtol=1e-5)
+
+
+def test_label_name_head_needs_mean_pooling_and_says_so():
+    from common.config import RunConfig
+    from common.errors import ConfigError, ModelError
+
+    cfg = RunConfig.from_flower({"model.pooling": "head", "model.head-init": "label-names"})
+    with pytest.raises(ModelError, match="model.head-init = label-names needs model.pooling = mean"):
+        build_peft_model(cfg.model, 3, vocab_size=len(load_tokenizer(cfg.model)), label_names=["a", "b", "c"])
+    with pytest.raises(ConfigError, match="model.head-init.*'random' or 'label-names'"):
+        RunConfig.from_flower({"model.head-init": "labels"})
+    with pytest.raises(ConfigError, match="model.head-init-scale"):
+        RunConfig.from_flower({"model.head-init-scale": 0})
