@@ -13,10 +13,10 @@ both with ``min-train-branches`` 10 (there is no federated evaluation:
 the server evaluates on its own held-out set).  Goal: the time of a round and
 the peak memory do not grow with the total number of branches: large / small
 at most ``--tolerance`` (1.2).  Data: the synthetic generator; every branch
-makes only its own records (``common.data``: its own seeded stream, about
+makes only its own records (``common.data_synthetic``: its own seeded stream, about
 ``data.records-per-branch`` rows whatever the federation's size), and
 ``data.test-fraction`` 0.8 makes both held-out sets the same 2,000 rows
-(``common.data.HELD_OUT_CAP``; the held-out stream depends on its size and
+(``common.data_synthetic.HELD_OUT_CAP``; the held-out stream depends on its size and
 the seed only), so both servers evaluate the same data every round.  What
 else grows with the federation is kept out of the rounds: every branch's
 envelope keys are made at start-up, the server loads the public ones once,

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from common.canary import canaries
 from common.config import BranchSettings, RunConfig, read_labels
-from common.data import SYNTHETIC, Corpus, TokenizedSet, encode_labels, label_names, load_file, partition_corpus, tokenize
+from common.corpus import Corpus
+from common.data import SYNTHETIC, TokenizedSet, encode_labels, label_names, load_file, partition_corpus, tokenize
 from common.desensitize import Desensitizer
 from common.errors import ConfigError, DataError
 from common.pii import PII_TYPES

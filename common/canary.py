@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.config import RunConfig
-from common.data import Corpus
+from common.corpus import Corpus
 from common.errors import ConfigError
 
 #: Mixed into the run seed so canaries are independent of data and partitions.

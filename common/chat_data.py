@@ -10,11 +10,12 @@ model never sees it.  Both sides are desensitized at the branch before
 tokenization (:func:`desensitize_dialogues`).
 
 Simulated branches get their dialogues exactly as the classification tasks
-get their records (:mod:`common.data`): synthetic ones from the branch's own
-seeded stream with its Dirichlet topic mix (cost O(its own rows), whatever
-``num-branches``), the held-out set from a stream of its own (capped at
-:data:`common.data.HELD_OUT_CAP`); a file is split and partitioned with the
-same seeded functions, so every node derives the same parts.
+get their records (:mod:`common.data`, :mod:`common.data_synthetic`):
+synthetic ones from the branch's own seeded stream with its Dirichlet topic
+mix (cost O(its own rows), whatever ``num-branches``), the held-out set from
+a stream of its own (capped at :data:`common.data_synthetic.HELD_OUT_CAP`); a
+file is split and partitioned with the same seeded functions, so every node
+derives the same parts.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from common.config import RunConfig
-from common.data import (SYNTHETIC, derived_stream, held_out_size, load_records, partition, synthetic_branch_labels,
-                         synthetic_held_out_labels, train_test_split)
+from common.data import SYNTHETIC, partition, train_test_split
+from common.data_files import load_records
+from common.data_synthetic import derived_stream, held_out_size, synthetic_branch_labels, synthetic_held_out_labels
 from common.errors import DataError
 
 
@@ -72,7 +74,7 @@ def _dialogues(rows) -> ChatCorpus:
 
 
 def synthetic_branch_dialogues(cfg: RunConfig, partition_id: int) -> ChatCorpus:
-    """Branch ``partition_id``'s generated dialogues, from its own stream (see :func:`common.data.synthetic_branch_labels`)."""
+    """Branch ``partition_id``'s generated dialogues, from its own stream (see :func:`common.data_synthetic.synthetic_branch_labels`)."""
     from common.dialogue_synthetic import generate_labelled_dialogues
 
     rng = derived_stream(cfg.federation.seed, "branch", int(partition_id))
@@ -80,7 +82,7 @@ def synthetic_branch_dialogues(cfg: RunConfig, partition_id: int) -> ChatCorpus:
 
 
 def synthetic_held_out_dialogues(cfg: RunConfig) -> ChatCorpus:
-    """The server's generated held-out dialogues (:func:`common.data.held_out_size` of them), from their own stream."""
+    """The server's generated held-out dialogues (:func:`common.data_synthetic.held_out_size` of them), from their own stream."""
     from common.dialogue_synthetic import generate_labelled_dialogues
 
     rng = derived_stream(cfg.federation.seed, "held-out")

@@ -1,5 +1,5 @@
-"""Branch data: loading, the label set, the train/held-out split, partitioning
-over branches, and tokenization.
+"""Branch data, the core: the label set, the train/held-out split, partitioning
+over branches, what each node loads, and tokenization.
 
 Sources are the seeded synthetic generators (``data.source = "synthetic"``:
 messages for ``task = intent``, applicants for ``credit``, transactions for
@@ -7,17 +7,26 @@ messages for ``task = intent``, applicants for ``credit``, transactions for
 column (intent) or the record's field columns (credit, fraud; every column
 but the label by default), and the label column.  Everything here is
 deterministic for a seed, so every node derives the same data without
-talking to the others.
+talking to the others.  Two modules do the source-specific work:
+
+* :mod:`common.data_files` reads a CSV/JSONL file (:func:`load_file` applies
+  the run's column mapping);
+* :mod:`common.data_synthetic` makes the seeded synthetic records, one
+  random stream per node.
+
+The raw corpus type, :class:`common.corpus.Corpus`, sits below all three.
 
 * **Synthetic, in simulation**: a node makes only what it uses.  Branch ``p``'s
   records come from its own random stream, derived from ``(seed, p)``
-  (:func:`synthetic_branch`), and the server's held-out set from a stream of
-  its own (:func:`synthetic_held_out`), so a branch's data costs O(its own
-  size) whatever ``num-branches`` is.  A branch's size and label mix follow
-  the marginals of the Dirichlet partition :func:`partition` makes of a fixed
-  corpus (:func:`synthetic_branch_labels`); the held-out set is
+  (:func:`common.data_synthetic.synthetic_branch`), and the server's held-out
+  set from a stream of its own (:func:`synthetic_held_out`), so a branch's
+  data costs O(its own size) whatever ``num-branches`` is.  A branch's size
+  and label mix follow the marginals of the Dirichlet partition
+  :func:`partition` makes of a fixed corpus
+  (:func:`common.data_synthetic.synthetic_branch_labels`); the held-out set is
   ``data.test-fraction`` of the corpus the federation's records would make,
-  at most :data:`HELD_OUT_CAP` rows (:func:`held_out_size`).
+  at most :data:`common.data_synthetic.HELD_OUT_CAP` rows
+  (:func:`common.data_synthetic.held_out_size`).
 * **CSV/JSONL** (a fixed corpus): every node loads the same file, splits it
   train/held-out and partitions the training rows over ``num-branches``
   (:func:`file_split`); the parsed file and its split are kept per process,
@@ -31,11 +40,7 @@ happens between loading and tokenization, at the branch.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
-import math
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,46 +49,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from common.config import RunConfig, read_labels
+from common.corpus import Corpus
+from common.data_files import _check_file, load_records, load_table
+from common.data_synthetic import rows_corpus, synthetic_branch, synthetic_held_out_rows
 from common.errors import DataError
 
 if TYPE_CHECKING:
     import torch
 
 SYNTHETIC = "synthetic"
-
-
-@dataclass
-class Corpus:
-    """Raw examples with string labels.
-
-    Attributes:
-        texts: the raw text of each example (intent); ``None`` for a record row.
-        labels: the label of each example.
-        records: for the record tasks (credit, fraud), each example's raw
-            fields (column -> value, the label column excluded), serialized to
-            text only after desensitization at the branch; a ``None`` entry is a
-            plain-text row (the audit's canaries).  ``None`` for a text corpus.
-    """
-
-    texts: list[str | None]
-    labels: list[str]
-    records: list[dict[str, str] | None] | None = None
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, idx) -> "Corpus":
-        """The examples at positions ``idx``."""
-        records = None if self.records is None else [self.records[i] for i in idx]
-        return Corpus([self.texts[i] for i in idx], [self.labels[i] for i in idx], records)
-
-    def concat(self, other: "Corpus") -> "Corpus":
-        """This corpus followed by ``other`` (records kept; a text row of either side has record ``None``)."""
-        if self.records is None and other.records is None:
-            return Corpus(self.texts + other.texts, self.labels + other.labels)
-        mine = self.records if self.records is not None else [None] * len(self)
-        theirs = other.records if other.records is not None else [None] * len(other)
-        return Corpus(self.texts + other.texts, self.labels + other.labels, mine + theirs)
 
 
 @dataclass
@@ -109,136 +83,6 @@ class TokenizedSet:
             sl = slice(start, start + batch_size)
             cut = trim_padding(self.input_ids[sl], self.attention_mask[sl], self.labels[sl])
             yield tuple(t.to(device) for t in cut)
-
-
-def load_table(path: str | Path, text_column: str, label_column: str, max_rows: int = 0) -> Corpus:
-    """Read a CSV or JSONL file of labelled texts.
-
-    Raises:
-        DataError: the file is missing, unreadable or malformed, a column is
-            missing, or it has no rows.  The message is one line naming the
-            file (and line) and the fix.
-    """
-    path = _check_file(path)
-    columns = (text_column, label_column)
-    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, columns)
-    texts, labels = [], []
-    try:
-        for lineno, row in rows:
-            _require_columns(path, lineno, row, {text_column: "data.text-column", label_column: "data.label-column"})
-            text, label = row[text_column], row[label_column]
-            if text is None or label is None or str(label).strip() == "":
-                raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
-            texts.append(str(text))
-            labels.append(str(label).strip())
-            if max_rows and len(texts) >= max_rows:
-                break
-    except OSError as err:
-        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
-    if not texts:
-        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one example")
-    return Corpus(texts, labels)
-
-
-_COLUMN_FIX = "set data.text-column / data.label-column (--text-column / --label-column) to the file's columns"
-
-
-def load_records(path: str | Path, label_column: str, columns: dict[str, str] | None = None, max_rows: int = 0) -> Corpus:
-    """Read a CSV or JSONL file of labelled records (credit, fraud).
-
-    Each row's fields, all but ``label_column``, become a record; values are
-    kept as text (JSON numbers as written).  ``columns`` maps every column the
-    run's mapping names to the config key naming it
-    (``{"Age": "data.field-columns"}``): each must exist.
-
-    Raises:
-        DataError: as :func:`load_table`; a missing mapped column names its config key.
-    """
-    path = _check_file(path)
-    required = {label_column: "data.label-column", **(columns or {})}
-    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, required)
-    records: list[dict[str, str] | None] = []
-    labels: list[str] = []
-    try:
-        for lineno, row in rows:
-            _require_columns(path, lineno, row, required)
-            label = row[label_column]
-            if label is None or str(label).strip() == "":
-                raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row")
-            records.append({str(k): "" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
-                            for k, v in row.items() if k != label_column})
-            labels.append(str(label).strip())
-            if max_rows and len(labels) >= max_rows:
-                break
-    except OSError as err:
-        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
-    if not labels:
-        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one record")
-    return Corpus([None] * len(labels), labels, records)
-
-
-def _check_file(path: str | Path) -> Path:
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")
-    if not path.is_file():
-        raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
-    return path
-
-
-def _require_columns(path: Path, lineno: int, row: dict, required: dict[str, str]) -> None:
-    """Raise a one-line DataError for the first column of ``required`` (column -> config key) missing from ``row``."""
-    for col, key in required.items():
-        if col not in row:
-            cols = ", ".join(sorted(map(str, row))) or "none"
-            raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
-
-
-def _column_fix(key: str) -> str:
-    if key in ("data.text-column", "data.label-column"):
-        return _COLUMN_FIX
-    return f"it is named in {key}: set {key} to columns of the file"
-
-
-def _read_csv(path: Path, columns: tuple[str, ...] | dict[str, str] = ()):
-    reader = None
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the first column name
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames:
-                raise DataError(f"CSV file '{path}' has no header row: add a header naming the columns")
-            width = len(reader.fieldnames)
-            keys = columns if isinstance(columns, dict) else dict.fromkeys(columns, "data.text-column")
-            for col, key in keys.items():
-                if col not in reader.fieldnames:
-                    cols = ", ".join(sorted(str(c) for c in reader.fieldnames))
-                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_column_fix(key)}")
-            for lineno, row in enumerate(reader, start=2):
-                if None in row or len(row) != width or any(v is None for v in row.values()):
-                    raise DataError(f"{path}:{reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators")
-                yield lineno, row
-    except UnicodeDecodeError as err:
-        raise DataError(f"CSV file '{path}' is not UTF-8 text: re-save it as UTF-8 CSV") from err
-    except csv.Error as err:
-        where = f"{path}:{reader.line_num}" if reader is not None and reader.line_num else f"CSV file '{path}'"
-        raise DataError(f"{where}: malformed CSV ({err}); check quoting and separators") from err
-
-
-def _read_jsonl(path: Path):
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from err
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object per line")
-                yield lineno, row
-    except UnicodeDecodeError as err:
-        raise DataError(f"JSONL file '{path}' is not UTF-8 text: re-save it as UTF-8") from err
 
 
 def label_names(cfg: RunConfig, corpus: Corpus | None = None) -> list[str]:
@@ -335,189 +179,7 @@ def partition(labels: list[str], num_parts: int, method: str, alpha: float, seed
     raise DataError(f"could not partition {n} examples over {num_parts} branches with at least {min_size} each: raise data.dirichlet-alpha or use fewer branches")
 
 
-# --------------------------------------------------------------------------- synthetic data, one stream per node
-
-#: Most rows of the synthetic held-out set: it is data.test-fraction of the federation's corpus up to this
-#: many rows, so the server's data and its evaluation per round stop growing with num-branches.
-HELD_OUT_CAP = 2000
-#: Fewest training rows a branch gets (:func:`partition`'s ``min_size``).
-MIN_BRANCH_ROWS = 2
-#: Concentration of :func:`partition`'s iid branch sizes (Dirichlet(5) shares of the pool).
-IID_CONCENTRATION = 5.0
-
-
-def derived_stream(seed: int, *parts: str | int) -> random.Random:
-    """A random stream of its own for ``parts`` (``("branch", 3)``, ``("held-out",)``) under the run seed.
-
-    SHA-256 of the seed and the parts seeds Python's ``random.Random``: the
-    same on every node and process (no hash randomization), and independent
-    of every other part's stream.
-    """
-    digest = hashlib.sha256(json.dumps([int(seed), *parts]).encode("utf-8")).digest()
-    return random.Random(int.from_bytes(digest[:16], "big"))
-
-
-def synthetic_priors(cfg: RunConfig) -> dict[str, float]:
-    """Each label of the synthetic generator of ``cfg``'s task and its share of the generator's records.
-
-    intent: the :data:`common.synthetic.INTENTS`, uniform; credit: ``bad`` 30 %;
-    fraud: ``fraud`` 1 % (:data:`common.tabular_synthetic.BAD_RATE`, ``FRAUD_RATE``);
-    chat: the dialogue :data:`common.dialogue_synthetic.TOPICS`, uniform.
-    """
-    from common.tasks import task_of
-
-    task = task_of(cfg)
-    if task.name == "intent":
-        from common.synthetic import INTENTS
-
-        return {label: 1.0 / len(INTENTS) for label in INTENTS}
-    if task.name == "chat":
-        from common.dialogue_synthetic import TOPICS
-
-        return {topic: 1.0 / len(TOPICS) for topic in TOPICS}
-    if task.name not in ("credit", "fraud"):
-        raise DataError(f"task '{task.name}' has no synthetic record generator here: set data.source to a CSV/JSONL file")
-    from common.tabular_synthetic import BAD_RATE, FRAUD_RATE
-
-    rate = FRAUD_RATE if task.name == "fraud" else BAD_RATE
-    negative, positive = task.synthetic_labels
-    return {negative: 1.0 - rate, positive: rate}
-
-
-def _stochastic_round(rng: random.Random, x: float) -> int:
-    """``floor(x)`` or ``floor(x) + 1``, the latter with probability ``x - floor(x)`` (unbiased)."""
-    whole = math.floor(x)
-    return int(whole) + (rng.random() < x - whole)
-
-
-def synthetic_branch_labels(cfg: RunConfig, rng: random.Random) -> list[str]:
-    """The labels of one simulated branch's synthetic records, drawn from the branch's own stream ``rng``.
-
-    The federation's synthetic training pool is ``records-per-branch x
-    num-branches`` rows at the generator's label shares
-    (:func:`synthetic_priors`).  :func:`partition` would cut such a pool into
-    branches with symmetric Dirichlet shares; here each branch draws its own
-    share from the *marginal* of that Dirichlet over ``N = num-branches``
-    branches, Beta(c, c(N - 1)) (exactly 1 when N = 1), so no node needs the
-    others' data:
-
-    * ``iid``: one share of the whole pool (c = 5, :func:`partition`'s iid
-      sizes), labels drawn at the generator's shares;
-    * ``dirichlet``: for each label its own share (c = ``data.dirichlet-alpha``)
-      of that label's rows of the pool: the label skew of :func:`partition`.
-
-    Counts are rounded stochastically (a branch's expected size is
-    records-per-branch); a branch with fewer than :data:`MIN_BRANCH_ROWS` rows
-    draws again from its stream, as :func:`partition` retries.  Not kept: the
-    shares of all branches summing to one -- branches draw independently, so
-    the federation's total varies around the pool's size.  Returned shuffled.
-
-    Raises:
-        DataError: records-per-branch is below :data:`MIN_BRANCH_ROWS`, or 200
-            draws in a row gave the branch too few rows (a tiny dirichlet-alpha).
-    """
-    n_branches = cfg.federation.num_branches
-    pool = cfg.data.records_per_branch * n_branches
-    if pool < n_branches * MIN_BRANCH_ROWS:
-        raise DataError(f"{pool} training examples cannot give each of {n_branches} branches {MIN_BRANCH_ROWS} rows (a branch would be empty or nearly so): use fewer branches (--branches / num-branches) or more data")
-    priors = synthetic_priors(cfg)
-    names = list(priors)
-
-    def share(c: float) -> float:
-        return 1.0 if n_branches == 1 else rng.betavariate(c, c * (n_branches - 1))
-
-    for _ in range(200):
-        if cfg.data.partition == "iid":
-            size = _stochastic_round(rng, pool * share(IID_CONCENTRATION))
-            labels = rng.choices(names, weights=[priors[n] for n in names], k=size)
-        else:
-            alpha = cfg.data.dirichlet_alpha
-            labels = [name for name in names for _ in range(_stochastic_round(rng, pool * priors[name] * share(alpha)))]
-        if len(labels) >= MIN_BRANCH_ROWS:
-            rng.shuffle(labels)
-            return labels
-    raise DataError(f"could not give a branch at least {MIN_BRANCH_ROWS} synthetic rows in 200 draws: raise data.dirichlet-alpha or data.records-per-branch")
-
-
-def held_out_size(cfg: RunConfig) -> int:
-    """Rows of the synthetic held-out set.
-
-    The rule: ``data.test-fraction`` of the corpus that the federation's
-    ``records-per-branch x num-branches`` training rows would be the rest of
-    (``round(ceil(train / (1 - test-fraction)) x test-fraction)``, at least 1,
-    as the whole-corpus split held out), capped at :data:`HELD_OUT_CAP`.
-    Small federations get what they always got; from about
-    ``HELD_OUT_CAP x (1 - f) / f`` training rows on (8,000 at f = 0.2) the
-    held-out set stays at the cap, whatever ``num-branches`` is.
-    """
-    train_n = cfg.data.records_per_branch * cfg.federation.num_branches
-    total = math.ceil(train_n / (1 - cfg.data.test_fraction))
-    return min(max(1, int(round(total * cfg.data.test_fraction))), HELD_OUT_CAP)
-
-
-def synthetic_held_out_labels(cfg: RunConfig, n: int, rng: random.Random) -> list[str]:
-    """``n`` held-out labels at the generator's shares, stratified (largest remainder), shuffled with ``rng``.
-
-    A binary task keeps at least one row of each class when ``n >= 2`` (as the
-    stratified split of the whole corpus did), so ROC/PR metrics exist.
-    """
-    priors = synthetic_priors(cfg)
-    names = list(priors)
-    exact = [n * priors[name] for name in names]
-    counts = [int(x) for x in exact]
-    by_remainder = sorted(range(len(names)), key=lambda i: (-(exact[i] - counts[i]), i))
-    for i in by_remainder[: n - sum(counts)]:
-        counts[i] += 1
-    if len(names) == 2 and n >= 2:
-        for i in range(2):
-            if counts[i] == 0:
-                counts[i], counts[1 - i] = 1, counts[1 - i] - 1
-    labels = [name for name, count in zip(names, counts) for _ in range(count)]
-    rng.shuffle(labels)
-    return labels
-
-
-def _generate(cfg: RunConfig, labels: list[str], rng: random.Random, tag: str) -> list:
-    """The generator's records of ``labels`` (in that order), drawn from ``rng`` (chat: dialogues of those topics)."""
-    if cfg.task.name == "chat":
-        from common.dialogue_synthetic import generate_labelled_dialogues
-
-        return generate_labelled_dialogues(labels, rng, zh_fraction=cfg.data.zh_fraction)
-    if cfg.task.name == "intent":
-        from common.synthetic import generate_labelled_records
-
-        return generate_labelled_records(labels, rng, zh_fraction=cfg.data.zh_fraction)
-    from common.tabular_synthetic import generate_labelled
-
-    return generate_labelled(cfg.task.name, labels, rng, zh_fraction=cfg.data.zh_fraction, id_tag=tag)
-
-
-def synthetic_branch_rows(cfg: RunConfig, partition_id: int) -> list:
-    """Branch ``partition_id``'s generator records, with their answer keys (planted PII), from its own stream.
-
-    ``SyntheticRecord`` (intent) or ``TabularRecord`` (credit, fraud); cost
-    O(the branch's own rows), independent of ``num-branches``.
-    """
-    rng = derived_stream(cfg.federation.seed, "branch", int(partition_id))
-    return _generate(cfg, synthetic_branch_labels(cfg, rng), rng, f"b{int(partition_id)}")
-
-
-def synthetic_held_out_rows(cfg: RunConfig) -> list:
-    """The server's synthetic held-out records (:func:`held_out_size` of them), from a stream of their own."""
-    rng = derived_stream(cfg.federation.seed, "held-out")
-    return _generate(cfg, synthetic_held_out_labels(cfg, held_out_size(cfg), rng), rng, "h")
-
-
-def rows_corpus(cfg: RunConfig, rows: list) -> Corpus:
-    """Generator records as a :class:`Corpus` (texts for intent, records for credit/fraud)."""
-    if cfg.task.name == "intent":
-        return Corpus([r.text for r in rows], [r.label for r in rows])
-    return Corpus([None] * len(rows), [r.label for r in rows], [dict(r.fields) for r in rows])
-
-
-def synthetic_branch(cfg: RunConfig, partition_id: int) -> Corpus:
-    """Branch ``partition_id``'s synthetic training corpus (see :func:`synthetic_branch_rows`)."""
-    return rows_corpus(cfg, synthetic_branch_rows(cfg, partition_id))
+# --------------------------------------------------------------------------- synthetic corpora (records: common.data_synthetic)
 
 
 def synthetic_held_out(cfg: RunConfig) -> Corpus:
@@ -633,7 +295,8 @@ def partition_corpus(cfg: RunConfig, partition_id: int) -> tuple[Corpus, list[st
 def holdout_corpus(cfg: RunConfig) -> tuple[Corpus, list[str]]:
     """The server's held-out corpus and the run's label set.
 
-    Synthetic: made from its own stream (:func:`held_out_size` rows, whatever
+    Synthetic: made from its own stream
+    (:func:`common.data_synthetic.held_out_size` rows, whatever
     ``num-branches``); a file: the held-out part of the (cached) split.
 
     Raises:

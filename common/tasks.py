@@ -59,7 +59,7 @@ from common.errors import ConfigError, DataError
 if TYPE_CHECKING:
     import torch
 
-    from common.data import Corpus
+    from common.corpus import Corpus
     from common.desensitize import Desensitizer
 
 BASE_METRICS = ("loss", "accuracy", "macro_f1")

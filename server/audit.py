@@ -60,7 +60,8 @@ import torch
 
 from common.canary import canaries
 from common.config import RunConfig
-from common.data import Corpus, encode_labels, tokenize
+from common.corpus import Corpus
+from common.data import encode_labels, tokenize
 from server.recorder import write_json_atomic
 
 AUDIT_FILE = "audit.json"

@@ -2,7 +2,7 @@
 
 The held-out set is the seeded test split of the run's CSV/JSONL, or the
 synthetic held-out set made from its own seeded stream (at most
-``common.data.HELD_OUT_CAP`` rows, whatever ``num-branches``) (desensitized
+``common.data_synthetic.HELD_OUT_CAP`` rows, whatever ``num-branches``) (desensitized
 exactly as a branch would -- records also serialized the same way -- so the
 model sees the same placeholders and text).  The evaluator keeps one model;
 each call loads the round's adapter arrays and records what
@@ -19,7 +19,8 @@ from flwr.app import ArrayRecord, MetricRecord
 from flwr.common.logger import log
 
 from common.config import RunConfig
-from common.data import Corpus, TokenizedSet, encode_labels, holdout_corpus, tokenize
+from common.corpus import Corpus
+from common.data import TokenizedSet, encode_labels, holdout_corpus, tokenize
 from common.desensitize import Desensitizer
 from common.chat import ChatHoldout, tokenize_dialogues
 from common.chat_data import desensitize_dialogues, held_out_dialogues

@@ -136,7 +136,7 @@ def test_label_outside_the_configured_label_set(tmp_path):
 ])
 def test_data_loader_errors_are_one_line(tmp_path, name, content, fragment):
     """More ways a data file can be bad (in-process: the loader every node uses)."""
-    from common.data import load_table
+    from common.data_files import load_table
 
     path = tmp_path / name
     if content is None:
@@ -149,7 +149,7 @@ def test_data_loader_errors_are_one_line(tmp_path, name, content, fragment):
 
 
 def test_csv_with_a_byte_order_mark_loads(tmp_path):
-    from common.data import load_table
+    from common.data_files import load_table
 
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufefftext,label\nhello,a\n".encode("utf-8"))

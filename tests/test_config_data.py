@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from common.config import RunConfig, config_table
-from common.data import label_names, load_table, partition, simulation_split
+from common.data import label_names, partition, simulation_split
+from common.data_files import load_table
 from common.errors import ConfigError, DataError
 from tests.conftest import BANKING77
 

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 import common.data as data
+import common.data_synthetic as data_synthetic
 from common.config import RunConfig
-from common.data import (HELD_OUT_CAP, file_split, held_out_size, holdout_corpus, partition_corpus, simulation_split,
-                         synthetic_branch, synthetic_branch_rows, synthetic_held_out, synthetic_held_out_rows)
+from common.data import file_split, holdout_corpus, partition_corpus, simulation_split, synthetic_held_out
+from common.data_synthetic import HELD_OUT_CAP, held_out_size, synthetic_branch, synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import DataError
 from common.synthetic import INTENTS
 from tests.conftest import ROOT
@@ -32,8 +33,8 @@ TASKS = ("intent", "credit", "fraud")
 def test_a_branch_costs_its_own_rows_whatever_the_federation_size(task, monkeypatch):
     """Branch 7 of a million-branch federation: only its own ~records-per-branch rows are generated."""
     made = []
-    real = data._generate
-    monkeypatch.setattr(data, "_generate", lambda cfg, labels, rng, tag: made.append(len(labels)) or real(cfg, labels, rng, tag))
+    real = data_synthetic._generate
+    monkeypatch.setattr(data_synthetic, "_generate", lambda cfg, labels, rng, tag: made.append(len(labels)) or real(cfg, labels, rng, tag))
     cfg = RunConfig.from_flower({"task": task, "num-branches": 1_000_000, "data.records-per-branch": 60})
     t0 = time.perf_counter()
     corpus, names = partition_corpus(cfg, 7)
@@ -56,7 +57,7 @@ def test_branch_data_is_seeded_per_branch_and_identical_in_another_process(task)
                                                        "seed": 7}), 3)
     assert (reseeded.texts, reseeded.records) != (first.texts, first.records)
     # Another process (another node: its own hash seed) derives the same rows.
-    code = ("import json; from common.config import RunConfig; from common.data import synthetic_branch;"
+    code = ("import json; from common.config import RunConfig; from common.data_synthetic import synthetic_branch;"
             f"c = synthetic_branch(RunConfig.from_flower({{'task': '{task}', 'num-branches': 50, "
             "'data.records-per-branch': 30}), 3); print(json.dumps([c.texts, c.labels, c.records]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,

@@ -21,12 +21,13 @@ from client.branch_data import prepare_branch
 from client.budget import PrivacyState, planned_noise_multiplier
 from client.dp_training import round_plan, train_round
 from common.config import RunConfig, branch_settings
-from common.data import corpus_table, load_file, simulation_split, synthetic_branch_rows, synthetic_held_out_rows
+from common.data import corpus_table, load_file, simulation_split
+from common.data_synthetic import synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import ConfigError, DataError
 from common.evaluation import binary_metrics, evaluate
 from common.model import adapter_arrays, build_peft_model, load_tokenizer
 from common.pii import luhn_valid
-from common.tabular import RecordPipeline, generalize, pipeline_for
+from common.tabular import RecordPipeline, generalize
 from common.tabular_synthetic import generate_transactions
 from common.losses import TaskLoss, classification_nll
 from common.tasks import class_weights, render_corpus
