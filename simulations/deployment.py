@@ -47,7 +47,8 @@ from pathlib import Path
 from common.errors import FedbankError
 from common.keys import KeyLayout
 from simulations.runner import free_port
-from simulations.processes import ManagedProcess, OnText, ProcessFailed, _serve, sigterm_as_interrupt
+from simulations.processes import ManagedProcess, OnText, ProcessFailed, _serve
+from simulations.signals import sigterm_as_interrupt
 from simulations.flower_nodes import (
     CONNECTION,
     CONTROL_PORT,

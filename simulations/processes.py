@@ -8,13 +8,11 @@ exactly those.  :func:`_spawn` starts one with its output in a log file;
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from simulations.runner import RunFailed
+from simulations.signals import sigterm_as_interrupt
 
 START_TIMEOUT = 60.0
 _WILDCARD = {"0.0.0.0", "::", ""}  # listen addresses: connect to 127.0.0.1 instead
@@ -190,30 +189,6 @@ def _wait_port(proc: ManagedProcess, host: str, port: int, deadline: float, what
 
 
 # --------------------------------------------------------------------------- long-running hosts
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Within the block, SIGTERM and SIGINT raise KeyboardInterrupt (main thread only), so clean-up code runs.
-
-    SIGINT is set explicitly too: a process started in the background by a
-    non-interactive shell (``fedbank deploy superlink &`` in a script) inherits
-    SIGINT *ignored*, and Python then never turns Ctrl-C / ``kill -INT`` into
-    KeyboardInterrupt.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _term(_signo, _frame):
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, _term) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _serve(procs: Sequence[ManagedProcess], poll: Callable[[], None] | None = None) -> None:

@@ -28,9 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+import psutil
+
 from common.config import RunConfig
 from common.errors import ConfigError, FedbankError
 from common.keys import KeyLayout, init_keys
+from simulations.signals import sigterm_as_interrupt
 
 CONNECTION = "local-simulation"
 ROUND_LINE = re.compile(r"\[ROUND (\d+)/(\d+)\]")
@@ -127,9 +130,19 @@ class LocalSuperLink:
         raise RunFailed(f"flower-superlink did not start within 60 s; see {self.log_path}")
 
     def stop(self) -> None:
-        """Stop the SuperLink and its children (its own process group only)."""
+        """Stop the SuperLink, its process group, and every process forked under it.
+
+        The simulation engine's Ray helpers (dashboard and runtime-env agents)
+        start a session of their own, out of reach of the group signal, and
+        outlive a SuperLink stopped mid-run: they are found beforehand and
+        stopped by PID.
+        """
         if self.proc is None or self.proc.poll() is not None:
             return
+        try:
+            family = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            family = []
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=15)
@@ -138,6 +151,14 @@ class LocalSuperLink:
             self.proc.wait(timeout=5)
         except ProcessLookupError:
             pass
+        _, alive = psutil.wait_procs(family, timeout=5)
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            for proc in alive:
+                try:
+                    proc.send_signal(signum)
+                except psutil.Error:
+                    pass
+            _, alive = psutil.wait_procs(alive, timeout=5)
 
     def __exit__(self, *exc) -> None:
         self.stop()
@@ -179,7 +200,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
     if cfg is not None:
         ensure_simulation_keys(cfg, num_branches)
     log_start = log_path.stat().st_size if log_path.exists() else 0
-    with LocalSuperLink(flwr_home, output_dir / "superlink.log"):
+    with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log"):
         cmd = [
             _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
             "--federation-config", _federation_config(num_branches, num_cpus, num_gpus),
@@ -191,18 +212,22 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
                                     text=True, bufsize=1)
             deadline = time.monotonic() + timeout
             assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                log.flush()
-                match = re.search(r"Successfully started run (\d+)", line)
-                if match:
-                    run_id = int(match.group(1))
-                if on_line:
-                    on_line(line.rstrip("\n"))
-                if time.monotonic() > deadline:
+            try:
+                for line in proc.stdout:
+                    log.write(line)
+                    log.flush()
+                    match = re.search(r"Successfully started run (\d+)", line)
+                    if match:
+                        run_id = int(match.group(1))
+                    if on_line:
+                        on_line(line.rstrip("\n"))
+                    if time.monotonic() > deadline:
+                        raise RunFailed(f"run exceeded {timeout:.0f} s; see {log_path}")
+                proc.wait(timeout=120)
+            finally:  # interrupted, timed out or done: the CLI that streams the run goes with us
+                if proc.poll() is None:
                     proc.kill()
-                    raise RunFailed(f"run exceeded {timeout:.0f} s; see {log_path}")
-            proc.wait()
+                proc.wait()
         if run_id is None:
             raise RunFailed(f"flwr run did not start a run (exit code {proc.returncode}); see {log_path}")
         status, sub = run_status(flwr_home, run_id)

@@ -1,0 +1,86 @@
+"""SIGTERM to ``fedbank simulate`` mid-run: what it started stops, what it wrote stays, ``--resume`` finishes.
+
+A real run (SuperLink, ``flwr run``, the simulation engine) in a subprocess of
+the test.  After round 1 is checkpointed the CLI gets SIGTERM, as a job
+scheduler or ``kill`` sends it; every process it had started by then must be
+gone within a bounded wait (the SuperLink runs in its own session, so nothing
+else would stop it), the ledger written so far must verify, and resuming the
+same directory must complete the run with every round ledgered once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from tests.conftest import ROOT
+
+SETTINGS = ["--set", "data.records-per-branch=24", "--set", "model.max-length=48", "--set", "train.batch-size=8"]
+
+
+def _fedbank(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0"}
+    return subprocess.Popen([sys.executable, "-m", "simulations.cli", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def _checkpointed_round(out) -> int:
+    try:
+        return int(json.loads((out / "checkpoint" / "checkpoint.json").read_text())["round"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _running(procs: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.Error:
+            pass
+    return alive
+
+
+def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    cli = _fedbank("simulate", "--branches", "2", "--rounds", "3", "--epsilon", "6", "--out", str(out), *SETTINGS)
+    try:
+        deadline = time.monotonic() + 300
+        while _checkpointed_round(out) < 1:
+            assert cli.poll() is None, f"simulate ended early: {cli.communicate()}"
+            assert time.monotonic() < deadline, "round 1 was not checkpointed within 300 s"
+            time.sleep(0.2)
+        started = psutil.Process(cli.pid).children(recursive=True)
+        superlinks = [p for p in started if any("flower-superlink" in part for part in p.cmdline())]
+        assert len(superlinks) == 1, [p.cmdline()[:2] for p in started]
+        cli.send_signal(signal.SIGTERM)
+        _, err = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    assert cli.returncode == 130 and err.strip().splitlines()[-1] == "fedbank: interrupted", err[-2000:]
+    gone_by = time.monotonic() + 30
+    while _running(started) and time.monotonic() < gone_by:
+        time.sleep(0.2)
+    assert not _running(started), [(p.pid, p.cmdline()[:3]) for p in _running(started)]
+
+    # what was written stays: the ledger so far verifies, and resuming finishes the run
+    lines = [json.loads(l) for l in (out / "ledger.jsonl").read_text().splitlines()]
+    assert {(l["round"], l["branch"]) for l in lines} >= {(1, "branch-0"), (1, "branch-1")}
+    verify = subprocess.run([sys.executable, "-m", "simulations.cli", "ledger", "verify", str(out / "ledger.jsonl"),
+                             "--require-signatures"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    resumed = _fedbank("simulate", "--resume", str(out))
+    stdout, stderr = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, (stdout + stderr)[-3000:]
+    final = [json.loads(l) for l in (out / "ledger.jsonl").read_text().splitlines()]
+    spend = sorted((l["round"], l["branch"]) for l in final if l.get("kind") != "failure")
+    assert spend == [(r, f"branch-{b}") for r in (1, 2, 3) for b in (0, 1)]
