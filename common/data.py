@@ -50,7 +50,7 @@ import numpy as np
 
 from common.config import RunConfig, read_labels
 from common.corpus import Corpus
-from common.data_files import _check_file, load_records, load_table
+from common.data_files import check_file, load_records, load_table
 from common.data_synthetic import rows_corpus, synthetic_branch, synthetic_held_out_rows
 from common.errors import DataError
 
@@ -229,7 +229,7 @@ def file_split(cfg: RunConfig) -> tuple[Corpus, Corpus, list[np.ndarray], list[s
     from common.tasks import check_task, task_of
 
     check_task(cfg)
-    path = _check_file(cfg.data.source)
+    path = check_file(cfg.data.source)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as err:

@@ -25,7 +25,7 @@ def load_table(path: str | Path, text_column: str, label_column: str, max_rows: 
             missing, or it has no rows.  The message is one line naming the
             file (and line) and the fix.
     """
-    path = _check_file(path)
+    path = check_file(path)
     columns = (text_column, label_column)
     rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, columns)
     texts, labels = [], []
@@ -60,7 +60,7 @@ def load_records(path: str | Path, label_column: str, columns: dict[str, str] | 
     Raises:
         DataError: as :func:`load_table`; a missing mapped column names its config key.
     """
-    path = _check_file(path)
+    path = check_file(path)
     required = {label_column: "data.label-column", **(columns or {})}
     rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, required)
     records: list[dict[str, str] | None] = []
@@ -83,7 +83,7 @@ def load_records(path: str | Path, label_column: str, columns: dict[str, str] | 
     return Corpus([None] * len(labels), labels, records)
 
 
-def _check_file(path: str | Path) -> Path:
+def check_file(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
         raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")

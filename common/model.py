@@ -194,14 +194,23 @@ def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
     PEFT copies it into the adapter; the server's initial adapter carries it to
     every branch.
     """
+    check_head_init(mcfg, causal)
     base = build_base_model(mcfg, num_labels, vocab_size, causal=causal).to(device)
-    if mcfg.head_init == "label-names" and not causal:
-        if not isinstance(base, MeanPoolClassifier):
-            raise ModelError(f"model.head-init = label-names needs model.pooling = mean ('{mcfg.name}' resolves to "
-                             f"'{resolve_pooling(mcfg)}'): set model.pooling = mean, or model.head-init = random")
-        if label_names is not None:
-            init_head_from_label_names(base, load_tokenizer(mcfg), label_names, mcfg.head_init_scale, mcfg.max_length)
+    if mcfg.head_init == "label-names" and label_names is not None:
+        init_head_from_label_names(base, load_tokenizer(mcfg), label_names, mcfg.head_init_scale, mcfg.max_length)
     return _with_lora(mcfg, base, causal)
+
+
+def check_head_init(mcfg: ModelConfig, causal: bool = False) -> None:
+    """``model.head-init = label-names`` needs a classifier (not ``task = chat``) that mean-pools; no model is loaded."""
+    if mcfg.head_init != "label-names":
+        return
+    if causal:
+        raise ModelError("model.head-init = label-names starts a classifier's head, and task 'chat' has none: "
+                         "set model.head-init = random")
+    if resolve_pooling(mcfg) != "mean":
+        raise ModelError(f"model.head-init = label-names needs model.pooling = mean ('{mcfg.name}' resolves to "
+                         f"'{resolve_pooling(mcfg)}'): set model.pooling = mean, or model.head-init = random")
 
 
 def label_text(name: str) -> str:

@@ -93,7 +93,7 @@ class Intake:
         limit = f"round-timeout={round_timeout:g} s" if round_timeout is not None else "the round's time limit"
         for message_id, node in (sent_to or {}).items():
             if message_id not in answered:
-                out.failures.append((int(node), f"no reply within {limit}; the branch was sampled but did not answer"))
+                out.failures.append((int(node), f"sampled, but no reply had arrived when the round closed ({limit})"))
         for msg in replies:
             if msg.has_error():
                 reason = str(msg.error.reason)

@@ -147,11 +147,13 @@ def check_keys(cfg: RunConfig) -> None:
 
 
 def check_model(cfg: RunConfig) -> None:
-    """The base model exists and takes the configured LoRA adapter."""
-    from common.model import check_base_model
+    """The base model exists, takes the configured LoRA adapter, and can start its head as configured."""
+    from common.model import check_base_model, check_head_init
     from common.tasks import task_of
 
-    check_base_model(cfg.model, causal=task_of(cfg).generative)
+    generative = task_of(cfg).generative
+    check_head_init(cfg.model, causal=generative)
+    check_base_model(cfg.model, causal=generative)
 
 
 _CLIENT_LINE = re.compile(r"Exception ClientAppException occurred\. Message: (.+)$")

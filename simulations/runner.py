@@ -33,6 +33,7 @@ import psutil
 from common.config import RunConfig
 from common.errors import ConfigError, FedbankError
 from common.keys import KeyLayout, init_keys
+from simulations.signals import signals_deferred as _signals_deferred
 from simulations.signals import sigterm_as_interrupt
 
 CONNECTION = "local-simulation"
@@ -117,51 +118,62 @@ class LocalSuperLink:
             env=flower_env(self.flwr_home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RunFailed(f"flower-superlink exited with code {self.proc.returncode}; see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RunFailed(f"flower-superlink did not start within 60 s; see {self.log_path}")
+        try:  # __exit__ does not run when __enter__ raises (Ctrl-C / SIGTERM included): stop it here
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RunFailed(f"flower-superlink exited with code {self.proc.returncode}; see {self.log_path}")
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return self
+                except OSError:
+                    time.sleep(0.2)
+            raise RunFailed(f"flower-superlink did not start within 60 s; see {self.log_path}")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        """Stop the SuperLink, its process group, and every process forked under it.
+        """Stop the running SuperLink, its process group, and the processes forked under it.
 
         The simulation engine's Ray helpers (dashboard and runtime-env agents)
         start a session of their own, out of reach of the group signal, and
-        outlive a SuperLink stopped mid-run: they are found beforehand and
-        stopped by PID.
+        outlive a SuperLink stopped mid-run: they are found (as its descendants,
+        while it still runs) beforehand and stopped by PID.  A second Ctrl-C or
+        SIGTERM meanwhile does not cut this short.  A SuperLink that already
+        exited on its own has no descendants left to find.
         """
         if self.proc is None or self.proc.poll() is not None:
             return
-        try:
-            family = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.Error:
-            family = []
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
-        _, alive = psutil.wait_procs(family, timeout=5)
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            for proc in alive:
-                try:
-                    proc.send_signal(signum)
-                except psutil.Error:
-                    pass
-            _, alive = psutil.wait_procs(alive, timeout=5)
+        with _signals_deferred():
+            try:
+                family = psutil.Process(self.proc.pid).children(recursive=True)
+            except psutil.Error:
+                family = []
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _quietly(lambda: os.killpg(self.proc.pid, signal.SIGKILL))
+                _quietly(lambda: self.proc.wait(timeout=5))
+            except ProcessLookupError:
+                pass
+            _, alive = psutil.wait_procs(family, timeout=5)
+            for signum in (signal.SIGTERM, signal.SIGKILL):
+                for proc in alive:
+                    _quietly(lambda: proc.send_signal(signum))
+                _, alive = psutil.wait_procs(alive, timeout=5)
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _quietly(action) -> None:
+    """Run a clean-up step whose process may already be gone."""
+    try:
+        action()
+    except (psutil.Error, ProcessLookupError, subprocess.TimeoutExpired):
+        pass
 
 
 def run_status(flwr_home: Path, run_id: int) -> tuple[str, str]:
@@ -210,9 +222,9 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
         with log_path.open("a", encoding="utf-8") as log:
             proc = subprocess.Popen(cmd, env=flower_env(flwr_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, bufsize=1)
-            deadline = time.monotonic() + timeout
-            assert proc.stdout is not None
             try:
+                deadline = time.monotonic() + timeout
+                assert proc.stdout is not None
                 for line in proc.stdout:
                     log.write(line)
                     log.flush()
@@ -223,7 +235,10 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
                         on_line(line.rstrip("\n"))
                     if time.monotonic() > deadline:
                         raise RunFailed(f"run exceeded {timeout:.0f} s; see {log_path}")
-                proc.wait(timeout=120)
+                try:
+                    proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    raise RunFailed(f"flwr run did not exit 120 s after its output ended; see {log_path}") from None
             finally:  # interrupted, timed out or done: the CLI that streams the run goes with us
                 if proc.poll() is None:
                     proc.kill()

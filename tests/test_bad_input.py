@@ -71,7 +71,10 @@ def labelled(n: int, labels: str = "ab") -> list[tuple[str, str]]:
     (["--set", "train.batch-size=sixteen"], ["config key 'train.batch-size' must be int", "'sixteen'"]),
     (["--set", "model.lora.rank=0"], ["config key 'model.lora.rank' is 0", "must be an integer >= 1"]),
     (["--epsilon", "-1"], ["config key 'dp.target-epsilon' is -1.0", "must be a number > 0"]),
-], ids=["unknown-key", "mistyped-value", "rank-0", "negative-epsilon"])
+    (["--set", "model.head-init=label-names"],
+     ["model.head-init = label-names needs model.pooling = mean", "'tiny-bert' resolves to 'head'"]),
+    (["--task", "chat", "--set", "model.head-init=label-names"], ["task 'chat' has none", "model.head-init = random"]),
+], ids=["unknown-key", "mistyped-value", "rank-0", "negative-epsilon", "head-init-without-mean", "head-init-chat"])
 def test_bad_config(tmp_path, args, fragments):
     assert_one_line_error(simulate(tmp_path, *args), *fragments)
 

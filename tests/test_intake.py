@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 import pytest
-from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.app import ConfigRecord, Error, Message, RecordDict
 
 from common.config import RunConfig
 from common.envelope import open_update, seal_update
@@ -186,20 +186,24 @@ def test_round_completes_with_the_honest_branches_and_everything_is_logged(world
 def test_a_sampled_branch_that_never_answers_gets_a_failure_line(world, tmp_path):
     """The round's time limit ran out before one sampled branch answered: the ledger names it, the rest aggregates."""
     cfg = world["cfg"]
-    sent = [Message(content=RecordDict(), dst_node_id=node, message_type="train") for node in (11, 12)]
+    sent = [Message(content=RecordDict(), dst_node_id=node, message_type="train") for node in (11, 12, 13)]
     for msg in sent:  # the SuperLink gives each pushed message its object id as message id
         msg.metadata.__dict__["_message_id"] = msg.object_id
-    assert sent[0].metadata.message_id != sent[1].metadata.message_id
+    assert len({msg.metadata.message_id for msg in sent}) == 3
     answered = Message(content=world["replies"][1][1].content, reply_to=sent[0])
+    unavailable = Message(Error(code=0, reason="Node Unavailable"), reply_to=sent[2])  # as the SuperLink answers
     ledger = PrivacyLedger(tmp_path / "ledger.jsonl")
     strategy = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=ledger,
                               recorder=RunRecorder(tmp_path / "metrics.json", {}), keys=world["keys"],
                               min_train_branches=1, round_timeout=45.0)
     strategy._global, strategy._sent = world["arrays"], sent
-    arrays, _ = strategy.aggregate_train(1, [answered])
+    arrays, _ = strategy.aggregate_train(1, [answered, unavailable])
     assert arrays is not None  # the branch that answered is aggregated
     lines = [json.loads(l) for l in (tmp_path / "ledger.jsonl").read_text().splitlines()]
-    failures = [l for l in lines if l.get("kind") == "failure"]
-    assert [(l["failed_branch"], l["status"]) for l in failures] == [("node-12", "branch-failed")]
-    assert "no reply within round-timeout=45 s" in failures[0]["reason"]
+    failures = sorted((l for l in lines if l.get("kind") == "failure"), key=lambda l: l["failed_branch"])
+    # one line per failed branch: the silent one, and the one Flower answered for (not counted twice)
+    assert [(l["failed_branch"], l["status"]) for l in failures] == [("node-12", "branch-failed"),
+                                                                    ("node-13", "branch-failed")]
+    assert "no reply had arrived when the round closed (round-timeout=45 s)" in failures[0]["reason"]
+    assert failures[1]["reason"] == "Node Unavailable"
     assert [(l["branch"], l["aggregated"]) for l in lines if l.get("kind") != "failure"] == [("branch-1", True)]
