@@ -38,7 +38,7 @@ CN_PROVINCE_CODES: frozenset[str] = frozenset(
 """First two digits of every PRC administrative division code (GB/T 2260)."""
 
 # --------------------------------------------------------------------------- lexicons
-# Name and place vocabularies the detector (common.desensitize) matches against.  The
+# Name and place vocabularies the detectors (common.detect_names, common.detect_addresses) match.  The
 # synthetic generator deliberately keeps its own, smaller lists, so that recall measured
 # on generated data is not recall on the detector's own vocabulary.
 
