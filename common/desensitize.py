@@ -60,13 +60,13 @@ from common.detect_names import detect_name
 from common.detect_numbers import detect_bank_card, detect_email, detect_id_card, detect_phone
 from common.errors import ConfigError, DataError
 from common.pii import PII_TYPES, PLACEHOLDERS
-from common.pii_spans import _BLOCK, claim
+from common.pii_spans import BLOCK, claim
 
 Span = tuple[int, int, str]
 # Chinese input methods often type full-width digits and letters (１３８…, ＠); detection sees
 # them as ASCII.  The mapping is one character to one, so spans still index the original text.
 _HALF_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E) if chr(0x21 + i).isalnum() or chr(0x21 + i) in "+-@.()"}
-_HALF_WIDTH.update({0x3000: 0x20, ord(_BLOCK): 0x20})
+_HALF_WIDTH.update({0x3000: 0x20, ord(BLOCK): 0x20})
 
 
 _DETECTORS = (("EMAIL", detect_email), ("ID_CARD", detect_id_card), ("BANK_CARD", detect_bank_card),
@@ -91,7 +91,7 @@ def find_pii(text: str) -> list[Span]:
             claimed += [(s, e, pii_type) for s, e in fresh]
             pieces, cursor = [], 0
             for s, e in fresh:  # blank the claimed spans so later detectors cannot see them
-                pieces += [work[cursor:s], _BLOCK * (e - s)]
+                pieces += [work[cursor:s], BLOCK * (e - s)]
                 cursor = e
             work = "".join(pieces) + work[cursor:]
     return sorted(claimed)

@@ -5,8 +5,8 @@ house number (号/栋/单元/室), trimmed to a known place name
 (:data:`common.pii.CN_PLACE_NAMES`) or past a lead-in word.  English:
 ``number + Capitalised words + street type`` with unit, city, state/ZIP or
 UK postcode.  Also holds the character classes the name detector
-(:mod:`common.detect_names`) shares: ``_UP``/``_LO`` (Latin-1 letters) and
-``_ZH_STOP`` (Chinese function words that end a word run).
+(:mod:`common.detect_names`) shares: ``UPPER_CHARS``/``LOWER_CHARS`` (Latin-1 letters) and
+``ZH_STOP`` (Chinese function words that end a word run).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 
 from common.pii import CN_PLACE_NAMES
-from common.pii_spans import _BLOCK
+from common.pii_spans import BLOCK
 
 # --------------------------------------------------------------------------- addresses
-_ZH_STOP = "的了是在我你他她与及到住从把给请向寄搬往去来为于想要这那址"
-_ZH_FILL_CHAR = re.compile(rf"[^\s\d{_BLOCK}，。,.!！?？、；;：:“”\"'（）()【】\[\]{_ZH_STOP}]")
+ZH_STOP = "的了是在我你他她与及到住从把给请向寄搬往去来为于想要这那址"
+_ZH_FILL_CHAR = re.compile(rf"[^\s\d{BLOCK}，。,.!！?？、；;：:“”\"'（）()【】\[\]{ZH_STOP}]")
 _ZH_UNIT_END = re.compile(r"(?:省|市|州|区|县|旗|镇|乡|街道|村|大道|大街|路|街|道|段|巷|弄|胡同|里|小区|花园|公寓|大厦|"
                           r"广场|新村|苑|园|城|中心)$")
 _ZH_NUMBER_UNIT = r"(?:-\d+)?(?:号楼|号院|号|弄|栋|幢|座|单元|层|楼|室)"
@@ -31,9 +31,9 @@ _ZH_LEAD_IN = ("改成", "改为", "换成", "变更为", "更新为", "更改�
 _ZH_MAX_HEAD = 30
 _ZH_PLACE_AT = re.compile(rf"(?:{'|'.join(CN_PLACE_NAMES)})(?=省|市|自治区|特别行政区)")
 
-_UP, _LO = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"  # Latin-1 letters, so Müller and Zoë count as words
-_EN_WORD = rf"(?:[{_UP}][{_UP}{_LO}'’.-]*|\d+(?:st|nd|rd|th))"
-_EN_CITY_WORD = rf"[{_UP}][{_LO}]+(?:[-'][{_UP}{_LO}]+)*"
+UPPER_CHARS, LOWER_CHARS = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"  # Latin-1 letters, so Müller and Zoë count as words
+_EN_WORD = rf"(?:[{UPPER_CHARS}][{UPPER_CHARS}{LOWER_CHARS}'’.-]*|\d+(?:st|nd|rd|th))"
+_EN_CITY_WORD = rf"[{UPPER_CHARS}][{LOWER_CHARS}]+(?:[-'][{UPPER_CHARS}{LOWER_CHARS}]+)*"
 _EN_STREET = (r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Boulevard|Blvd|Parkway|Pkwy|Drive|Dr|Way|Court|Ct|"
               r"Place|Pl|Terrace|Close|Crescent|Square|Sq|Highway|Hwy|Row|Gardens|Walk|Mews|Gate|Grove|Hill|Circle|"
               r"Plaza|Trail|Quay|Wharf|Embankment)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from common.detect_addresses import _LO, _UP, _ZH_STOP
+from common.detect_addresses import LOWER_CHARS, UPPER_CHARS, ZH_STOP
 from common.pii import CN_COMPOUND_SURNAMES, CN_GIVEN_NAME_CHARS, CN_SURNAMES, EN_FIRST_NAMES
 from common.pii_spans import by_priority
 
@@ -38,8 +38,8 @@ _CN_NOT_NAME_WORDS = frozenset(
     "谢谢 马上 黄金 曾经 许多 许可 朱古 林业 邮箱 代办 代理".split())
 _CN_HAN = re.compile(r"[\u4e00-\u9fff]")
 
-_EN_TOKEN = rf"[{_UP}](?:['’][{_UP}])?[{_LO}]+(?:[{_UP}][{_LO}]+)?(?:-[{_UP}][{_LO}]+)?"
-_EN_NAME = rf"(?:[{_UP}]\.[ \t]*){{0,2}}{_EN_TOKEN}(?:[ \t]+{_EN_TOKEN}){{0,2}}"  # also A. Kowalski
+_EN_TOKEN = rf"[{UPPER_CHARS}](?:['’][{UPPER_CHARS}])?[{LOWER_CHARS}]+(?:[{UPPER_CHARS}][{LOWER_CHARS}]+)?(?:-[{UPPER_CHARS}][{LOWER_CHARS}]+)?"
+_EN_NAME = rf"(?:[{UPPER_CHARS}]\.[ \t]*){{0,2}}{_EN_TOKEN}(?:[ \t]+{_EN_TOKEN}){{0,2}}"  # also A. Kowalski
 _EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+"
 _EN_SIGN_OFF = (r"(?:regards|sincerely|cheers|thanks|thank you|best|yours truly|yours faithfully|yours sincerely)"
                 r"(?:[,!.]?[ \t]*\n\s*|,[ \t]*)")  # "Regards,\nJohn Smith" / "Thanks, John"
@@ -111,7 +111,7 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
 
 def _cn_free_start(work: str, start: int) -> bool:
     """Whether a name may start at ``start``: not glued to a preceding word."""
-    if start == 0 or not _CN_HAN.match(work[start - 1]) or work[start - 1] in _ZH_STOP:
+    if start == 0 or not _CN_HAN.match(work[start - 1]) or work[start - 1] in ZH_STOP:
         return True
     return _CN_CUE_BEFORE.search(work, max(0, start - 8), start) is not None
 
@@ -147,7 +147,7 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
 def _greeted_cn_name(work: str, start: int, name: str) -> bool:
     """孙一鸣您好 / 邱文博先生 opening a sentence: surname + two Han characters, any given name, right before an honorific."""
     surname = _cn_surname_at(name, 0)
-    opens = start == 0 or not _CN_HAN.match(work[start - 1]) or work[start - 1] in _ZH_STOP
+    opens = start == 0 or not _CN_HAN.match(work[start - 1]) or work[start - 1] in ZH_STOP
     return (surname is not None and len(name) - len(surname) == 2 and opens
             and all(_CN_HAN.match(c) and c not in _CN_NOT_GIVEN for c in name[len(surname):]))
 

@@ -2,7 +2,7 @@
 
 A detector returns ``(start, end)`` spans; :func:`claim` keeps those that
 overlap nothing already taken, :func:`by_priority` merges span lists so that
-an earlier list wins an overlap, and ``_BLOCK`` is the character the engine
+an earlier list wins an overlap, and ``BLOCK`` is the character the engine
 writes over claimed text so that later detectors cannot see it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-_BLOCK = "\x00"  # overwrites claimed spans in the working copy; matches no pattern
+BLOCK = "\x00"  # overwrites claimed spans in the working copy; matches no pattern
 
 
 def claim(taken: bytearray, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
