@@ -29,18 +29,13 @@ def load_table(path: str | Path, text_column: str, label_column: str, max_rows: 
     columns = (text_column, label_column)
     rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, columns)
     texts, labels = [], []
-    try:
-        for lineno, row in rows:
-            _require_columns(path, lineno, row, {text_column: "data.text-column", label_column: "data.label-column"})
-            text, label = row[text_column], row[label_column]
-            if text is None or label is None or str(label).strip() == "":
-                raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
-            texts.append(str(text))
-            labels.append(str(label).strip())
-            if max_rows and len(texts) >= max_rows:
-                break
-    except OSError as err:
-        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
+    for lineno, row in _checked_rows(path, rows, {text_column: "data.text-column", label_column: "data.label-column"},
+                                     max_rows):
+        text, label = row[text_column], row[label_column]
+        if text is None or label is None or str(label).strip() == "":
+            raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
+        texts.append(str(text))
+        labels.append(str(label).strip())
     if not texts:
         raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one example")
     return Corpus(texts, labels)
@@ -65,22 +60,32 @@ def load_records(path: str | Path, label_column: str, columns: dict[str, str] | 
     rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, required)
     records: list[dict[str, str] | None] = []
     labels: list[str] = []
-    try:
-        for lineno, row in rows:
-            _require_columns(path, lineno, row, required)
-            label = row[label_column]
-            if label is None or str(label).strip() == "":
-                raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row")
-            records.append({str(k): "" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
-                            for k, v in row.items() if k != label_column})
-            labels.append(str(label).strip())
-            if max_rows and len(labels) >= max_rows:
-                break
-    except OSError as err:
-        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
+    for lineno, row in _checked_rows(path, rows, required, max_rows):
+        label = row[label_column]
+        if label is None or str(label).strip() == "":
+            raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row")
+        records.append({str(k): "" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
+                        for k, v in row.items() if k != label_column})
+        labels.append(str(label).strip())
     if not labels:
         raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one record")
     return Corpus([None] * len(labels), labels, records)
+
+
+def _checked_rows(path: Path, rows, required: dict[str, str], max_rows: int):
+    """``(lineno, row)`` of each row, each holding the ``required`` columns, at most ``max_rows`` (0 = all).
+
+    Raises:
+        DataError: a missing column (naming its config key), or the file cannot be read.
+    """
+    try:
+        for count, (lineno, row) in enumerate(rows, start=1):
+            _require_columns(path, lineno, row, required)
+            yield lineno, row
+            if max_rows and count >= max_rows:
+                return
+    except OSError as err:
+        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
 
 
 def check_file(path: str | Path) -> Path:

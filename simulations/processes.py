@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from simulations.runner import RunFailed
+from simulations.runner import RunFailed, quietly
 from simulations.signals import sigterm_as_interrupt
 
 START_TIMEOUT = 60.0
@@ -113,10 +113,10 @@ class ManagedProcess:
         # Helpers poll their parent every 0.2 s and exit; give them a moment, then insist.
         _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=timeout)
         for proc in alive:
-            _quietly(proc.terminate)
+            quietly(proc.terminate)
         _, alive = psutil.wait_procs(alive, timeout=5)
         for proc in alive:
-            _quietly(proc.kill)
+            quietly(proc.kill)
         psutil.wait_procs(alive, timeout=5)
 
 
@@ -132,13 +132,6 @@ def _create_time(proc: psutil.Process | None) -> float | None:
         return proc.create_time() if proc is not None else None
     except psutil.Error:
         return None
-
-
-def _quietly(fn: Callable[[], object]) -> None:
-    try:
-        fn()
-    except psutil.Error:
-        pass
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -154,21 +154,21 @@ class LocalSuperLink:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                _quietly(lambda: os.killpg(self.proc.pid, signal.SIGKILL))
-                _quietly(lambda: self.proc.wait(timeout=5))
+                quietly(lambda: os.killpg(self.proc.pid, signal.SIGKILL))
+                quietly(lambda: self.proc.wait(timeout=5))
             except ProcessLookupError:
                 pass
             _, alive = psutil.wait_procs(family, timeout=5)
             for signum in (signal.SIGTERM, signal.SIGKILL):
                 for proc in alive:
-                    _quietly(lambda: proc.send_signal(signum))
+                    quietly(lambda: proc.send_signal(signum))
                 _, alive = psutil.wait_procs(alive, timeout=5)
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-def _quietly(action) -> None:
+def quietly(action) -> None:
     """Run a clean-up step whose process may already be gone."""
     try:
         action()
