@@ -208,9 +208,10 @@ def check_head_init(mcfg: ModelConfig, causal: bool = False) -> None:
     if causal:
         raise ModelError("model.head-init = label-names starts a classifier's head, and task 'chat' has none: "
                          "set model.head-init = random")
-    if resolve_pooling(mcfg) != "mean":
+    pooling = resolve_pooling(mcfg)
+    if pooling != "mean":
         raise ModelError(f"model.head-init = label-names needs model.pooling = mean ('{mcfg.name}' resolves to "
-                         f"'{resolve_pooling(mcfg)}'): set model.pooling = mean, or model.head-init = random")
+                         f"'{pooling}'): set model.pooling = mean, or model.head-init = random")
 
 
 def label_text(name: str) -> str:
