@@ -95,3 +95,7 @@ class BudgetExhausted(FedbankError):
 
 class LedgerError(FedbankError):
     """The privacy ledger is missing, malformed or fails verification."""
+
+
+class RunFailed(FedbankError):
+    """A Flower run, or a process it needs (SuperLink, SuperNode, ``flwr run``), did not finish successfully."""

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from common.errors import FedbankError, KeyFileError
 from common.keys import KeyLayout
-from simulations.runner import RunFailed, _bin, _toml, flower_env, free_port
+from common.errors import RunFailed
+from simulations.runner import _bin, _toml, flower_env, free_port
 from simulations.processes import ManagedProcess, OnText, ProcessFailed, _WILDCARD, _last_error_line, _spawn, _wait_port
 
 

@@ -1,8 +1,10 @@
-"""Processes a deployment starts, and how they are stopped: by PID and process group.
+"""Processes fedbank starts, and how they are stopped: by PID and process group.
+
+A deployment's hosts and the simulation's SuperLink are started here.
 
 :class:`ManagedProcess` wraps one started process (its log, its process group,
-the helpers Flower forks from it: SuperExec, ServerApp, ClientApp) and stops
-exactly those.  :func:`_spawn` starts one with its output in a log file;
+the helpers Flower forks from it: SuperExec, ServerApp, ClientApp, Ray's
+agents) and stops exactly those.  :func:`_spawn` starts one with its output in a log file;
 :class:`ProcessFailed` names the process, its log and the last error line in it.
 """
 
@@ -19,8 +21,8 @@ from pathlib import Path
 
 import psutil
 
-from simulations.runner import RunFailed, quietly
-from simulations.signals import sigterm_as_interrupt
+from common.errors import RunFailed
+from simulations.signals import signals_deferred, sigterm_as_interrupt
 
 START_TIMEOUT = 60.0
 _WILDCARD = {"0.0.0.0", "::", ""}  # listen addresses: connect to 127.0.0.1 instead
@@ -99,25 +101,35 @@ class ManagedProcess:
                 "cmd": self.cmd, "children": [{"pid": p.pid, "create_time": _create_time(p)} for p in self._seen.values()]}
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM the process group, SIGKILL after ``timeout``; then make sure its helpers are gone too."""
-        family = self.descendants()
-        if self.running:
-            _signal_group(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.pid, signal.SIGKILL)
-                self.popen.wait(timeout=5)
-        else:
-            self.popen.wait(timeout=1)
-        # Helpers poll their parent every 0.2 s and exit; give them a moment, then insist.
-        _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=timeout)
-        for proc in alive:
-            quietly(proc.terminate)
-        _, alive = psutil.wait_procs(alive, timeout=5)
-        for proc in alive:
-            quietly(proc.kill)
-        psutil.wait_procs(alive, timeout=5)
+        """SIGTERM the process group, SIGKILL after ``timeout``; then make sure its helpers are gone too.
+
+        A second Ctrl-C or SIGTERM meanwhile does not cut this short.
+        """
+        with signals_deferred():
+            family = self.descendants()
+            if self.running:
+                _signal_group(self.pid, signal.SIGTERM)
+                try:
+                    self.popen.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    _signal_group(self.pid, signal.SIGKILL)
+                    quietly(lambda: self.popen.wait(timeout=5))
+            else:
+                quietly(lambda: self.popen.wait(timeout=1))
+            # Helpers poll their parent every 0.2 s and exit; give them a moment, then insist.
+            _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=timeout)
+            for signum in (signal.SIGTERM, signal.SIGKILL):
+                for proc in alive:
+                    quietly(lambda: proc.send_signal(signum))
+                _, alive = psutil.wait_procs(alive, timeout=5)
+
+
+def quietly(action) -> None:
+    """Run a clean-up step whose process may already be gone."""
+    try:
+        action()
+    except (psutil.Error, ProcessLookupError, subprocess.TimeoutExpired):
+        pass
 
 
 def _alive(proc: psutil.Process) -> bool:

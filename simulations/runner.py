@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -28,20 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-import psutil
-
 from common.config import RunConfig
-from common.errors import ConfigError, FedbankError
+from common.errors import ConfigError, RunFailed
 from common.keys import KeyLayout, init_keys
-from simulations.signals import signals_deferred as _signals_deferred
+from simulations.processes import START_TIMEOUT, ManagedProcess, _spawn, _wait_port
 from simulations.signals import sigterm_as_interrupt
 
 CONNECTION = "local-simulation"
 ROUND_LINE = re.compile(r"\[ROUND (\d+)/(\d+)\]")
-
-
-class RunFailed(FedbankError):
-    """The Flower run did not finish successfully."""
 
 
 @dataclass
@@ -97,13 +90,21 @@ def _bin(name: str) -> str:
 
 
 class LocalSuperLink:
-    """A simulation-mode SuperLink on 127.0.0.1 that this process owns and stops."""
+    """A simulation-mode SuperLink on 127.0.0.1 that this process owns and stops.
+
+    It is a :class:`~simulations.processes.ManagedProcess`: stopping it also
+    stops what was forked under it, the simulation engine's Ray helpers
+    included (they start a session of their own, out of reach of the group
+    signal).  :meth:`remember_helpers`, called while the run goes on, keeps
+    them known even if the SuperLink dies on its own before it is stopped.
+    """
 
     def __init__(self, flwr_home: Path, log_path: Path) -> None:
         self.flwr_home = flwr_home
         self.log_path = log_path
         self.port = free_port()
-        self.proc: subprocess.Popen | None = None
+        self.proc: ManagedProcess | None = None
+        self._looked = 0.0
 
     @property
     def address(self) -> str:
@@ -111,69 +112,32 @@ class LocalSuperLink:
 
     def __enter__(self) -> "LocalSuperLink":
         write_connection(self.flwr_home, self.address)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
+            "flower-superlink",
             [_bin("flower-superlink"), "--insecure", "--simulation", "--disable-runtime-dependency-installation",
              "--host", "127.0.0.1", "--port", str(self.port), "--database", str(self.flwr_home / "state.db")],
-            env=flower_env(self.flwr_home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            flower_env(self.flwr_home), self.log_path,
         )
-        log.close()
         try:  # __exit__ does not run when __enter__ raises (Ctrl-C / SIGTERM included): stop it here
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RunFailed(f"flower-superlink exited with code {self.proc.returncode}; see {self.log_path}")
-                try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                        return self
-                except OSError:
-                    time.sleep(0.2)
-            raise RunFailed(f"flower-superlink did not start within 60 s; see {self.log_path}")
+            _wait_port(self.proc, "127.0.0.1", self.port, time.monotonic() + START_TIMEOUT, "port")
         except BaseException:
             self.stop()
             raise
+        return self
+
+    def remember_helpers(self, every: float = 5.0) -> None:
+        """Note the processes forked under the SuperLink now (at most once per ``every`` seconds)."""
+        if self.proc is not None and time.monotonic() - self._looked >= every:
+            self._looked = time.monotonic()
+            self.proc.descendants()
 
     def stop(self) -> None:
-        """Stop the running SuperLink, its process group, and the processes forked under it.
-
-        The simulation engine's Ray helpers (dashboard and runtime-env agents)
-        start a session of their own, out of reach of the group signal, and
-        outlive a SuperLink stopped mid-run: they are found (as its descendants,
-        while it still runs) beforehand and stopped by PID.  A second Ctrl-C or
-        SIGTERM meanwhile does not cut this short.  A SuperLink that already
-        exited on its own has no descendants left to find.
-        """
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with _signals_deferred():
-            try:
-                family = psutil.Process(self.proc.pid).children(recursive=True)
-            except psutil.Error:
-                family = []
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                quietly(lambda: os.killpg(self.proc.pid, signal.SIGKILL))
-                quietly(lambda: self.proc.wait(timeout=5))
-            except ProcessLookupError:
-                pass
-            _, alive = psutil.wait_procs(family, timeout=5)
-            for signum in (signal.SIGTERM, signal.SIGKILL):
-                for proc in alive:
-                    quietly(lambda: proc.send_signal(signum))
-                _, alive = psutil.wait_procs(alive, timeout=5)
+        """Stop the SuperLink, its process group and every process seen forked under it."""
+        if self.proc is not None:
+            self.proc.stop()
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def quietly(action) -> None:
-    """Run a clean-up step whose process may already be gone."""
-    try:
-        action()
-    except (psutil.Error, ProcessLookupError, subprocess.TimeoutExpired):
-        pass
 
 
 def run_status(flwr_home: Path, run_id: int) -> tuple[str, str]:
@@ -212,7 +176,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
     if cfg is not None:
         ensure_simulation_keys(cfg, num_branches)
     log_start = log_path.stat().st_size if log_path.exists() else 0
-    with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log"):
+    with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log") as superlink:
         cmd = [
             _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
             "--federation-config", _federation_config(num_branches, num_cpus, num_gpus),
@@ -228,6 +192,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
                 for line in proc.stdout:
                     log.write(line)
                     log.flush()
+                    superlink.remember_helpers()
                     match = re.search(r"Successfully started run (\d+)", line)
                     if match:
                         run_id = int(match.group(1))
@@ -243,6 +208,10 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
                 if proc.poll() is None:
                     proc.kill()
                 proc.wait()
+        if not superlink.proc.running:  # killed, or out of memory: flwr ls would only say it is unreachable
+            raise RunFailed(f"flower-superlink exited with code {superlink.proc.returncode} during the run; see "
+                            f"{superlink.log_path}. Rounds checkpointed so far are kept: "
+                            f"`fedbank simulate --resume {output_dir}` continues the run")
         if run_id is None:
             raise RunFailed(f"flwr run did not start a run (exit code {proc.returncode}); see {log_path}")
         status, sub = run_status(flwr_home, run_id)

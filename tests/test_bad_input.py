@@ -314,7 +314,7 @@ def test_error_messages_are_always_one_line():
 def test_fedbank_error_is_found_in_a_failed_runs_log(tmp_path):
     """What a ServerApp or ClientApp raised is recoverable from Flower's log, as one line."""
     from simulations.preflight import explain_failure, fedbank_error_in_log
-    from simulations.runner import RunFailed
+    from common.errors import RunFailed
 
     server_log = tmp_path / "server.log"
     server_log.write_text(

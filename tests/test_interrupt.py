@@ -84,3 +84,37 @@ def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp
     final = [json.loads(l) for l in (out / "ledger.jsonl").read_text().splitlines()]
     spend = sorted((l["round"], l["branch"]) for l in final if l.get("kind") != "failure")
     assert spend == [(r, f"branch-{b}") for r in (1, 2, 3) for b in (0, 1)]
+
+
+def test_a_superlink_that_dies_mid_run_leaves_no_helpers_behind(tmp_path):
+    """The SuperLink is killed (out of memory, an operator's ``kill -9``): the run fails in one line, nothing lingers.
+
+    Ray's agents run in sessions of their own; once the SuperLink is gone they
+    are no longer its descendants, so the runner must have noted them while the
+    run went on.
+    """
+    out = tmp_path / "run"
+    cli = _fedbank("simulate", "--branches", "2", "--rounds", "3", "--epsilon", "6", "--out", str(out), *SETTINGS)
+    try:
+        deadline = time.monotonic() + 300
+        while _checkpointed_round(out) < 1:
+            assert cli.poll() is None, f"simulate ended early: {cli.communicate()}"
+            assert time.monotonic() < deadline, "round 1 was not checkpointed within 300 s"
+            time.sleep(0.2)
+        started = psutil.Process(cli.pid).children(recursive=True)
+        superlink = next(p for p in started if any("flower-superlink" in part for part in p.cmdline()))
+        helpers = [p for p in started if p.pid != superlink.pid and "flwr" not in " ".join(p.cmdline()[:2])]
+        superlink.kill()
+        _, err = cli.communicate(timeout=300)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    assert cli.returncode not in (0, 130), err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("fedbank: error: flower-superlink exited") and f"--resume {out}" in last, err[-2000:]
+    gone_by = time.monotonic() + 30
+    while _running(started) and time.monotonic() < gone_by:
+        time.sleep(0.2)
+    assert not _running(started), [(p.pid, p.cmdline()[:3]) for p in _running(started)]
+    assert helpers, "the run had no helper processes to check"

@@ -17,7 +17,8 @@ import pytest
 from server.keyring import ledger_verify_keys
 from server.ledger import verify_ledger
 from simulations.cli import resume_config
-from simulations.runner import RunFailed, simulate
+from common.errors import RunFailed
+from simulations.runner import simulate
 from tests.conftest import ROOT
 
 RUN = {"num-server-rounds": 3, "data.records-per-branch": 24, "model.max-length": 48, "train.batch-size": 8,

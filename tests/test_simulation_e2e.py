@@ -88,7 +88,8 @@ def test_adapter_changed_and_reloads_reproducing_final_evaluation(e2e_run):
 
 def test_a_failed_run_is_reported_as_failed_not_success(tmp_path):
     """flwr run can exit 0 for a failed run; the runner reads the final status instead."""
-    from simulations.runner import RunFailed, simulate
+    from common.errors import RunFailed
+    from simulations.runner import simulate
     from tests.conftest import ROOT
 
     with pytest.raises(RunFailed, match="failed"):
