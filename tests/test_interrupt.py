@@ -37,6 +37,16 @@ def _checkpointed_round(out) -> int:
         return 0
 
 
+def _after_round_one(cli: subprocess.Popen, out) -> list[psutil.Process]:
+    """Wait until ``simulate`` has checkpointed round 1; the processes it has started by then."""
+    deadline = time.monotonic() + 300
+    while _checkpointed_round(out) < 1:
+        assert cli.poll() is None, f"simulate ended early: {cli.communicate()}"
+        assert time.monotonic() < deadline, "round 1 was not checkpointed within 300 s"
+        time.sleep(0.2)
+    return psutil.Process(cli.pid).children(recursive=True)
+
+
 def _running(procs: list[psutil.Process]) -> list[psutil.Process]:
     alive = []
     for proc in procs:
@@ -52,12 +62,7 @@ def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp
     out = tmp_path / "run"
     cli = _fedbank("simulate", "--branches", "2", "--rounds", "3", "--epsilon", "6", "--out", str(out), *SETTINGS)
     try:
-        deadline = time.monotonic() + 300
-        while _checkpointed_round(out) < 1:
-            assert cli.poll() is None, f"simulate ended early: {cli.communicate()}"
-            assert time.monotonic() < deadline, "round 1 was not checkpointed within 300 s"
-            time.sleep(0.2)
-        started = psutil.Process(cli.pid).children(recursive=True)
+        started = _after_round_one(cli, out)
         superlinks = [p for p in started if any("flower-superlink" in part for part in p.cmdline())]
         assert len(superlinks) == 1, [p.cmdline()[:2] for p in started]
         cli.send_signal(signal.SIGTERM)
@@ -96,12 +101,7 @@ def test_a_superlink_that_dies_mid_run_leaves_no_helpers_behind(tmp_path):
     out = tmp_path / "run"
     cli = _fedbank("simulate", "--branches", "2", "--rounds", "3", "--epsilon", "6", "--out", str(out), *SETTINGS)
     try:
-        deadline = time.monotonic() + 300
-        while _checkpointed_round(out) < 1:
-            assert cli.poll() is None, f"simulate ended early: {cli.communicate()}"
-            assert time.monotonic() < deadline, "round 1 was not checkpointed within 300 s"
-            time.sleep(0.2)
-        started = psutil.Process(cli.pid).children(recursive=True)
+        started = _after_round_one(cli, out)
         superlink = next(p for p in started if any("flower-superlink" in part for part in p.cmdline()))
         helpers = [p for p in started if p.pid != superlink.pid and "flwr" not in " ".join(p.cmdline()[:2])]
         superlink.kill()
