@@ -9,19 +9,8 @@ module starts is a :class:`ManagedProcess` that it stops again, by PID and
 process group, together with the helpers Flower forked from it (SuperExec,
 ServerApp, ClientApp) and nothing else.
 
-What Flower 1.39 listens on (``flower-superlink``):
-
-* **Fleet API** (gRPC-rere, TLS): ``--fleet-api-address HOST:PORT``, default
-  port 9092.  The only port branches connect to.
-* **Control + Runtime HTTP API** (HTTPS, same certificate): ``--host``/``--port``.
-  In 1.39 the Control API (``flwr run``, ``flwr ls``, ``flwr supernode
-  register``) and the Runtime/ServerAppIo API share this one port; the
-  separate 9091/9093 gRPC APIs of earlier releases are gone.  Keep it on
-  127.0.0.1 (or an admin network): it is how runs are submitted.
-
-``flower-supernode`` opens no port reachable from outside: its own Runtime
-HTTP API (``--port``, default 9094) is bound to 127.0.0.1 for its local
-SuperExec/ClientApp only.
+What Flower 1.39 listens on (which port is for whom) is described in
+:mod:`simulations.flower_nodes`.
 
 This module wires the deployment together; the building blocks live in
 :mod:`simulations.flower_nodes` (SuperLink, SuperNodes, runs) and
