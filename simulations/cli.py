@@ -261,15 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate N branches on this machine (Flower simulation engine)")
-    sim.add_argument("--branches", type=int, default=3, help="number of simulated branches (default 3)")
-    sim.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
-    _task_flag(sim)
-    sim.add_argument("--data", help="CSV/JSONL of labelled texts (default: the synthetic PII-planting generator)")
-    sim.add_argument("--text-column", help="text column of --data")
-    sim.add_argument("--label-column", help="label column of --data")
-    dp = sim.add_mutually_exclusive_group()
-    dp.add_argument("--epsilon", type=float, help="target epsilon per branch over the whole run")
-    dp.add_argument("--no-dp", action="store_true", help="non-private baseline (no DP-SGD)")
+    _federation_flags(sim, "number of simulated branches (default 3)",
+                      "CSV/JSONL of labelled texts (default: the synthetic PII-planting generator)")
     sim.add_argument("--out", help="output directory (new)")
     sim.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run after its last checkpointed round")
     sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.lora.rank=4")
@@ -333,15 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbranch.set_defaults(func=cmd_deploy_branch)
 
     dlocal = dsub.add_parser("local", help="SuperLink + N SuperNodes on 127.0.0.1 over TLS with node auth; one run, then stop all")
-    dlocal.add_argument("--branches", type=int, default=3, help="number of branches (default 3)")
-    dlocal.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
-    _task_flag(dlocal)
-    dlocal.add_argument("--data", help="CSV/JSONL partitioned into the branches' files (default: the synthetic generator)")
-    dlocal.add_argument("--text-column", help="text column of --data")
-    dlocal.add_argument("--label-column", help="label column of --data")
-    ddp = dlocal.add_mutually_exclusive_group()
-    ddp.add_argument("--epsilon", type=float, help="target epsilon per branch over the whole run")
-    ddp.add_argument("--no-dp", action="store_true", help="non-private baseline (no DP-SGD)")
+    _federation_flags(dlocal, "number of branches (default 3)",
+                      "CSV/JSONL partitioned into the branches' files (default: the synthetic generator)")
     dlocal.add_argument("--out", required=True, help="output directory (new): keys, branch data, logs, adapter, metrics, ledger")
     dlocal.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.max-length=64")
     dlocal.add_argument("--timeout", type=float, default=3600.0, help="seconds the run may take (default 3600)")
@@ -350,9 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _task_flag(parser: argparse.ArgumentParser) -> None:
+def _federation_flags(parser: argparse.ArgumentParser, branches_help: str, data_help: str) -> None:
+    """The flags ``simulate`` and ``deploy local`` share: size, task, data and privacy of the federation."""
+    parser.add_argument("--branches", type=int, default=3, help=branches_help)
+    parser.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
     parser.add_argument("--task", choices=("intent", "credit", "fraud", "chat"),
                         help="what the model learns (default intent); chat uses the tiny-llama causal LM unless --set model.name=...")
+    parser.add_argument("--data", help=data_help)
+    parser.add_argument("--text-column", help="text column of --data")
+    parser.add_argument("--label-column", help="label column of --data")
+    dp = parser.add_mutually_exclusive_group()
+    dp.add_argument("--epsilon", type=float, help="target epsilon per branch over the whole run")
+    dp.add_argument("--no-dp", action="store_true", help="non-private baseline (no DP-SGD)")
 
 
 def main(argv: list[str] | None = None) -> int:
