@@ -233,16 +233,7 @@ def build_report(run_dir: str | Path) -> dict:
         LedgerError: If the ledger cannot be read at all.
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ReportError(f"run directory {run_dir} does not exist (give the --out of a fedbank run)")
-    metrics_path, ledger_path = run_dir / "metrics.json", run_dir / "ledger.jsonl"
-    for path in (metrics_path, ledger_path):
-        if not path.is_file():
-            raise ReportError(f"{run_dir} has no {path.name}: not a fedbank run directory "
-                              f"(a run writes metrics.json and ledger.jsonl to its output-dir)")
-    metrics = _read_json(metrics_path, "metrics file")
-    if not isinstance(metrics, Mapping):
-        raise DataError(f"metrics file {metrics_path} is not a JSON object: not a fedbank metrics file")
+    metrics, ledger_path = _read_run(run_dir)
     config = metrics.get("config") if isinstance(metrics.get("config"), Mapping) else {}
     round_entries = _round_entries(metrics)
 
@@ -256,7 +247,54 @@ def build_report(run_dir: str | Path) -> dict:
     record_rows = [r for r, c in zip(rows, is_client) if not c]
     client_rows = [r for r, c in zip(rows, is_client) if c]
 
-    # ------------------------------------------------------------- per round
+    round_list = _rounds(round_entries, rows, record_rows)
+    utility_keys = [k for k in ("loss", "accuracy", "macro_f1") if any(k in r for r in round_list)]
+    utility_keys += sorted({k for r in round_list for k in r
+                            if k not in utility_keys and k not in ("round", "failures", "rejected", "not_trained")})
+    branches = _branches(round_entries, record_rows, config)
+    pii_types = [t for t in PII_ORDER if any(t in b["pii_counts"] for b in branches)]
+    pii_types += sorted({t for b in branches for t in b["pii_counts"]} - set(pii_types))
+
+    run_ids = sorted({r["run_id"] for r in rows if r["run_id"]})
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_dir": str(run_dir),
+        "run_id": str(metrics.get("run_id", run_ids[0] if run_ids else "")),
+        "ledger_run_ids": run_ids,
+        "summary": _summary(metrics, config, branches, round_list, record_rows, client_rows, verification),
+        "branches": branches,
+        "pii_types": pii_types,
+        "rounds": round_list,
+        "utility_keys": utility_keys,
+        "ledger": record_rows,
+        "client_level": client_rows,
+        "verification": verification,
+        "consistency": {"metrics_vs_ledger": _mismatches(round_entries, record_rows)},
+        "audit": _read_audit(run_dir, branches),
+        "protects": {k: {"protects": v[0], "explanation": v[1]} for k, v in PROTECTS.items()},
+        "config": {str(k): _scalar(v) for k, v in config.items() if isinstance(v, (str, int, float, bool)) or v is None},
+    }
+
+
+def _read_run(run_dir: Path) -> tuple[Mapping, Path]:
+    """``metrics.json`` (parsed) and the ledger's path, or a one-line error naming what is missing."""
+    if not run_dir.is_dir():
+        raise ReportError(f"run directory {run_dir} does not exist (give the --out of a fedbank run)")
+    metrics_path, ledger_path = run_dir / "metrics.json", run_dir / "ledger.jsonl"
+    for path in (metrics_path, ledger_path):
+        if not path.is_file():
+            raise ReportError(f"{run_dir} has no {path.name}: not a fedbank run directory "
+                              f"(a run writes metrics.json and ledger.jsonl to its output-dir)")
+    metrics = _read_json(metrics_path, "metrics file")
+    if not isinstance(metrics, Mapping):
+        raise DataError(f"metrics file {metrics_path} is not a JSON object: not a fedbank metrics file")
+    return metrics, ledger_path
+
+
+def _rounds(round_entries: Sequence[Mapping], rows: Sequence[dict], record_rows: Sequence[dict]) -> list[dict]:
+    """Per round: utility figures from metrics.json, its failures and rejections, and who did not train."""
     rounds: dict[int, dict] = {}
     for entry in round_entries:
         rnd = {"round": entry["round"]}
@@ -279,12 +317,11 @@ def build_report(run_dir: str | Path) -> dict:
     for rnd in rounds.values():
         rnd["not_trained"] = [{"branch": r["branch"], "status": r["status"], "line": r["line"]}
                               for r in record_rows if r["round"] == rnd["round"] and r["status"] != STATUS_TRAINED]
-    round_list = [rounds[k] for k in sorted(rounds)]
-    utility_keys = [k for k in ("loss", "accuracy", "macro_f1") if any(k in r for r in round_list)]
-    utility_keys += sorted({k for r in round_list for k in r
-                            if k not in utility_keys and k not in ("round", "failures", "rejected", "not_trained")})
+    return [rounds[k] for k in sorted(rounds)]
 
-    # ------------------------------------------------------------- per branch
+
+def _branches(round_entries: Sequence[Mapping], record_rows: Sequence[dict], config: Mapping) -> list[dict]:
+    """Per branch, from its ledger lines: final epsilon against its budget, its state, rounds, PII counts."""
     names = {r["branch"] for r in record_rows}
     for entry in round_entries:
         if isinstance(entry.get("branches"), Mapping):
@@ -299,16 +336,6 @@ def build_report(run_dir: str | Path) -> dict:
         final = eps[-1] if eps else None
         used = final / budget if final is not None and budget else None
         refused = [r["round"] for r in mine if r["status"] == STATUS_EXHAUSTED]
-        if final is None:
-            state = "no-dp" if mine else "no-ledger"
-        elif used is not None and used > 1 + OVER_TOLERANCE:
-            state = "over-budget"
-        elif refused or (used is not None and used >= 1 - 1e-9):
-            state = "exhausted"
-        elif used is not None and used >= NEAR_BUDGET:
-            state = "near-budget"
-        else:
-            state = "ok"
         pii_src = next((r for r in reversed(mine) if r["pii_counts"]), None)
         branches.append({
             "branch": name,
@@ -316,7 +343,7 @@ def build_report(run_dir: str | Path) -> dict:
             "max_epsilon": max(eps) if eps else None,
             "budget_epsilon": budget,
             "budget_used": used,
-            "state": state,
+            "state": _budget_state(bool(mine), final, used, refused),
             "rounds_trained": sorted(r["round"] for r in mine if r["status"] == STATUS_TRAINED and r["round"] is not None),
             "rounds_refused": refused,
             "last_round": last["round"] if last else None,
@@ -326,10 +353,24 @@ def build_report(run_dir: str | Path) -> dict:
             "pii_counts": dict(pii_src["pii_counts"]) if pii_src else {},
             "pii_round": pii_src["round"] if pii_src else None,
         })
-    pii_types = [t for t in PII_ORDER if any(t in b["pii_counts"] for b in branches)]
-    pii_types += sorted({t for b in branches for t in b["pii_counts"]} - set(pii_types))
+    return branches
 
-    # ------------------------------------------------------------- metrics.json vs ledger
+
+def _budget_state(ledgered: bool, final: float | None, used: float | None, refused: Sequence) -> str:
+    """``ok``, ``near-budget``, ``exhausted``, ``over-budget``, ``no-dp`` or ``no-ledger``."""
+    if final is None:
+        return "no-dp" if ledgered else "no-ledger"
+    if used is not None and used > 1 + OVER_TOLERANCE:
+        return "over-budget"
+    if refused or (used is not None and used >= 1 - 1e-9):
+        return "exhausted"
+    if used is not None and used >= NEAR_BUDGET:
+        return "near-budget"
+    return "ok"
+
+
+def _mismatches(round_entries: Sequence[Mapping], record_rows: Sequence[dict]) -> list[dict]:
+    """Where metrics.json and the ledger disagree: a branch-round in one only, or another status or epsilon."""
     by_key = {(r["round"], r["branch"]): r for r in record_rows}
     mismatches = []
     for entry in round_entries:
@@ -352,64 +393,50 @@ def build_report(run_dir: str | Path) -> dict:
     for key, row in by_key.items():
         if key not in metric_keys and metric_keys:
             mismatches.append({"round": key[0], "branch": key[1], "what": f"ledger line {row['line']} not in metrics.json"})
+    return mismatches
 
-    # ------------------------------------------------------------- audit
-    audit = None
+
+def _read_audit(run_dir: Path, branches: Sequence[Mapping]) -> dict | None:
+    """The canary audit from ``audit.json`` (None without one; an ``error`` entry if it is unreadable)."""
     audit_path = run_dir / "audit.json"
-    if audit_path.is_file():
-        try:
-            raw_audit = _read_json(audit_path, "audit file")
-        except DataError as exc:
-            audit = {"error": str(exc)}
-        else:
-            audit = _audit(raw_audit, branches)
+    if not audit_path.is_file():
+        return None
+    try:
+        raw_audit = _read_json(audit_path, "audit file")
+    except DataError as exc:
+        return {"error": str(exc)}
+    return _audit(raw_audit, branches)
 
-    run_ids = sorted({r["run_id"] for r in rows if r["run_id"]})
+
+def _summary(metrics: Mapping, config: Mapping, branches: Sequence[Mapping], round_list: Sequence[Mapping],
+             record_rows: Sequence[dict], client_rows: Sequence[dict], verification: Mapping) -> dict:
+    """The figures a reviewer reads first: DP settings, budget states, the largest epsilon, ledger verdict."""
     accountants = sorted({r["accountant"] for r in record_rows if r["accountant"]})
     dp_enabled = config.get("dp.enabled", True) is not False and metrics.get("accountant") != "none"
     central_mode = str(config.get("central-dp.mode", "off"))
     return {
-        "format": REPORT_FORMAT,
-        "version": REPORT_VERSION,
-        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "run_dir": str(run_dir),
-        "run_id": str(metrics.get("run_id", run_ids[0] if run_ids else "")),
-        "ledger_run_ids": run_ids,
-        "summary": {
-            "branches": len(branches),
-            "rounds_completed": sum(1 for r in round_list if r["round"] > 0),
-            "rounds_planned": config.get("num-server-rounds") if isinstance(config.get("num-server-rounds"), int) else None,
-            "dp_enabled": dp_enabled,
-            "accountant": str(metrics.get("accountant", accountants[0] if accountants else "")),
-            "ledger_accountants": accountants,
-            "delta": _first_finite(metrics.get("delta") or None, config.get("dp.delta") if dp_enabled else None,
-                                   *(r["delta"] for r in record_rows)),
-            "target_epsilon": _finite(config.get("dp.target-epsilon")),
-            "budget_epsilon": _finite(config.get("dp.budget-epsilon")),
-            "branch_budgets": str(config.get("dp.branch-budgets", "")),
-            "central_dp_mode": central_mode,
-            "central_dp_delta": _finite(config.get("central-dp.delta")) if central_mode != "off" else None,
-            "near_budget_threshold": NEAR_BUDGET,
-            "branches_near_budget": [b["branch"] for b in branches if b["state"] == "near-budget"],
-            "branches_exhausted": [b["branch"] for b in branches if b["state"] == "exhausted"],
-            "branches_over_budget": [b["branch"] for b in branches if b["state"] == "over-budget"],
-            "max_epsilon": max((b["final_epsilon"] for b in branches if b["final_epsilon"] is not None), default=None),
-            "client_level_epsilon": next((r["epsilon"] for r in reversed(client_rows) if r["epsilon"] is not None), None),
-            "ledger_ok": verification["ok"],
-            "failures": sum(len(r["failures"]) for r in round_list),
-            "rejected": sum(len(r["rejected"]) for r in round_list),
-        },
-        "branches": branches,
-        "pii_types": pii_types,
-        "rounds": round_list,
-        "utility_keys": utility_keys,
-        "ledger": record_rows,
-        "client_level": client_rows,
-        "verification": verification,
-        "consistency": {"metrics_vs_ledger": mismatches},
-        "audit": audit,
-        "protects": {k: {"protects": v[0], "explanation": v[1]} for k, v in PROTECTS.items()},
-        "config": {str(k): _scalar(v) for k, v in config.items() if isinstance(v, (str, int, float, bool)) or v is None},
+        "branches": len(branches),
+        "rounds_completed": sum(1 for r in round_list if r["round"] > 0),
+        "rounds_planned": config.get("num-server-rounds") if isinstance(config.get("num-server-rounds"), int) else None,
+        "dp_enabled": dp_enabled,
+        "accountant": str(metrics.get("accountant", accountants[0] if accountants else "")),
+        "ledger_accountants": accountants,
+        "delta": _first_finite(metrics.get("delta") or None, config.get("dp.delta") if dp_enabled else None,
+                               *(r["delta"] for r in record_rows)),
+        "target_epsilon": _finite(config.get("dp.target-epsilon")),
+        "budget_epsilon": _finite(config.get("dp.budget-epsilon")),
+        "branch_budgets": str(config.get("dp.branch-budgets", "")),
+        "central_dp_mode": central_mode,
+        "central_dp_delta": _finite(config.get("central-dp.delta")) if central_mode != "off" else None,
+        "near_budget_threshold": NEAR_BUDGET,
+        "branches_near_budget": [b["branch"] for b in branches if b["state"] == "near-budget"],
+        "branches_exhausted": [b["branch"] for b in branches if b["state"] == "exhausted"],
+        "branches_over_budget": [b["branch"] for b in branches if b["state"] == "over-budget"],
+        "max_epsilon": max((b["final_epsilon"] for b in branches if b["final_epsilon"] is not None), default=None),
+        "client_level_epsilon": next((r["epsilon"] for r in reversed(client_rows) if r["epsilon"] is not None), None),
+        "ledger_ok": verification["ok"],
+        "failures": sum(len(r["failures"]) for r in round_list),
+        "rejected": sum(len(r["rejected"]) for r in round_list),
     }
 
 
