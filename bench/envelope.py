@@ -79,7 +79,8 @@ def real_exchange(name: str, workdir: Path, envelope: bool) -> dict:
     from client.app import app as client_app
     from common.envelope import sign_global
     from common.keys import init_keys
-    from common.model import adapter_arrays, build_peft_model, load_tokenizer
+    from common.model import build_peft_model, load_tokenizer
+    from common.adapter import adapter_arrays
     from common.protocol import arrays_to_record
     from server.keyring import ServerKeys
 
@@ -167,7 +168,8 @@ def time_envelope(arrays: dict, repeats: int) -> dict:
 
 
 def measure(name: str, workdir: Path, repeats: int) -> dict:
-    from common.model import adapter_arrays, build_peft_model, load_tokenizer
+    from common.model import build_peft_model, load_tokenizer
+    from common.adapter import adapter_arrays
 
     cfg = _cfg(name, workdir / name, True)
     say(f"{name}: building the model (hidden {cfg.model.hidden_size}, {cfg.model.layers} layers, LoRA rank "

@@ -319,7 +319,8 @@ def central_round(extra: dict, branches: int, rounds: int, repeats: int, work: P
     from client.dp_training import round_plan, train_round
     from common.config import RunConfig, branch_settings
     from common.data import label_names
-    from common.model import adapter_arrays, build_peft_model, load_adapter_arrays, load_tokenizer
+    from common.model import build_peft_model, load_tokenizer
+    from common.adapter import adapter_arrays, load_adapter_arrays
 
     torch.set_num_threads(1)
     config = {**RunConfig().to_flower(), **extra, "num-server-rounds": rounds, "num-branches": branches,

@@ -31,7 +31,8 @@ from client.secagg import secagg_mod
 from client.secure_channel import BranchChannel
 from common.config import BranchSettings, RunConfig, branch_settings
 from common.envelope import deserialize_arrays, serialize_arrays
-from common.model import build_peft_model, load_adapter_arrays, load_tokenizer
+from common.model import build_peft_model, load_tokenizer
+from common.adapter import load_adapter_arrays
 from common.protocol import (
     STATUS_EXHAUSTED,
     STATUS_TRAINED,

@@ -33,7 +33,7 @@ from common.config import RunConfig
 from common.data import TokenizedSet, trim_padding
 from common.device import autocast, autocast_dtype
 from common.losses import TaskLoss
-from common.model import adapter_arrays
+from common.adapter import adapter_arrays
 from common.tasks import task_of
 
 

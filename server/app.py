@@ -24,7 +24,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from common.config import RunConfig
 from common.errors import FedbankError
-from common.model import adapter_arrays, load_adapter_arrays, save_adapter
+from common.adapter import adapter_arrays, load_adapter_arrays, save_adapter
 from common.protocol import arrays_to_record, record_to_arrays
 from server.aggregation import ClientLevelAccountant, build_aggregator
 from server.audit import formal_epsilon_of, run_audit

@@ -27,7 +27,8 @@ from common.chat_data import desensitize_dialogues, held_out_dialogues
 from common.device import resolve_device
 from common.evaluation import evaluate, evaluate_chat
 from common.tasks import METRIC_TITLES, render_corpus, task_of
-from common.model import build_peft_model, load_adapter_arrays, load_tokenizer
+from common.model import build_peft_model, load_tokenizer
+from common.adapter import load_adapter_arrays
 from common.protocol import record_to_arrays
 from server.recorder import RunRecorder
 

@@ -71,7 +71,7 @@ from common.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
 from common.config import RunConfig
 from common.envelope import sign_global
 from common.errors import FedbankError, RejectedUpdate
-from common.model import adapter_arrays, load_adapter_arrays, save_adapter
+from common.adapter import adapter_arrays, load_adapter_arrays, save_adapter
 from common.protocol import STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim
 from server.audit import formal_epsilon_of, run_audit
 from server.evaluation import HoldoutEvaluator

@@ -22,7 +22,7 @@ def load_chat_adapter(adapter_dir: Path, base: str | None = None, device: str = 
     Raises:
         ModelError: not a fedbank adapter directory, or an adapter of a classification task.
     """
-    from common.model import SPEC_FILE, load_saved_adapter
+    from common.adapter import SPEC_FILE, load_saved_adapter
 
     spec = Path(adapter_dir) / SPEC_FILE
     if not spec.is_file():

@@ -10,7 +10,8 @@ from client.app import app as client_app
 from common.config import RunConfig
 from common.envelope import sign_global
 from common.keys import init_keys
-from common.model import adapter_arrays, build_peft_model, load_tokenizer
+from common.model import build_peft_model, load_tokenizer
+from common.adapter import adapter_arrays
 from common.protocol import arrays_to_record
 from server.keyring import ServerKeys
 

@@ -188,7 +188,7 @@ def test_fedbank_chat_loads_the_adapter_desensitizes_and_answers(chat_run):
 
 
 def test_fedbank_chat_refuses_a_classifier_adapter(tmp_path):
-    from common.model import save_adapter
+    from common.adapter import save_adapter
 
     mcfg = RunConfig().model
     save_adapter(build_peft_model(mcfg, 3), tmp_path / "adapter", mcfg, ["a", "b", "c"], task="intent")

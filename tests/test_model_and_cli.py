@@ -9,7 +9,8 @@ import pytest
 
 from common.config import ModelConfig
 from common.errors import ModelError
-from common.model import adapter_arrays, build_peft_model, load_tokenizer
+from common.model import build_peft_model, load_tokenizer
+from common.adapter import adapter_arrays
 
 
 def test_base_model_loads_from_a_local_path(tmp_path):
@@ -108,7 +109,8 @@ def test_sentence_encoder_classifies_from_the_mean_of_its_real_tokens(tmp_path):
     """model.pooling auto on a mean-pooling sentence encoder: logits = head(mean of hidden states over unpadded tokens)."""
     import torch
 
-    from common.model import MeanPoolClassifier, check_base_model, load_saved_adapter, resolve_pooling, save_adapter, unwrap
+    from common.model import MeanPoolClassifier, check_base_model, resolve_pooling
+    from common.adapter import load_saved_adapter, save_adapter, unwrap
 
     encoder = _sentence_encoder_dir(tmp_path)
     cfg = ModelConfig(name=encoder, lora_target_modules="query,value")
@@ -191,7 +193,7 @@ def test_adapter_saved_before_model_pooling_existed_loads_with_the_head_it_was_t
 
     import torch
 
-    from common.model import SPEC_FILE, load_saved_adapter, save_adapter
+    from common.adapter import SPEC_FILE, load_saved_adapter, save_adapter
 
     encoder = _sentence_encoder_dir(tmp_path)  # auto would now choose mean pooling for it
     cfg = ModelConfig(name=encoder, pooling="head", lora_target_modules="query,value")

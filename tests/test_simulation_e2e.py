@@ -10,7 +10,8 @@ from safetensors.numpy import load_file
 
 from common.config import RunConfig
 from common.evaluation import evaluate
-from common.model import adapter_arrays, build_peft_model, load_saved_adapter, load_tokenizer
+from common.model import build_peft_model, load_tokenizer
+from common.adapter import adapter_arrays, load_saved_adapter
 from server.evaluation import holdout_set
 from server.ledger import verify_ledger
 from tests.conftest import E2E_CONFIG

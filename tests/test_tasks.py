@@ -25,7 +25,8 @@ from common.data import corpus_table, load_file, simulation_split
 from common.data_synthetic import synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import ConfigError, DataError
 from common.evaluation import binary_metrics, evaluate
-from common.model import adapter_arrays, build_peft_model, load_tokenizer
+from common.model import build_peft_model, load_tokenizer
+from common.adapter import adapter_arrays
 from common.pii import luhn_valid
 from common.tabular import RecordPipeline, generalize
 from common.tabular_synthetic import generate_transactions
