@@ -28,7 +28,7 @@ from common.adapter import adapter_arrays, load_adapter_arrays, save_adapter
 from common.protocol import arrays_to_record, record_to_arrays
 from server.aggregation import ClientLevelAccountant, build_aggregator
 from server.audit import formal_epsilon_of, run_audit
-from server.checkpoint import Checkpoint, load_checkpoint, load_velocity, rewind_ledger, save_checkpoint
+from server.checkpoint import Checkpoint, load_checkpoint, load_velocity, rewind_ledger, save_checkpoint, unfinished_claims
 from server.evaluation import HoldoutEvaluator
 from server.intake import Intake
 from server.keyring import ServerKeys
@@ -92,6 +92,7 @@ def main(grid: Grid, context: Context) -> None:
         ledger=ledger, recorder=recorder, keys=keys,
         min_train_branches=cfg.federation.min_train_branches, client_level=client_level, server_optimizer=momentum,
         round_timeout=cfg.federation.round_timeout,
+        interrupted={first_round: unfinished_claims(out, first_round)} if ckpt is not None else None,
     )
 
     def checkpoint(server_round: int, arrays: ArrayRecord) -> None:

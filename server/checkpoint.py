@@ -13,7 +13,11 @@ belong to a round that did not finish.  They are moved to
 ``ledger.unfinished.jsonl`` (kept for review) and the ledger is cut back to
 the checkpointed head, so when that round runs again -- branches resend their
 cached replies, spending nothing twice -- the finished ledger holds exactly
-the lines of an uninterrupted run and still verifies.
+the lines of an uninterrupted run and still verifies.  A branch that spent in
+the unfinished attempt but is not sampled when the round runs again (with
+``fraction-train`` < 1 Flower samples anew) keeps its spend on record:
+:func:`unfinished_claims` hands its signed claim back to the server, which
+ledgers it as not aggregated (``reject_reason: interrupted``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 from common.atomic import write_bytes_atomic
 from common.envelope import deserialize_arrays, serialize_arrays
 from common.errors import FedbankError, LedgerError
-from server.ledger import verify_ledger
+from server.ledger import FAILURE, SERVER_BRANCH, verify_ledger
 
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "checkpoint.json"
@@ -110,3 +114,25 @@ def rewind_ledger(ledger_path: Path, ckpt: Checkpoint) -> int:
     if not result.ok or result.head_hash != ckpt.ledger_head:
         raise LedgerError(f"{ledger_path} does not match the checkpoint ({result.reason}): run 'fedbank ledger verify'")
     return len(extra)
+
+
+
+def unfinished_claims(out_dir: Path, server_round: int) -> list[dict]:
+    """The branches' claims for ``server_round`` in ``ledger.unfinished.jsonl``: one per branch, first kept.
+
+    Server lines (failures, client-level releases) are left out: the round
+    that runs again writes its own.  Missing file: none.
+    """
+    path = Path(out_dir) / UNFINISHED_FILE
+    if not path.exists():
+        return []
+    claims: dict[str, dict] = {}
+    for n, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            entry = json.loads(raw)
+        except ValueError as exc:
+            raise LedgerError(f"{path} line {n} is not JSON ({exc}): restore it from the ledger.jsonl it was cut from") from exc
+        if (isinstance(entry, dict) and entry.get("round") == server_round and entry.get("branch") != SERVER_BRANCH
+                and entry.get("kind") != FAILURE):
+            claims.setdefault(str(entry.get("branch")), entry)
+    return list(claims.values())

@@ -39,6 +39,13 @@ from common.canonical import canonical_json
 from common.errors import LedgerError
 
 GENESIS_HASH = "0" * 64
+#: ``branch`` of the lines the server writes itself (failures, client-level releases).
+SERVER_BRANCH = "(server)"
+#: ``kind`` of a server line recording that a sampled branch failed a round.
+FAILURE = "failure"
+#: ``reject_reason`` of a branch's claim from an attempt of a round that did not
+#: finish, ledgered when the resumed round did not sample that branch again.
+INTERRUPTED = "interrupted"
 RESERVED_FIELDS = ("seq", "prev_hash", "hash", "signature")
 #: Fields the ledger's writer (the server) adds to a branch's signed claim;
 #: the branch's ``signature`` covers every other field of the entry.

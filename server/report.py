@@ -390,8 +390,11 @@ def _mismatches(round_entries: Sequence[Mapping], record_rows: Sequence[dict]) -
                 mismatches.append({"round": entry["round"], "branch": str(name),
                                    "what": f"epsilon {fig.get('epsilon')} in metrics.json, {row['epsilon']} in the ledger"})
     metric_keys = {(e["round"], str(b)) for e in round_entries for b in (e.get("branches") or {})}
+    # an update rejected after its claim verified: ledgered (not aggregated), listed under the round's "rejected"
+    rejected_keys = {(e["round"], str(x.get("branch"))) for e in round_entries
+                     for x in e.get("rejected") or [] if isinstance(x, Mapping)}
     for key, row in by_key.items():
-        if key not in metric_keys and metric_keys:
+        if key not in metric_keys and not (row["reject_reason"] and key in rejected_keys) and metric_keys:
             mismatches.append({"round": key[0], "branch": key[1], "what": f"ledger line {row['line']} not in metrics.json"})
     return mismatches
 

@@ -13,6 +13,9 @@ optionally a central-DP wrapper).  Each round it
   a server line (``kind: failure``) per branch that failed the round or did not
   answer before ``round-timeout``, and,
   with central DP, one client-level line for the release;
+* on the round a resumed run starts with, ledgers the claims of branches that
+  spent in the interrupted attempt of that round but were not sampled again
+  (``reject_reason: interrupted``), so no spend goes missing from the ledger;
 * aggregates only when at least ``min-train-branches`` updates were admitted,
   then takes the server's momentum step on the result when one is configured
   (:mod:`server.server_optimizer`).
@@ -33,14 +36,12 @@ from common.protocol import CLIENT_LEVEL, PROTECTS, STATUS_EXHAUSTED, STATUS_TRA
 from server.aggregation import ClientLevelAccountant
 from server.intake import Intake, RoundIntake
 from server.keyring import ServerKeys
-from server.ledger import PrivacyLedger
+from server.ledger import FAILURE, INTERRUPTED, SERVER_FIELDS, SERVER_BRANCH, PrivacyLedger
 from server.recorder import RunRecorder
 from server.server_optimizer import ServerMomentum
 
 INFO = 20
 WARNING = 30
-SERVER_BRANCH = "(server)"
-FAILURE = "failure"
 
 
 class BranchStrategy(Strategy):
@@ -48,7 +49,9 @@ class BranchStrategy(Strategy):
 
     def __init__(self, inner: Strategy, *, intake: Intake, ledger: PrivacyLedger, recorder: RunRecorder,
                  keys: ServerKeys | None, min_train_branches: int, client_level: ClientLevelAccountant | None = None,
-                 server_optimizer: ServerMomentum | None = None, round_timeout: float | None = None) -> None:
+                 server_optimizer: ServerMomentum | None = None, round_timeout: float | None = None,
+                 interrupted: dict[int, list[dict]] | None = None) -> None:
+        """``interrupted``: per round, claims set aside from an unfinished attempt of it (resume only)."""
         super().__init__()
         self.inner = inner
         self.intake = intake
@@ -59,6 +62,7 @@ class BranchStrategy(Strategy):
         self.client_level = client_level
         self.server_optimizer = server_optimizer or ServerMomentum()
         self.round_timeout = round_timeout
+        self.interrupted = dict(interrupted or {})
         self.last_intake: RoundIntake | None = None
         self._global: dict = {}
         self._sent: list[Message] = []
@@ -113,6 +117,7 @@ class BranchStrategy(Strategy):
             if adm.claim["status"] == STATUS_EXHAUSTED:
                 log(INFO, "round %s: %s did not train (budget exhausted at epsilon %.3f of %.3f)", server_round,
                     adm.branch_id, adm.claim["epsilon"] or 0.0, adm.claim["budget_epsilon"] or 0.0)
+        self._ledger_interrupted(server_round, now)
         trained = intake.trained
         if len(trained) < self.min_train_branches:
             log(WARNING, "round %s: %d update(s) admitted, fewer than min-train-branches=%d; the global adapter is unchanged",
@@ -124,6 +129,24 @@ class BranchStrategy(Strategy):
         if arrays is not None and self.server_optimizer.active:
             arrays = arrays_to_record(self.server_optimizer.step(self._global, record_to_arrays(arrays)))
         return arrays, metrics
+
+    def _ledger_interrupted(self, server_round: int, now: str) -> None:
+        """Ledger the set-aside claims of this round whose branch has no line in it now (not sampled again)."""
+        claims = self.interrupted.pop(server_round, [])
+        if not claims:
+            return
+        ledgered = {e.get("branch") for e in self.ledger.entries() if e.get("round") == server_round}
+        for line in claims:
+            if line.get("branch") in ledgered:
+                continue  # sampled again: it resent its cached reply, ledgered above
+            claim = {k: v for k, v in line.items() if k not in SERVER_FIELDS}
+            signature = bytes.fromhex(line["signature"]) if line.get("signature") else None
+            self.ledger.append({**claim, "time": line.get("time") or now, "aggregated": False,
+                                "reject_reason": INTERRUPTED}, signature=signature)
+            detail = "trained in an attempt of this round that did not finish; not sampled when the round ran again"
+            self.recorder.add_rejection(server_round, str(line.get("branch")), INTERRUPTED, detail)
+            log(INFO, "round %s: %s spent in the interrupted attempt of this round; its claim is ledgered (not aggregated)",
+                server_round, line.get("branch"))
 
     def _ledger_failure(self, server_round: int, branch: str, reason: str, now: str) -> None:
         """One server line for a branch that failed the round (no claim: nothing it spent is known here)."""

@@ -207,3 +207,46 @@ def test_a_sampled_branch_that_never_answers_gets_a_failure_line(world, tmp_path
     assert "no reply had arrived when the round closed (round-timeout=45 s)" in failures[0]["reason"]
     assert failures[1]["reason"] == "Node Unavailable"
     assert [(l["branch"], l["aggregated"]) for l in lines if l.get("kind") != "failure"] == [("branch-1", True)]
+
+
+def test_a_branch_not_sampled_again_after_a_crash_keeps_its_spend_in_the_ledger(world, tmp_path):
+    """Resume with fraction-train < 1: Flower samples the unfinished round anew, and no spend may drop out.
+
+    Branches 0 and 1 answered the interrupted attempt of round 1 (both spent and
+    were ledgered), then the server died before its checkpoint.  The round runs
+    again with branches 1 and 2: branch 1 resends its cached reply; branch 0,
+    not sampled, must still have its signed claim in the ledger, once.
+    """
+    from server.checkpoint import Checkpoint, rewind_ledger, unfinished_claims
+    from server.keyring import ledger_verify_keys
+    from server.report import build_report
+
+    cfg, replies = world["cfg"], world["replies"][1]
+    ledger = PrivacyLedger(tmp_path / "ledger.jsonl")
+    ckpt = Checkpoint(run_id=RUN_ID, round=0, adapter_file="", ledger_entries=len(ledger), ledger_head=ledger.head)
+    crashed = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=ledger,
+                             recorder=RunRecorder(tmp_path / "metrics.json", {}), keys=world["keys"], min_train_branches=1)
+    crashed._global = world["arrays"]
+    crashed.aggregate_train(1, [replies[0], replies[1]])
+    spent = {l["branch"]: l for l in map(json.loads, (tmp_path / "ledger.jsonl").read_text().splitlines())}
+    assert rewind_ledger(tmp_path / "ledger.jsonl", ckpt) == 2
+
+    recorder = RunRecorder(tmp_path / "metrics.json", {})
+    resumed = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=PrivacyLedger(tmp_path / "ledger.jsonl"),
+                             recorder=recorder, keys=world["keys"], min_train_branches=1,
+                             interrupted={1: unfinished_claims(tmp_path, 1)})
+    resumed._global = world["arrays"]
+    arrays, _ = resumed.aggregate_train(1, [replies[1], replies[2]])
+    assert arrays is not None
+    lines = [json.loads(l) for l in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    assert sorted((l["branch"], l["aggregated"], l.get("reject_reason")) for l in lines) == [
+        ("branch-0", False, "interrupted"), ("branch-1", True, None), ("branch-2", True, None)]
+    carried = next(l for l in lines if l["branch"] == "branch-0")
+    assert {k: carried[k] for k in ("epsilon", "steps", "noise_multiplier", "signature")} == {
+        k: spent["branch-0"][k] for k in ("epsilon", "steps", "noise_multiplier", "signature")}
+    assert verify_ledger(tmp_path / "ledger.jsonl", ledger_verify_keys(cfg.keys_dir), require_signatures=True).ok
+    assert [(r["branch"], r["reason"]) for r in recorder.data["rounds"][0]["rejected"]] == [("branch-0", "interrupted")]
+    recorder.save()
+    report = build_report(tmp_path)  # the reviewer sees branch 0's spend, and metrics.json agrees with the ledger
+    assert report["consistency"]["metrics_vs_ledger"] == []
+    assert next(b for b in report["branches"] if b["branch"] == "branch-0")["final_epsilon"] == spent["branch-0"]["epsilon"]
