@@ -35,13 +35,13 @@ from typing import Any, Mapping, Sequence
 
 from common.atomic import write_bytes_atomic
 from common.errors import DataError, FedbankError, LedgerError
+from server.ledger import SERVER_BRANCH, verify_ledger
 
 FORMATS = ("html", "json", "csv")
 REPORT_FORMAT = "fedbank-report"
 REPORT_VERSION = 1
 NEAR_BUDGET = 0.9  # a branch at or above this share of its budget is highlighted
 OVER_TOLERANCE = 1e-6  # epsilon above budget x (1 + this) means the budget gate did not hold
-SERVER_BRANCH = "(server)"
 KIND_RECORD = "record-level"
 KIND_CLIENT = "client-level"
 STATUS_TRAINED = "trained"
@@ -137,7 +137,6 @@ def _keys_dir(run_dir: Path, config: Mapping) -> Path | None:
 
 def _verify(run_dir: Path, ledger_path: Path, config: Mapping) -> dict:
     """verify_ledger on the run's ledger, with the branches' (and server's) verify keys when a key dir exists."""
-    from server.ledger import verify_ledger
 
     keys_dir = _keys_dir(run_dir, config)
     verify_keys, keys_note, keys_ok = None, "no keys/ directory: signatures (if any) were not checked", True
