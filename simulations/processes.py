@@ -27,6 +27,8 @@ from simulations.signals import signals_deferred, sigterm_as_interrupt
 START_TIMEOUT = 60.0
 _WILDCARD = {"0.0.0.0", "::", ""}  # listen addresses: connect to 127.0.0.1 instead
 STOP_TIMEOUT = 15.0
+#: How long helpers get to exit on their own once their parent is gone, before SIGTERM (Ray's agents never do).
+HELPER_GRACE = 5.0
 
 OnText = Callable[[str], None]
 
@@ -116,8 +118,8 @@ class ManagedProcess:
                     quietly(lambda: self.popen.wait(timeout=5))
             else:
                 quietly(lambda: self.popen.wait(timeout=1))
-            # Helpers poll their parent every 0.2 s and exit; give them a moment, then insist.
-            _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=timeout)
+            # Flower's helpers poll their parent every 0.2 s and exit; give them a moment, then insist.
+            _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=min(timeout, HELPER_GRACE))
             for signum in (signal.SIGTERM, signal.SIGKILL):
                 for proc in alive:
                     quietly(lambda: proc.send_signal(signum))
