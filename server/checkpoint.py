@@ -116,7 +116,6 @@ def rewind_ledger(ledger_path: Path, ckpt: Checkpoint) -> int:
     return len(extra)
 
 
-
 def unfinished_claims(out_dir: Path, server_round: int) -> list[dict]:
     """The branches' claims for ``server_round`` in ``ledger.unfinished.jsonl``: one per branch, first kept.
 
@@ -131,7 +130,8 @@ def unfinished_claims(out_dir: Path, server_round: int) -> list[dict]:
         try:
             entry = json.loads(raw)
         except ValueError as exc:
-            raise LedgerError(f"{path} line {n} is not JSON ({exc}): restore it from the ledger.jsonl it was cut from") from exc
+            raise LedgerError(f"{path} line {n} is not JSON ({exc}): it holds the ledger lines set aside at the "
+                              "last resume; restore it from a backup before resuming") from exc
         if (isinstance(entry, dict) and entry.get("round") == server_round and entry.get("branch") != SERVER_BRANCH
                 and entry.get("kind") != FAILURE):
             claims.setdefault(str(entry.get("branch")), entry)
