@@ -250,3 +250,14 @@ def test_a_branch_not_sampled_again_after_a_crash_keeps_its_spend_in_the_ledger(
     report = build_report(tmp_path)  # the reviewer sees branch 0's spend, and metrics.json agrees with the ledger
     assert report["consistency"]["metrics_vs_ledger"] == []
     assert next(b for b in report["branches"] if b["branch"] == "branch-0")["final_epsilon"] == spent["branch-0"]["epsilon"]
+
+
+def test_a_broken_set_aside_ledger_file_stops_the_resume_with_one_line(tmp_path):
+    from common.errors import LedgerError
+    from server.checkpoint import UNFINISHED_FILE, unfinished_claims
+
+    assert unfinished_claims(tmp_path, 2) == []  # nothing was set aside
+    (tmp_path / UNFINISHED_FILE).write_bytes(b'{"round": 2, "branch": "branch-0"}\n{"round": 2, "bran\n')
+    with pytest.raises(LedgerError, match=r"ledger.unfinished.jsonl line 2 is not JSON .*restore it from a backup") as err:
+        unfinished_claims(tmp_path, 2)
+    assert "\n" not in str(err.value)
