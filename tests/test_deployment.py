@@ -28,6 +28,7 @@ import pytest
 
 from simulations.cli import build_parser, main
 from tests.conftest import ROOT
+from tests.process_checks import assert_stopped
 
 SMALL = {
     "data.records-per-branch": 48,
@@ -35,26 +36,6 @@ SMALL = {
     "train.batch-size": 8,
     "dp.target-epsilon": 8.0,
 }
-
-
-def _gone(pid: int, create_time: float | None) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) > 1e-3:
-            return True  # the PID was reused by an unrelated process
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
-
-
-def _assert_stopped(procs, within: float = 20.0) -> None:
-    """Every (pid, create_time) is gone within ``within`` seconds."""
-    deadline = time.monotonic() + within
-    left = list(procs)
-    while left and time.monotonic() < deadline:
-        left = [(pid, ct, name) for pid, ct, name in left if not _gone(pid, ct)]
-        time.sleep(0.2)
-    assert not left, f"still running: {left}"
 
 
 def _family(managed) -> list[tuple[int, float | None, str]]:
@@ -156,7 +137,7 @@ def test_deploy_local_leaves_no_process_running(deployed):
     family = [(p["pid"], p["create_time"], p["name"]) for p in procs]
     family += [(c["pid"], c["create_time"], p["name"]) for p in procs for c in p["children"]]
     assert len(family) > 5  # SuperExec, ServerApp and ClientApp helpers were tracked too
-    _assert_stopped(family, within=5)
+    assert_stopped(family, within=5)
 
 
 # --------------------------------------------------------------------------- SuperNode authentication and TLS
@@ -177,7 +158,7 @@ def auth_link(tmp_path_factory):
     finally:
         family = _family(link)
         link.stop()
-        _assert_stopped(family)
+        assert_stopped(family)
 
 
 def _fleet_port(link) -> int:
@@ -199,7 +180,7 @@ def test_unregistered_supernode_is_refused(auth_link):
         family += _family(intruder)
     finally:
         intruder.stop()
-    _assert_stopped(family)
+    assert_stopped(family)
     log = intruder.log_path.read_text()
     assert intruder.returncode != 0
     assert "Failed to activate SuperNode" in log
@@ -216,7 +197,7 @@ def test_unregistered_supernode_is_refused(auth_link):
     finally:
         family = _family(member)
         member.stop()
-    _assert_stopped(family)
+    assert_stopped(family)
 
 
 def test_client_without_the_ca_certificate_cannot_connect(auth_link):
@@ -245,7 +226,7 @@ def test_client_without_the_ca_certificate_cannot_connect(auth_link):
         node.popen.wait(timeout=60)
     finally:
         node.stop()
-    _assert_stopped(family)
+    assert_stopped(family)
     log = node.log_path.read_text()
     assert node.returncode != 0 and node.node_id is None
     assert "CERTIFICATE_VERIFY_FAILED" in log
@@ -345,4 +326,4 @@ def test_deploy_superlink_and_branch_commands_run_until_ctrl_c(tmp_path):
     assert branch.returncode == 0 and hq.returncode == 0
     assert "SuperNode of branch-1 stopped" in (tmp_path / "b1.out").read_text()
     assert "SuperLink stopped" in (tmp_path / "hq.out").read_text()
-    _assert_stopped(family)
+    assert_stopped(family)

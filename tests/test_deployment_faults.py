@@ -42,6 +42,7 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT
+from tests.process_checks import assert_stopped, gone
 
 # Small: 2 branches x ~24 records, 3 rounds, 3-4 DP-SGD steps per round.
 BASE = {"num-server-rounds": 3, "data.records-per-branch": 24, "model.max-length": 48, "train.batch-size": 8,
@@ -155,25 +156,6 @@ def _family(dep) -> list[tuple[int, float | None, str]]:
     return out
 
 
-def _gone(pid: int, create_time: float | None) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) > 1e-3:
-            return True  # the PID now belongs to an unrelated process
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
-
-
-def _assert_stopped(family, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    left = list(family)
-    while left and time.monotonic() < deadline:
-        left = [(pid, ct, name) for pid, ct, name in left if not _gone(pid, ct)]
-        time.sleep(0.2)
-    assert not left, f"still running: {left}"
-
-
 def _sigkill(procs: list[psutil.Process]) -> None:
     """SIGKILL exactly these processes (found under our own deployment) and wait until they are gone."""
     for proc in procs:
@@ -259,14 +241,14 @@ def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path
             result = dep.wait_run(resumed, 500)  # raises unless finished:completed
             killed_status = _final_status(dep, first_id)
             family = _family(dep)
-        _assert_stopped(family)
+        assert_stopped(family)
         reference_dir = reference.result(timeout=600).output_dir
     finally:
         pool.shutdown(wait=True)
 
     assert result.run_id != first_id
     assert killed_status == ("finished", "failed"), killed_status
-    assert not psutil.pid_exists(killed_pid) or _gone(killed_pid, None)
+    assert not psutil.pid_exists(killed_pid) or gone(killed_pid, None)
 
     # the finished ledger: rounds 1..3 x branches, each exactly once, one fedbank run across the crash
     lines = _ledger(out)
@@ -395,7 +377,7 @@ def branch_crash(tmp_path_factory) -> BranchCrash:
                     dep, run, timeout=120, poll=1.0)
         result = dep.wait_run(run, 600)  # raises unless finished:completed
         family = _family(dep) + [(p.pid, None, VICTIM) for p in apps]
-    _assert_stopped(family)
+    assert_stopped(family)
     return BranchCrash(out, _ledger(out), old.pid, new.pid, old_node_id, len(helpers), epsilon_at_kill, rounds_at_kill,
                        offline_after, result.run_id, time.monotonic() - started)
 
