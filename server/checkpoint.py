@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -134,5 +135,9 @@ def unfinished_claims(out_dir: Path, server_round: int) -> list[dict]:
                               "last resume; restore it from a backup before resuming") from exc
         if (isinstance(entry, dict) and entry.get("round") == server_round and entry.get("branch") != SERVER_BRANCH
                 and entry.get("kind") != FAILURE):
+            signature = entry.get("signature")
+            if signature is not None and not (isinstance(signature, str) and re.fullmatch(r"(?:[0-9a-f]{2})+", signature)):
+                raise LedgerError(f"{path} line {n} has a malformed signature: it holds the ledger lines set aside at "
+                                  "the last resume; restore it from a backup before resuming")
             claims.setdefault(str(entry.get("branch")), entry)
     return list(claims.values())

@@ -143,9 +143,9 @@ class BranchStrategy(Strategy):
             signature = bytes.fromhex(line["signature"]) if line.get("signature") else None
             self.ledger.append({**claim, "time": line.get("time") or now, "aggregated": False,
                                 "reject_reason": INTERRUPTED}, signature=signature)
-            detail = "trained in an attempt of this round that did not finish; not sampled when the round ran again"
+            detail = "answered an attempt of this round that did not finish; no claim from it when the round ran again"
             self.recorder.add_rejection(server_round, str(line.get("branch")), INTERRUPTED, detail)
-            log(INFO, "round %s: %s spent in the interrupted attempt of this round; its claim is ledgered (not aggregated)",
+            log(INFO, "round %s: %s answered the interrupted attempt of this round; its claim is ledgered (not aggregated)",
                 server_round, line.get("branch"))
 
     def _ledger_failure(self, server_round: int, branch: str, reason: str, now: str) -> None:

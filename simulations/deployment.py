@@ -37,7 +37,7 @@ from common.errors import FedbankError
 from common.keys import KeyLayout
 from simulations.runner import free_port
 from simulations.processes import ManagedProcess, OnText, ProcessFailed, _serve
-from simulations.signals import sigterm_as_interrupt
+from simulations.signals import signals_deferred, sigterm_as_interrupt
 from simulations.flower_nodes import (
     CONNECTION,
     CONTROL_PORT,
@@ -265,19 +265,20 @@ class LocalDeployment:
             self._write_processes()
 
     def stop_all(self) -> None:
-        """Stop every process started here: runs, SuperNodes, then the SuperLink."""
-        for run in self.runs:
-            run.stop()
-        for node in self.supernodes.values():
-            node.descendants()
-        if self.superlink is not None:
-            self.superlink.descendants()
-        self._write_processes()
-        for node in self.supernodes.values():
-            node.stop()
-        if self.superlink is not None:
-            self.superlink.stop()
-        self._write_processes()
+        """Stop every process started here: runs, SuperNodes, then the SuperLink (a Ctrl-C meanwhile waits)."""
+        with signals_deferred():
+            for run in self.runs:
+                run.stop()
+            for node in self.supernodes.values():
+                node.descendants()
+            if self.superlink is not None:
+                self.superlink.descendants()
+            self._write_processes()
+            for node in self.supernodes.values():
+                node.stop()
+            if self.superlink is not None:
+                self.superlink.stop()
+            self._write_processes()
 
     def pids(self) -> dict[str, list[int]]:
         """Live PIDs of every process started here (and their helpers), by name."""

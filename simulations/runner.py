@@ -209,9 +209,11 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
                     proc.kill()
                 proc.wait()
         if not superlink.proc.running:  # killed, or out of memory: flwr ls would only say it is unreachable
+            then = (f"rounds checkpointed so far are kept: `fedbank simulate --resume {output_dir}` continues the run"
+                    if (output_dir / "checkpoint" / "checkpoint.json").exists()
+                    else "no round was checkpointed yet: start again with a new --out")
             raise RunFailed(f"flower-superlink exited with code {superlink.proc.returncode} during the run; see "
-                            f"{superlink.log_path}. Rounds checkpointed so far are kept: "
-                            f"`fedbank simulate --resume {output_dir}` continues the run")
+                            f"{superlink.log_path}; {then}")
         if run_id is None:
             raise RunFailed(f"flwr run did not start a run (exit code {proc.returncode}); see {log_path}")
         status, sub = run_status(flwr_home, run_id)

@@ -261,3 +261,6 @@ def test_a_broken_set_aside_ledger_file_stops_the_resume_with_one_line(tmp_path)
     with pytest.raises(LedgerError, match=r"ledger.unfinished.jsonl line 2 is not JSON .*restore it from a backup") as err:
         unfinished_claims(tmp_path, 2)
     assert "\n" not in str(err.value)
+    (tmp_path / UNFINISHED_FILE).write_bytes(b'{"round": 2, "branch": "branch-0", "signature": "not hex"}\n')
+    with pytest.raises(LedgerError, match="line 1 has a malformed signature"):
+        unfinished_claims(tmp_path, 2)
