@@ -102,6 +102,9 @@ class Intake:
                 continue
             result = self._admit(msg, server_round, global_arrays, seen)
             (out.admitted if isinstance(result, Admitted) else out.rejected).append(result)
+        # Replies arrive in any order; aggregate and ledger in branch order so a run is reproducible bit for bit
+        # (floating-point sums depend on their order).
+        out.admitted.sort(key=lambda a: (len(a.branch_id), a.branch_id))
         return out
 
     def _admit(self, msg: Message, server_round: int, global_arrays: dict[str, np.ndarray], seen: set[str]) -> Admitted | Rejected:
