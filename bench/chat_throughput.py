@@ -3,11 +3,11 @@
 Issue 7's "larger config": tokens per second a branch trains, with and
 without DP, peak memory, and the DP / non-DP step-time ratio.  Everything
 runs through the project's own code path: dialogues from the seeded
-generator (``common.dialogue_synthetic.generate_dialogues``), desensitized on
-both sides (``common.chat_data.desensitize_dialogues``), tokenized with the
-loss on the reply only (``common.chat.tokenize_dialogues``), a fresh LoRA
-causal LM per round (``common.model.build_peft_model(..., causal=True)``)
-trained by ``client.dp_training.train_round`` for one round of a fixed number
+generator (``common.data.synthetic.dialogues.generate_dialogues``), desensitized on
+both sides (``common.data.dialogues.desensitize_dialogues``), tokenized with the
+loss on the reply only (``common.tasks.chat.tokenize_dialogues``), a fresh LoRA
+causal LM per round (``common.model.build.build_peft_model(..., causal=True)``)
+trained by ``client.training.train_round`` for one round of a fixed number
 of steps (``round_plan``: ``steps x batch`` dialogues, one local epoch; with DP
 the noise from ``client.budget.planned_noise_multiplier``, Poisson sampling at
 q = 1 / steps).
@@ -76,7 +76,7 @@ from pathlib import Path
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, human_bytes, machine, median, say, table, write_result  # noqa: E402
+from bench.harness import RESULTS, human_bytes, machine, median, say, table, write_result  # noqa: E402
 
 CONFIGS: dict[str, dict] = {
     "tiny": dict(hidden=64, layers=2, heads=2, max_length=128, batch=16, split=4, steps=10, repeats=7),
@@ -111,8 +111,8 @@ def counted_set(tokens, counter: TokenCounter):
     """``tokens`` (a ``TokenizedSet``) whose dataset adds every example the loader fetches to ``counter``."""
     import torch.utils.data
 
-    from common.data import TokenizedSet
-    from common.losses import IGNORE
+    from common.data.sources import TokenizedSet
+    from common.model.losses import IGNORE
 
     nonpad = tokens.attention_mask.sum(dim=1).tolist()
     labelled = (tokens.labels != IGNORE).sum(dim=1).tolist()
@@ -205,9 +205,9 @@ class Arm:
 
 
 def run_config(args, preset: dict, arm: str, device: str):
-    from simulations.cli import _parse_set
+    from simulations.cli.main import _parse_set
 
-    from common.config import RunConfig
+    from common.config.run import RunConfig
 
     dp, ghost, split = ARMS[arm]
     flat = {
@@ -235,8 +235,8 @@ def train_once(arm: Arm, tokens, counter: TokenCounter, vocab: int, device: str,
     """Build a fresh model (untimed), train one round with ``train_round`` (timed); figures of the round."""
     import torch
 
-    from client.dp_training import round_plan, train_round
-    from common.model import build_peft_model
+    from client.training import round_plan, train_round
+    from common.model.build import build_peft_model
 
     cfg = arm.cfg
     t0 = time.perf_counter()
@@ -393,12 +393,12 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     import torch
 
     from client.budget import planned_noise_multiplier
-    from client.dp_training import round_plan
-    from common.chat import tokenize_dialogues
-    from common.chat_data import ChatCorpus, desensitize_dialogues
-    from common.device import autocast_dtype
-    from common.dialogue_synthetic import generate_dialogues
-    from common.model import load_tokenizer
+    from client.training import round_plan
+    from common.tasks.chat import tokenize_dialogues
+    from common.data.dialogues import ChatCorpus, desensitize_dialogues
+    from common.model.device import autocast_dtype
+    from common.data.synthetic.dialogues import generate_dialogues
+    from common.model.build import load_tokenizer
 
     info = machine()
     if device == "cuda":
@@ -424,7 +424,7 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     prompts, replies, pii = desensitize_dialogues(corpus)
     tokenizer = load_tokenizer(cfg0.model)
     tokens = tokenize_dialogues(prompts, replies, tokenizer, cfg0.model.max_length)
-    from common.losses import IGNORE
+    from common.model.losses import IGNORE
 
     data_info = {
         "dialogues": n, "seed": DIALOGUE_SEED, "pii_masked": pii,
@@ -450,7 +450,7 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     counter = TokenCounter()
     vocab = len(tokenizer)
     # Warm-up rounds (first calls: lazy imports, Opacus set-up, allocator) train 2 steps on the first 2 batches.
-    from common.data import TokenizedSet
+    from common.data.sources import TokenizedSet
 
     m = min(n, 2 * cfg0.train.batch_size)
     warm_tokens = TokenizedSet(tokens.input_ids[:m], tokens.attention_mask[:m], tokens.labels[:m])

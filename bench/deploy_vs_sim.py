@@ -3,9 +3,9 @@
 The same run config (default: 3 branches x 3 rounds of DP LoRA training on
 the synthetic data, 100 records per branch) is run
 
-* as a **simulation**: ``simulations.runner.simulate`` (Flower's simulation
+* as a **simulation**: ``simulations.local.runner.simulate`` (Flower's simulation
   engine: one ``flower-superlink --simulation``, Ray actors with 1 CPU each),
-* as a **local deployment**: ``simulations.deployment.deploy_local`` (one
+* as a **local deployment**: ``simulations.deploy.orchestration.deploy_local`` (one
   SuperLink with TLS and SuperNode authentication, one ``flower-supernode``
   per branch, ``--isolation subprocess``; the branches' data written to CSV
   files from the same seeded partition),
@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
+from bench.harness import (  # noqa: E402
     ROOT, RESULTS, LineClock, final_metrics, ledger_marks, machine, median, round_marks, say, table, write_result,
 )
 
@@ -55,7 +55,7 @@ BASE = {"data.records-per-branch": 100}
 
 
 def run_sim(out: Path, branches: int, config: dict, timeout: float) -> dict:
-    from simulations.runner import simulate
+    from simulations.local.runner import simulate
 
     clock = LineClock("simulation")
     t0 = time.monotonic()
@@ -66,7 +66,7 @@ def run_sim(out: Path, branches: int, config: dict, timeout: float) -> dict:
 
 
 def run_deploy(out: Path, branches: int, config: dict, timeout: float) -> dict:
-    from simulations.deployment import deploy_local
+    from simulations.deploy.orchestration import deploy_local
 
     clock = LineClock("deployment")
     t0 = time.monotonic()
@@ -98,7 +98,7 @@ def _summary(kind: str, out: Path, wall: float, clock: LineClock, stamped: dict 
 
 
 def main() -> None:
-    from simulations.cli import _parse_set
+    from simulations.cli.main import _parse_set
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

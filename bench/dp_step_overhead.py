@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from common.config import ModelConfig
-from common.model import build_peft_model, load_tokenizer
+from common.config.run import ModelConfig
+from common.model.build import build_peft_model, load_tokenizer
 
 CONFIGS = {
     "tiny": dict(hidden_size=64, layers=2, heads=2),

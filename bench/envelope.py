@@ -4,7 +4,7 @@ For each model configuration (``default``: the tiny model and LoRA of
 pyproject.toml; ``large``: a BERT-base-shaped tiny model, 12 layers x 768,
 LoRA rank 16 on query/key/value, a few MB of adapter):
 
-* **time** of ``common.envelope.seal_update`` (safetensors + X25519/HKDF +
+* **time** of ``common.wire.envelope.seal_update`` (safetensors + X25519/HKDF +
   AES-256-GCM + Ed25519 signature) and ``open_update`` (signature check,
   decryption, safetensors), median of ``--repeats`` calls on the real adapter
   arrays, plus the same steps one by one (serialize, encrypt, sign, verify,
@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, human_bytes, machine, median, say, table, write_result  # noqa: E402
+from bench.harness import RESULTS, human_bytes, machine, median, say, table, write_result  # noqa: E402
 
 CONFIGS = {
     "default": {},
@@ -52,7 +52,7 @@ RUN_ID, ROUND_NO = 9, 1
 
 
 def _cfg(name: str, out: Path, envelope: bool):
-    from common.config import RunConfig
+    from common.config.run import RunConfig
 
     return RunConfig.from_flower({**RunConfig().to_flower(), **ROUND, **CONFIGS[name], "output-dir": str(out),
                                   "security.envelope": envelope})
@@ -77,12 +77,12 @@ def real_exchange(name: str, workdir: Path, envelope: bool) -> dict:
     from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 
     from client.app import app as client_app
-    from common.envelope import sign_global
-    from common.keys import init_keys
-    from common.model import build_peft_model, load_tokenizer
-    from common.adapter import adapter_arrays
-    from common.protocol import arrays_to_record
-    from server.keyring import ServerKeys
+    from common.wire.envelope import sign_global
+    from common.keys.layout import init_keys
+    from common.model.build import build_peft_model, load_tokenizer
+    from common.model.adapter import adapter_arrays
+    from common.wire.protocol import arrays_to_record
+    from server.records.keyring import ServerKeys
 
     out = workdir / f"{name}-{'sealed' if envelope else 'plain'}"
     cfg = _cfg(name, out, envelope)
@@ -116,7 +116,7 @@ def time_envelope(arrays: dict, repeats: int) -> dict:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from common import envelope as env
+    from common.wire import envelope as env
 
     signing = Ed25519PrivateKey.generate()
     server = X25519PrivateKey.generate()
@@ -168,8 +168,8 @@ def time_envelope(arrays: dict, repeats: int) -> dict:
 
 
 def measure(name: str, workdir: Path, repeats: int) -> dict:
-    from common.model import build_peft_model, load_tokenizer
-    from common.adapter import adapter_arrays
+    from common.model.build import build_peft_model, load_tokenizer
+    from common.model.adapter import adapter_arrays
 
     cfg = _cfg(name, workdir / name, True)
     say(f"{name}: building the model (hidden {cfg.model.hidden_size}, {cfg.model.layers} layers, LoRA rank "

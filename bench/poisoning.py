@@ -1,6 +1,6 @@
 """Benchmark: one poisoned branch of ten, plain FedAvg vs Flower's robust aggregators.
 
-Every run is a real Flower simulation (``simulations.runner.simulate``) of 10
+Every run is a real Flower simulation (``simulations.local.runner.simulate``) of 10
 branches without DP (so the model learns something measurable), with the same
 data, seed and training settings; they differ only in the aggregator and the
 attack.  ``faults.poison-branch`` (default branch-3) sends a poisoned update
@@ -49,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, RESULTS, LineClock, final_metrics, machine, say, table, write_result  # noqa: E402
+from bench.harness import ROOT, RESULTS, LineClock, final_metrics, machine, say, table, write_result  # noqa: E402
 
 ROBUST = ("median", "trimmed-mean", "krum", "multikrum")
 DEFAULT_NORM = 50.0
@@ -93,8 +93,8 @@ def run_config(args, run: dict, extra: dict) -> dict:
 
 
 def main() -> None:
-    from simulations.cli import _parse_set
-    from simulations.runner import simulate
+    from simulations.cli.main import _parse_set
+    from simulations.local.runner import simulate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,8 +193,8 @@ def main() -> None:
         "total_seconds": time.monotonic() - t_all,
     }
     try:
-        from common.config import RunConfig
-        from common.data import simulation_split
+        from common.config.run import RunConfig
+        from common.data.sources import simulation_split
 
         cfg = RunConfig.from_flower({**RunConfig().to_flower(), **extra, "num-branches": args.branches})
         result["chance_accuracy"] = 1 / len(simulation_split(cfg)[3])

@@ -10,22 +10,22 @@ Two public data sets, read from ``<repo>/../shared/data`` (``--data-dir``; never
 
 Each file is split by the run's fixed seed into train and held-out (``data.test-fraction`` 0.2,
 stratified for credit), and the train part over the branches with Dirichlet(0.5) label skew --
-``common.data``'s split, the one every arm uses.  Four arms, one base model, one set of
+``common.data.sources``'s split, the one every arm uses.  Four arms, one base model, one set of
 hyper-parameters, one total number of epochs (a federated run of R rounds x E local epochs counts
 as R*E epochs for every other arm):
 
 (a) centralized, non-private: one model on the whole train part (the branches' union: the same
     split with ``num-branches=1``), R*E epochs;
-(b) federated, non-private: a real Flower simulation (``simulations.runner.simulate``), R x E;
+(b) federated, non-private: a real Flower simulation (``simulations.local.runner.simulate``), R x E;
 (c) federated, DP-SGD at ``dp.target-epsilon=8`` per branch, R x E;
 (d) each branch alone, DP at epsilon 8 on its own rows for R*E epochs, mean (min, max) over branches.
     Its noise comes from ``client.budget.planned_noise_multiplier`` for the same plan as in (c)
     (same sample rate, same total steps), so each branch adds the same noise as in (c).
 
 (a) and (d) run in this process through the branch's own code: ``client.branch_data.prepare_branch``
-(load, desensitize, serialize, tokenize), ``common.model.build_peft_model``,
-``client.dp_training.train_round``, then ``common.evaluation.evaluate`` on the server's own held-out
-set (``server.evaluation.holdout_set``).  (b) and (c) report the last round of their ``metrics.json``
+(load, desensitize, serialize, tokenize), ``common.model.build.build_peft_model``,
+``client.training.train_round``, then ``common.model.metrics.evaluate`` on the server's own held-out
+set (``server.evaluation.holdout.holdout_set``).  (b) and (c) report the last round of their ``metrics.json``
 (the server evaluates the global adapter on that held-out set).
 
 Goals (booleans in the JSON, for each data set and each of its two metrics):
@@ -56,7 +56,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, RESULTS, LineClock, machine, say, table, write_result  # noqa: E402
+from bench.harness import ROOT, RESULTS, LineClock, machine, say, table, write_result  # noqa: E402
 
 ARMS = {"a": "centralized, non-private", "b": "federated, non-private", "c": "federated, DP eps 8 per branch",
         "d": "each branch alone, DP eps 8 (mean)"}
@@ -132,7 +132,7 @@ def resolve_base(base: str, parser) -> str:
 
 
 def run_config(flat: dict):
-    from common.config import RunConfig
+    from common.config.run import RunConfig
 
     return RunConfig.from_flower({**RunConfig().to_flower(), **flat})
 
@@ -150,12 +150,12 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
 
     from client.branch_data import prepare_branch
     from client.budget import epsilon_of, planned_noise_multiplier
-    from client.dp_training import round_plan, train_round
-    from common.config import branch_settings
-    from common.device import resolve_device
-    from common.evaluation import evaluate
-    from common.model import build_peft_model, load_tokenizer
-    from common.tasks import task_of
+    from client.training import round_plan, train_round
+    from common.config.run import branch_settings
+    from common.model.device import resolve_device
+    from common.model.metrics import evaluate
+    from common.model.build import build_peft_model, load_tokenizer
+    from common.tasks.spec import task_of
 
     rounds, epochs = int(flat["num-server-rounds"]), int(flat["train.local-epochs"])
     cfg = run_config({**flat, "dp.enabled": dp, "num-server-rounds": 1, "train.local-epochs": rounds * epochs})
@@ -181,8 +181,8 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
 
 def holdout_for(flat: dict):
     """The server's held-out set of this config (the same rows the federated runs are evaluated on)."""
-    from common.model import load_tokenizer
-    from server.evaluation import holdout_set
+    from common.model.build import load_tokenizer
+    from server.evaluation.holdout import holdout_set
 
     cfg = run_config(flat)
     return holdout_set(cfg, load_tokenizer(cfg.model))[0]
@@ -193,7 +193,7 @@ def holdout_for(flat: dict):
 
 def federated(flat: dict, dp: bool, out: Path, label: str, timeout: float) -> dict:
     """One real Flower simulation; the last round's held-out metrics, spend and noise from its outputs."""
-    from simulations.runner import simulate
+    from simulations.local.runner import simulate
 
     if out.exists():
         shutil.rmtree(out)
@@ -279,7 +279,7 @@ def goals(result: dict, args) -> list[dict]:
 
 
 def parse_args(argv=None):
-    from simulations.cli import _parse_set
+    from simulations.cli.main import _parse_set
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -2,7 +2,7 @@
 
 Two figures, each a ratio of two arms measured in one call of this script:
 
-**(i) Scale.**  Two real Flower simulations (``simulations.runner.simulate``,
+**(i) Scale.**  Two real Flower simulations (``simulations.local.runner.simulate``,
 one ``flower-superlink --simulation``, Ray actors of 1 CPU each) with the same
 run config and the same 10 branches trained per round:
 
@@ -13,16 +13,16 @@ both with ``min-train-branches`` 10 (there is no federated evaluation:
 the server evaluates on its own held-out set).  Goal: the time of a round and
 the peak memory do not grow with the total number of branches: large / small
 at most ``--tolerance`` (1.2).  Data: the synthetic generator; every branch
-makes only its own records (``common.data_synthetic``: its own seeded stream, about
+makes only its own records (``common.data.synthetic.streams``: its own seeded stream, about
 ``data.records-per-branch`` rows whatever the federation's size), and
 ``data.test-fraction`` 0.8 makes both held-out sets the same 2,000 rows
-(``common.data_synthetic.HELD_OUT_CAP``; the held-out stream depends on its size and
+(``common.data.synthetic.streams.HELD_OUT_CAP``; the held-out stream depends on its size and
 the seed only), so both servers evaluate the same data every round.  What
 else grows with the federation is kept out of the rounds: every branch's
 envelope keys are made at start-up, the server loads the public ones once,
 and Flower's simulation engine, which polls every virtual SuperNode every
 0.1 s, answers a poll of a node with nothing to do cheaply
-(``server/sim_engine.py``).
+(``server/flower_patches.py``).
 
 *Time per round*: from the ServerApp's timestamped log lines, ``[ROUND k/N]``
 (branches sampled, adapter sent) to ``fedbank round k/N: held-out ...``
@@ -49,7 +49,7 @@ comes from, independently of how busy the shared machine was.
 
 *One-time start-up*, which legitimately grows with the federation, is
 reported separately: generating the envelope keys of every branch
-(``simulations.runner.ensure_simulation_keys``) and the time from calling the
+(``simulations.local.runner.ensure_simulation_keys``) and the time from calling the
 runner to the first ``[ROUND 1/`` line (SuperLink, ``flwr run``, Ray start
 and node registration, the server's keys and held-out set, round 0's
 evaluation).
@@ -57,7 +57,7 @@ evaluation).
 **(ii) Framework overhead.**  One federated round of the ``small`` arm (10
 branches, each ``train.local-epochs`` local epochs; steady median) divided by
 the same local steps run centrally, in this process, with the project's own
-training code: for each of the 10 branches, ``client.dp_training.train_round``
+training code: for each of the 10 branches, ``client.training.train_round``
 on that branch's own prepared data (``client.branch_data.prepare_branch``,
 untimed) with the round plan and noise a branch would use, one branch after
 the other, one thread.  The simulation runs 2 Ray workers in parallel on the
@@ -92,7 +92,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
+from bench.harness import (  # noqa: E402
     ROOT, RESULTS, LineClock, final_metrics, human_bytes, machine, median, round_marks, say, table, write_result,
 )
 
@@ -246,8 +246,8 @@ class MemorySampler:
 
 def run_arm(name: str, branches: int, fraction: float, args, extra: dict, work: Path) -> dict:
     """One real simulation; returns its timing, memory, start-up and what the rounds did."""
-    from common.config import RunConfig
-    from simulations.runner import ensure_simulation_keys, simulate
+    from common.config.run import RunConfig
+    from simulations.local.runner import ensure_simulation_keys, simulate
 
     out = work / f"{name}-{branches}"
     if out.exists():
@@ -316,11 +316,11 @@ def central_round(extra: dict, branches: int, rounds: int, repeats: int, work: P
 
     from client.branch_data import prepare_branch
     from client.budget import planned_noise_multiplier
-    from client.dp_training import round_plan, train_round
-    from common.config import RunConfig, branch_settings
-    from common.data import label_names
-    from common.model import build_peft_model, load_tokenizer
-    from common.adapter import adapter_arrays, load_adapter_arrays
+    from client.training import round_plan, train_round
+    from common.config.run import RunConfig, branch_settings
+    from common.data.sources import label_names
+    from common.model.build import build_peft_model, load_tokenizer
+    from common.model.adapter import adapter_arrays, load_adapter_arrays
 
     torch.set_num_threads(1)
     config = {**RunConfig().to_flower(), **extra, "num-server-rounds": rounds, "num-branches": branches,
@@ -368,7 +368,7 @@ def central_round(extra: dict, branches: int, rounds: int, repeats: int, work: P
 
 
 def main() -> None:
-    from simulations.cli import _parse_set
+    from simulations.cli.main import _parse_set
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -25,15 +25,15 @@ from client import reply_cache
 from client.branch_data import prepare_branch
 from client.chat_branch import prepare_chat_branch
 from client.budget import PrivacyState, branch_lock, epsilon_of, planned_noise_multiplier
-from client.dp_training import round_plan, train_round
-from client.faults import maybe_fail, maybe_poison
+from client.training import round_plan, train_round
+from client.testing.faults import maybe_fail, maybe_poison
 from client.secagg import secagg_mod
-from client.secure_channel import BranchChannel
-from common.config import BranchSettings, RunConfig, branch_settings
-from common.envelope import deserialize_arrays, serialize_arrays
-from common.model import build_peft_model, load_tokenizer
-from common.adapter import load_adapter_arrays
-from common.protocol import (
+from client.channel import BranchChannel
+from common.config.run import BranchSettings, RunConfig, branch_settings
+from common.wire.envelope import deserialize_arrays, serialize_arrays
+from common.model.build import build_peft_model, load_tokenizer
+from common.model.adapter import load_adapter_arrays
+from common.wire.protocol import (
     STATUS_EXHAUSTED,
     STATUS_TRAINED,
     arrays_to_record,
@@ -43,8 +43,8 @@ from common.protocol import (
     record_to_arrays,
     reply_metrics,
 )
-from common.device import resolve_device
-from common.tasks import task_of
+from common.model.device import resolve_device
+from common.tasks.spec import task_of
 
 app = ClientApp(mods=[secagg_mod])  # SecAgg+ only for SecAgg+ messages (client/secagg.py)
 

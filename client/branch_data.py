@@ -1,17 +1,17 @@
 """A branch's training data, from raw records to desensitized, tokenized tensors.
 
-Loading goes through ``common.data`` (the branch's partition in simulation:
+Loading goes through ``common.data.sources`` (the branch's partition in simulation:
 synthetic records from the branch's own seeded stream, or its part of the
 run's CSV/JSONL; its own ``data-path`` file in deployment); every text is desensitized here,
 at the branch, before it is tokenized, so no planted PII reaches a batch.
 Records (``task = credit | fraud``) lose their identifier columns, have their
 quasi-identifiers generalized and their values masked, and only then are
-serialized to text (:mod:`common.tabular`).  ``train.imbalance`` is applied
+serialized to text (:mod:`common.privacy.records`).  ``train.imbalance`` is applied
 here too: ``oversample`` duplicates rare-class rows (no DP only),
 ``weighted-loss`` gives :attr:`BranchData.class_weights`, which the model's
-loss takes through ``train_round(..., class_weights=...)`` (:class:`common.losses.TaskLoss`).
+loss takes through ``train_round(..., class_weights=...)`` (:class:`common.model.losses.TaskLoss`).
 With ``audit.canaries > 0`` the branch named by ``audit.canary-branch`` also
-trains on the run's planted canaries (``common.canary``; random texts that
+trains on the run's planted canaries (``common.audit.canaries``; random texts that
 desensitization leaves unchanged), for the server's empirical privacy audit.
 """
 
@@ -21,14 +21,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from common.canary import canaries
-from common.config import BranchSettings, RunConfig, read_labels
-from common.corpus import Corpus
-from common.data import SYNTHETIC, TokenizedSet, encode_labels, label_names, load_file, partition_corpus, tokenize
-from common.desensitize import Desensitizer
+from common.audit.canaries import canaries
+from common.config.run import BranchSettings, RunConfig, read_labels
+from common.data.corpus import Corpus
+from common.data.sources import SYNTHETIC, TokenizedSet, encode_labels, label_names, load_file, partition_corpus, tokenize
+from common.privacy.desensitize import Desensitizer
 from common.errors import ConfigError, DataError
-from common.pii import PII_TYPES
-from common.tasks import class_weights, oversample_indices, render_corpus
+from common.privacy.pii import PII_TYPES
+from common.tasks.spec import class_weights, oversample_indices, render_corpus
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +39,7 @@ class BranchData:
     """What a branch trains on, plus what desensitization removed.
 
     ``class_weights``: per-label loss weights with ``train.imbalance =
-    weighted-loss`` (pass them to ``client.dp_training.train_round``), else None.
+    weighted-loss`` (pass them to ``client.training.train_round``), else None.
     """
 
     train: TokenizedSet

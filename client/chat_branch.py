@@ -2,19 +2,19 @@
 
 The generative counterpart of :func:`client.branch_data.prepare_branch`:
 the branch's partition in simulation or its own ``data-path`` file in
-deployment (:mod:`common.chat_data`), the audit's reply canaries when this is
-the canary branch (:mod:`common.chat_canary`), every prompt and reply
+deployment (:mod:`common.data.dialogues`), the audit's reply canaries when this is
+the canary branch (:mod:`common.audit.reply_canaries`), every prompt and reply
 desensitized here, at the branch, then tokenized with the loss on the reply
-tokens only (:func:`common.chat.tokenize_dialogues`).
+tokens only (:func:`common.tasks.chat.tokenize_dialogues`).
 """
 
 from __future__ import annotations
 
 from client.branch_data import BranchData
-from common.chat import tokenize_dialogues
-from common.chat_canary import with_reply_canaries
-from common.chat_data import ChatCorpus, desensitize_dialogues, load_dialogues, partition_dialogues
-from common.config import BranchSettings, RunConfig
+from common.tasks.chat import tokenize_dialogues
+from common.audit.reply_canaries import with_reply_canaries
+from common.data.dialogues import ChatCorpus, desensitize_dialogues, load_dialogues, partition_dialogues
+from common.config.run import BranchSettings, RunConfig
 from common.errors import DataError
 
 

@@ -47,18 +47,18 @@ from flwr.common.logger import log
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, RECORD_KEY_STATE
 from flwr.compat.common import recorddict_compat as compat
 
-from client.secure_channel import BranchChannel
-from common.protocol import SECAGG_KEY_ARRAY_NAMES as KEY_NAMES
-from common.protocol import SECAGG_KEY_GLOBAL as KEY_GLOBAL
-from common.protocol import SECAGG_KEY_ROUND as KEY_ROUND
-from common.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
-from common.config import RunConfig, branch_settings
+from client.channel import BranchChannel
+from common.wire.protocol import SECAGG_KEY_ARRAY_NAMES as KEY_NAMES
+from common.wire.protocol import SECAGG_KEY_GLOBAL as KEY_GLOBAL
+from common.wire.protocol import SECAGG_KEY_ROUND as KEY_ROUND
+from common.wire.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
+from common.config.run import RunConfig, branch_settings
 from common.errors import FedbankError
-from common.protocol import STATUS_TRAINED, arrays_to_record, branch_record, claim_bytes, read_claim, record_to_arrays
+from common.wire.protocol import STATUS_TRAINED, arrays_to_record, branch_record, claim_bytes, read_claim, record_to_arrays
 
 WARNING = 30
 
-#: FitIns config keys the server's SecAgg+ driver sends (keep equal to server/secagg.py).
+#: FitIns config keys the server's SecAgg+ driver sends (keep equal to server/run/secagg_loop.py).
 
 
 def secagg_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:

@@ -88,7 +88,7 @@ def summarize(run: Path, noisy: bool) -> dict:
 def run_arm(name: str, out: Path) -> dict:
     """Run one arm of the reference simulation into ``out`` and summarize it."""
     env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0"}
-    cmd = [sys.executable, "-m", "simulations.cli", "simulate", "--out", str(out), *COMMON, *ARMS[name]]
+    cmd = [sys.executable, "-m", "simulations.cli.main", "simulate", "--out", str(out), *COMMON, *ARMS[name]]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise SystemExit(f"reference run '{name}' failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")

@@ -1,5 +1,5 @@
 """Rewrite ``[tool.flwr.app.config]`` in pyproject.toml and the configuration table
-in README.md from common.config's keys, defaults and help texts.
+in README.md from common.config.run's keys, defaults and help texts.
 
 Run after adding or changing a setting: ``python scripts/sync_config.py``.
 Tests check that all three agree.
@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.config import config_table  # noqa: E402
+from common.config.run import config_table  # noqa: E402
 
 HEADER = "[tool.flwr.app.config]\n"
 README_START, README_END = "<!-- config-table:start -->\n", "<!-- config-table:end -->\n"

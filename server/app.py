@@ -2,7 +2,7 @@
 
 Reads the config, loads the server's keys (envelope on), builds the initial
 adapter or restores the last checkpoint (``resume``), runs the rounds with
-:class:`server.strategy.BranchStrategy` around the configured Flower
+:class:`server.aggregation.strategy.BranchStrategy` around the configured Flower
 aggregator, and writes the outputs under ``output-dir``:
 
 * ``adapter/`` -- the final adapter (PEFT ``save_pretrained``) plus its base recipe;
@@ -22,22 +22,22 @@ from flwr.app import ArrayRecord, Context
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
-from common.config import RunConfig
+from common.config.run import RunConfig
 from common.errors import FedbankError
-from common.adapter import adapter_arrays, load_adapter_arrays, save_adapter
-from common.protocol import arrays_to_record, record_to_arrays
-from server.aggregation import ClientLevelAccountant, build_aggregator
-from server.audit import formal_epsilon_of, run_audit
-from server.checkpoint import Checkpoint, load_checkpoint, load_velocity, rewind_ledger, save_checkpoint, unfinished_claims
-from server.evaluation import HoldoutEvaluator
-from server.intake import Intake
-from server.keyring import ServerKeys
-from server.ledger import PrivacyLedger
-from server.recorder import RunRecorder
-from server.rounds import run_rounds
-from server.server_optimizer import ServerMomentum
-from server.sim_engine import install as install_fast_idle_poll
-from server.strategy import BranchStrategy
+from common.model.adapter import adapter_arrays, load_adapter_arrays, save_adapter
+from common.wire.protocol import arrays_to_record, record_to_arrays
+from server.aggregation.aggregators import ClientLevelAccountant, build_aggregator
+from server.evaluation.canary_audit import formal_epsilon_of, run_audit
+from server.records.checkpoint import Checkpoint, load_checkpoint, load_velocity, rewind_ledger, save_checkpoint, unfinished_claims
+from server.evaluation.holdout import HoldoutEvaluator
+from server.admission.intake import Intake
+from server.records.keyring import ServerKeys
+from server.records.ledger import PrivacyLedger
+from server.records.metrics import RunRecorder
+from server.run.rounds import run_rounds
+from server.aggregation.server_momentum import ServerMomentum
+from server.flower_patches import install as install_fast_idle_poll
+from server.aggregation.strategy import BranchStrategy
 
 app = ServerApp()
 
@@ -45,10 +45,10 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run (or resume) the federation and write its outputs."""
-    install_fast_idle_poll()  # simulation only: Flower's engine polls every branch every 0.1 s (server/sim_engine.py)
+    install_fast_idle_poll()  # simulation only: Flower's engine polls every branch every 0.1 s (server/flower_patches.py)
     cfg = RunConfig.from_flower(context.run_config)
     if cfg.security.secagg:
-        from server.secagg import run_secagg
+        from server.run.secagg_loop import run_secagg
 
         run_secagg(grid, context, cfg)
         return

@@ -7,13 +7,13 @@ import json
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 
 from client.app import app as client_app
-from common.config import RunConfig
-from common.envelope import sign_global
-from common.keys import init_keys
-from common.model import build_peft_model, load_tokenizer
-from common.adapter import adapter_arrays
-from common.protocol import arrays_to_record
-from server.keyring import ServerKeys
+from common.config.run import RunConfig
+from common.wire.envelope import sign_global
+from common.keys.layout import init_keys
+from common.model.build import build_peft_model, load_tokenizer
+from common.model.adapter import adapter_arrays
+from common.wire.protocol import arrays_to_record
+from server.records.keyring import ServerKeys
 
 
 def make_keys(cfg: RunConfig, num_branches: int) -> ServerKeys:

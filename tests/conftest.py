@@ -27,7 +27,7 @@ E2E_CONFIG = {
 @pytest.fixture(scope="session")
 def e2e_run(tmp_path_factory):
     """A real Flower simulation: 3 branches x 2 rounds with DP (run once per session)."""
-    from simulations.runner import simulate
+    from simulations.local.runner import simulate
 
     out = tmp_path_factory.mktemp("e2e") / "run"
     result = simulate(ROOT, out, num_branches=3, run_config=E2E_CONFIG, timeout=900)

@@ -254,7 +254,7 @@ def _run_rounds_like_a_branch(accountant_cls, kind, rounds, state_dir):
     for number, (sigma, q, steps) in enumerate(rounds, start=1):
         predicted = state.epsilon_after(sigma, q, steps)
         acc = accountant_cls()
-        acc.history = [tuple(h) for h in state.history]  # as client/dp_training.py restores it
+        acc.history = [tuple(h) for h in state.history]  # as client/training.py restores it
         for _ in range(steps):
             acc.step(noise_multiplier=sigma, sample_rate=q)
         spent = state.record_round(run_id=1, server_round=number, accountant_history=acc.history, steps=steps)

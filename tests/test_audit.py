@@ -19,12 +19,12 @@ import torch
 
 from client.branch_data import prepare_branch
 from client.budget import PrivacyState, planned_noise_multiplier
-from client.dp_training import round_plan, train_round
-from common.canary import canaries
-from common.config import RunConfig, branch_settings
-from common.desensitize import Desensitizer
-from common.model import build_peft_model, load_tokenizer
-from server.audit import (AUDIT_FILE, clopper_pearson, empirical_epsilon, epsilon_from_rates, formal_epsilon_of,
+from client.training import round_plan, train_round
+from common.audit.canaries import canaries
+from common.config.run import RunConfig, branch_settings
+from common.privacy.desensitize import Desensitizer
+from common.model.build import build_peft_model, load_tokenizer
+from server.evaluation.canary_audit import (AUDIT_FILE, clopper_pearson, empirical_epsilon, epsilon_from_rates, formal_epsilon_of,
                           roc_auc, run_audit)
 
 LABELS = ["a", "b", "c", "d"]

@@ -1,6 +1,6 @@
 """Bad input: every case exits non-zero with one line naming the problem and the fix.
 
-Each case runs the real command line (``python -m simulations.cli``) on tiny
+Each case runs the real command line (``python -m simulations.cli.main``) on tiny
 files and checks: exit code != 0, stderr is exactly one line starting with
 ``fedbank: error:`` that names the key / column / file / label, no traceback
 anywhere, nothing on stdout, and (for ``simulate``) no output directory left
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def fedbank(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0"}
-    return subprocess.run([sys.executable, "-m", "simulations.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "simulations.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=env)
 
 
@@ -112,7 +112,7 @@ def test_branch_with_no_rows(tmp_path):
 
 
 def test_label_at_evaluation_that_training_never_saw(tmp_path):
-    from common.data import train_test_split
+    from common.data.sources import train_test_split
 
     n, seed, test_fraction = 40, 42, 0.2  # the run's defaults decide which rows are held out
     _, held_out = train_test_split(n, test_fraction, seed)
@@ -139,7 +139,7 @@ def test_label_outside_the_configured_label_set(tmp_path):
 ])
 def test_data_loader_errors_are_one_line(tmp_path, name, content, fragment):
     """More ways a data file can be bad (in-process: the loader every node uses)."""
-    from common.data_files import load_table
+    from common.data.files import load_table
 
     path = tmp_path / name
     if content is None:
@@ -152,7 +152,7 @@ def test_data_loader_errors_are_one_line(tmp_path, name, content, fragment):
 
 
 def test_csv_with_a_byte_order_mark_loads(tmp_path):
-    from common.data_files import load_table
+    from common.data.files import load_table
 
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufefftext,label\nhello,a\n".encode("utf-8"))
@@ -164,7 +164,7 @@ def test_csv_with_a_byte_order_mark_loads(tmp_path):
 
 @pytest.fixture(scope="module")
 def key_template(tmp_path_factory) -> Path:
-    from common.keys import init_keys
+    from common.keys.layout import init_keys
 
     root = tmp_path_factory.mktemp("keys") / "keys"
     init_keys(root, 2)
@@ -224,7 +224,7 @@ def test_key_directory_without_a_simulated_branch(tmp_path, keys):
                                   "certificate-as-key", "public-as-private", "openssh-as-pem"])
 def test_key_loaders_give_one_line_key_file_errors(tmp_path, key_template, case):
     """The loaders themselves (used by every party of a deployment), in-process."""
-    from common.keys import load_ed25519_private, load_x25519_private
+    from common.keys.layout import load_ed25519_private, load_x25519_private
 
     k = key_template
     path = {
@@ -313,13 +313,13 @@ def test_error_messages_are_always_one_line():
 
 def test_fedbank_error_is_found_in_a_failed_runs_log(tmp_path):
     """What a ServerApp or ClientApp raised is recoverable from Flower's log, as one line."""
-    from simulations.preflight import explain_failure, fedbank_error_in_log
+    from simulations.local.preflight import explain_failure, fedbank_error_in_log
     from common.errors import RunFailed
 
     server_log = tmp_path / "server.log"
     server_log.write_text(
         "\x1b[91mERROR \x1b[0m:     Simulation raised an exception\nTraceback (most recent call last):\n"
-        '  File "server/evaluation.py", line 33, in tokenize_corpus\n'
+        '  File "server/evaluation/holdout.py", line 33, in tokenize_corpus\n'
         "common.errors.DataError: label 'z' is in the held-out evaluation set (1 row(s)) but in no training row: add training rows\n"
         "\x1b[91mERROR \x1b[0m:     Exit Code: 700\n", encoding="utf-8")
     client_log = tmp_path / "client.log"

@@ -6,7 +6,7 @@ import pytest
 from opacus.accountants import PRVAccountant, RDPAccountant
 
 from client.budget import PrivacyState, planned_noise_multiplier
-from common.config import RunConfig
+from common.config.run import RunConfig
 from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
 
@@ -93,9 +93,9 @@ def test_dp_noise_and_batches_cannot_be_replayed_from_the_public_seed(tmp_path, 
     import numpy as np
 
     from client.branch_data import prepare_branch
-    from client.dp_training import round_plan, train_round
-    from common.config import branch_settings
-    from common.model import build_peft_model, load_tokenizer
+    from client.training import round_plan, train_round
+    from common.config.run import branch_settings
+    from common.model.build import build_peft_model, load_tokenizer
 
     cfg = RunConfig.from_flower({"num-branches": 2, "data.records-per-branch": 24, "model.max-length": 48,
                                  "train.batch-size": 8, "dp.enabled": dp, "output-dir": str(tmp_path)})

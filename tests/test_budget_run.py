@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from simulations.runner import simulate
+from simulations.local.runner import simulate
 from tests.conftest import ROOT
 
 # Fixed noise: every round costs the same, so budgets are reached after a known number of rounds.

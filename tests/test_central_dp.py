@@ -9,10 +9,10 @@ import json
 import dp_accounting
 import pytest
 
-from common.config import ConfigError, RunConfig
-from server.keyring import ledger_verify_keys
-from server.ledger import verify_ledger
-from simulations.runner import simulate
+from common.config.run import ConfigError, RunConfig
+from server.records.keyring import ledger_verify_keys
+from server.records.ledger import verify_ledger
+from simulations.local.runner import simulate
 from tests.conftest import ROOT
 
 RUN = {"num-server-rounds": 2, "data.records-per-branch": 24, "model.max-length": 48, "train.batch-size": 8,

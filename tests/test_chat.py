@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from client.budget import epsilon_of, planned_noise_multiplier
-from client.dp_training import round_plan, train_round
-from common.chat import PROMPT_TEMPLATE, rouge_l, tokenize_dialogues
-from common.config import RunConfig
+from client.training import round_plan, train_round
+from common.tasks.chat import PROMPT_TEMPLATE, rouge_l, tokenize_dialogues
+from common.config.run import RunConfig
 from common.errors import ModelError
-from common.losses import IGNORE, TaskLoss, response_nll
-from common.model import build_peft_model, load_tokenizer
+from common.model.losses import IGNORE, TaskLoss, response_nll
+from common.model.build import build_peft_model, load_tokenizer
 from tests.conftest import ROOT
 
 PROMPTS = ["My card was stolen, please block it.", "我的卡丢了，请帮我挂失。", "What is my balance?", "Hi"]
@@ -147,7 +147,7 @@ def test_an_encoder_cannot_be_the_chat_model():
 @pytest.fixture(scope="module")
 def chat_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("chat") / "run"
-    cmd = [sys.executable, "-m", "simulations.cli", "simulate", "--task", "chat", "--branches", "3", "--rounds", "2",
+    cmd = [sys.executable, "-m", "simulations.cli.main", "simulate", "--task", "chat", "--branches", "3", "--rounds", "2",
            "--out", str(out), "--set", "data.records-per-branch=24", "--set", "model.max-length=128",
            "--set", "train.batch-size=8", "--set", "min-train-branches=3", "--set", "audit.canaries=4",
            "--set", "eval.generate-examples=8", "--set", "eval.max-new-tokens=16"]
@@ -179,7 +179,7 @@ def test_chat_federation_trains_with_dp_and_ledgers_like_classification(chat_run
 
 
 def test_fedbank_chat_loads_the_adapter_desensitizes_and_answers(chat_run):
-    cmd = [sys.executable, "-m", "simulations.cli", "chat", "--adapter", str(chat_run / "adapter"), "--max-new-tokens", "8",
+    cmd = [sys.executable, "-m", "simulations.cli.main", "chat", "--adapter", str(chat_run / "adapter"), "--max-new-tokens", "8",
            "--prompt", "My phone is 13812345678, my card was stolen"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -188,11 +188,11 @@ def test_fedbank_chat_loads_the_adapter_desensitizes_and_answers(chat_run):
 
 
 def test_fedbank_chat_refuses_a_classifier_adapter(tmp_path):
-    from common.adapter import save_adapter
+    from common.model.adapter import save_adapter
 
     mcfg = RunConfig().model
     save_adapter(build_peft_model(mcfg, 3), tmp_path / "adapter", mcfg, ["a", "b", "c"], task="intent")
-    done = subprocess.run([sys.executable, "-m", "simulations.cli", "chat", "--adapter", str(tmp_path / "adapter"),
+    done = subprocess.run([sys.executable, "-m", "simulations.cli.main", "chat", "--adapter", str(tmp_path / "adapter"),
                            "--prompt", "hi"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("fedbank: error: the adapter in")
@@ -201,8 +201,8 @@ def test_fedbank_chat_refuses_a_classifier_adapter(tmp_path):
 
 def test_a_causal_lm_saved_to_a_local_path_is_the_same_base(tmp_path):
     """model.name / fedbank chat --base: a local save_pretrained directory builds the identical causal LM."""
-    from common.config import ModelConfig
-    from common.model import build_base_model, check_base_model
+    from common.config.run import ModelConfig
+    from common.model.build import build_base_model, check_base_model
 
     tiny = _cfg().model
     tok = load_tokenizer(tiny)

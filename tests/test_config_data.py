@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from common.config import RunConfig, config_table
-from common.data import label_names, partition, simulation_split
-from common.data_files import load_table
+from common.config.run import RunConfig, config_table
+from common.data.sources import label_names, partition, simulation_split
+from common.data.files import load_table
 from common.errors import ConfigError, DataError
 from tests.conftest import BANKING77
 
@@ -55,12 +55,12 @@ def test_banking77_loads_through_the_loader():
 
 @pytest.mark.skipif(not BANKING77.exists(), reason="shared data not present")
 def test_banking77_simulation_split_is_seeded_and_disjoint(tmp_path, monkeypatch):
-    import common.data
+    import common.data.sources
 
     cfg = RunConfig.from_flower({"data.source": str(BANKING77), "data.label-column": "category",
                                  "num-branches": 10, "data.dirichlet-alpha": 0.5, "output-dir": str(tmp_path)})
     train, test, parts, names = simulation_split(cfg)
-    monkeypatch.setattr(common.data, "_FILE_SPLIT", None)  # split again from the file, not from the process's cache
+    monkeypatch.setattr(common.data.sources, "_FILE_SPLIT", None)  # split again from the file, not from the process's cache
     again = simulation_split(cfg)
     assert again[0] is not train
     assert len(names) == 77 and len(train) + len(test) == 10003

@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from simulations.cli import build_parser, main
+from simulations.cli.main import build_parser, main
 from tests.conftest import ROOT
 from tests.process_checks import assert_stopped
 
@@ -61,7 +61,7 @@ class Deployed:
 def deployed(tmp_path_factory) -> Deployed:
     """``fedbank deploy local --branches 3 --rounds 2`` with a small config, run once per module."""
     out = tmp_path_factory.mktemp("deploy") / "run"
-    cmd = [sys.executable, "-m", "simulations.cli", "deploy", "local", "--branches", "3", "--rounds", "2",
+    cmd = [sys.executable, "-m", "simulations.cli.main", "deploy", "local", "--branches", "3", "--rounds", "2",
            "--out", str(out), "--timeout", "600"]
     for key, value in SMALL.items():
         cmd += ["--set", f"{key}={value}"]
@@ -146,8 +146,8 @@ def test_deploy_local_leaves_no_process_running(deployed):
 @pytest.fixture(scope="module")
 def auth_link(tmp_path_factory):
     """A SuperLink with TLS and --enable-supernode-auth; only branch-0's key is registered."""
-    from common.keys import init_keys
-    from simulations.deployment import register_supernodes, start_superlink
+    from common.keys.layout import init_keys
+    from simulations.deploy.orchestration import register_supernodes, start_superlink
 
     root = tmp_path_factory.mktemp("auth")
     init_keys(root / "keys", 2, hosts=["127.0.0.1", "localhost"])
@@ -166,7 +166,7 @@ def _fleet_port(link) -> int:
 
 
 def test_unregistered_supernode_is_refused(auth_link):
-    from simulations.deployment import ProcessFailed, list_supernodes, start_supernode, wait_supernodes_online
+    from simulations.deploy.orchestration import ProcessFailed, list_supernodes, start_supernode, wait_supernodes_online
 
     link, root, ids = auth_link
     fleet = f"127.0.0.1:{_fleet_port(link)}"
@@ -201,7 +201,7 @@ def test_unregistered_supernode_is_refused(auth_link):
 
 
 def test_client_without_the_ca_certificate_cannot_connect(auth_link):
-    from simulations.deployment import SuperLink, list_supernodes, start_supernode, write_connection
+    from simulations.deploy.orchestration import SuperLink, list_supernodes, start_supernode, write_connection
     from common.errors import FedbankError
 
     link, root, ids = auth_link
@@ -244,7 +244,7 @@ def test_client_without_the_ca_certificate_cannot_connect(auth_link):
 
 
 def test_node_config_and_branch_ids():
-    from simulations.deployment import branch_id_for, node_config_string
+    from simulations.deploy.orchestration import branch_id_for, node_config_string
 
     assert branch_id_for("3") == "branch-3" and branch_id_for(2) == "branch-2" and branch_id_for("bank-a") == "bank-a"
     text = node_config_string({"branch-id": "branch-1", "data-path": "/d/it's.csv", "budget-epsilon": 4.0})
@@ -276,7 +276,7 @@ def test_deploy_cli_parses_and_refuses_bad_input_before_starting_anything(tmp_pa
 
 def _start_cli(args: list[str], log: Path) -> subprocess.Popen:
     with log.open("w") as fh:
-        return subprocess.Popen([sys.executable, "-m", "simulations.cli", *args], cwd=ROOT, stdout=fh,
+        return subprocess.Popen([sys.executable, "-m", "simulations.cli.main", *args], cwd=ROOT, stdout=fh,
                                 stderr=subprocess.STDOUT, text=True)
 
 
@@ -292,8 +292,8 @@ def test_deploy_superlink_and_branch_commands_run_until_ctrl_c(tmp_path):
     """`fedbank deploy superlink` / `deploy branch` serve in the foreground; SIGINT stops what they started."""
     import signal
 
-    from common.keys import init_keys
-    from simulations.runner import free_port
+    from common.keys.layout import init_keys
+    from simulations.local.runner import free_port
 
     init_keys(tmp_path / "keys", 2, hosts=["127.0.0.1", "localhost"])
     data = tmp_path / "branch-1.csv"

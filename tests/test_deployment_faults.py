@@ -10,7 +10,7 @@ that every process it started (helpers included) is gone.
   (Reliability 4): while round 2 is being trained, the ServerApp process
   (``flwr-serverapp``, forked by the SuperLink's SuperExec) gets SIGKILL.  A new
   ``flwr run`` with the first run's config plus ``resume=true`` (what
-  ``fedbank simulate --resume`` builds, :func:`simulations.cli.resume_config`)
+  ``fedbank simulate --resume`` builds, :func:`simulations.cli.main.resume_config`)
   against the same SuperLink and SuperNodes finishes the run.  Its ledger holds
   exactly the entries of an uninterrupted run of the same config (a simulation,
   run alongside) -- no round's spend twice, none missing -- every epsilon is what
@@ -57,8 +57,8 @@ WAIT = 300.0  # upper bound of any single wait for a state of the run
 
 def _deployment(out: Path, run_config: dict):
     """A started LocalDeployment (keys, branch data, SuperLink, registered and online SuperNodes) and its run config."""
-    from common.config import RunConfig
-    from simulations.deployment import LocalDeployment, prepare_branch_data
+    from common.config.run import RunConfig
+    from simulations.deploy.orchestration import LocalDeployment, prepare_branch_data
 
     config = {**run_config, "output-dir": str(out), "num-branches": len(BRANCHES),
               "security.keys-dir": str(out / "keys")}
@@ -183,14 +183,14 @@ def _create_time(proc: psutil.Process) -> float:
 
 def _verify_cli(ledger: Path) -> str:
     """``fedbank ledger verify LEDGER --require-signatures`` (keys from LEDGER's directory)."""
-    done = subprocess.run([sys.executable, "-m", "simulations.cli", "ledger", "verify", str(ledger),
+    done = subprocess.run([sys.executable, "-m", "simulations.cli.main", "ledger", "verify", str(ledger),
                            "--require-signatures"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.strip()
 
 
 def _final_status(dep, run_id: int, timeout: float = 90.0) -> tuple[str, str]:
-    from simulations.deployment import run_status
+    from simulations.deploy.orchestration import run_status
 
     deadline = time.monotonic() + timeout
     status = run_status(dep.superlink, run_id)
@@ -207,8 +207,8 @@ RESUME_RUN = {**BASE, "min-train-branches": 2}
 
 
 def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path):
-    from simulations.cli import resume_config
-    from simulations.runner import simulate
+    from simulations.cli.main import resume_config
+    from simulations.local.runner import simulate
 
     started = time.monotonic()
     out = tmp_path / "deployed"
@@ -309,7 +309,7 @@ VICTIM = "branch-1"
 
 
 def _node_status(dep, node_id: int) -> str:
-    from simulations.deployment import list_supernodes
+    from simulations.deploy.orchestration import list_supernodes
 
     return next((str(n.get("status")) for n in list_supernodes(dep.superlink) if int(n["node-id"]) == node_id), "")
 

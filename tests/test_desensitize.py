@@ -1,4 +1,4 @@
-"""Tests of the branch-side PII detector and masker (common.desensitize).
+"""Tests of the branch-side PII detector and masker (common.privacy.desensitize).
 
 Table-driven cases cover every PII type in both languages and in the
 formats customers really write; further tables check that non-PII numbers
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from common.desensitize import Desensitizer, DesensitizeResult, desensitize, field_pii_type
+from common.privacy.desensitize import Desensitizer, DesensitizeResult, desensitize, field_pii_type
 from common.errors import ConfigError, DataError
-from common.pii import PII_TYPES, PLACEHOLDERS
-from common.synthetic import SyntheticRecord, generate_records
+from common.privacy.pii import PII_TYPES, PLACEHOLDERS
+from common.data.synthetic.messages import SyntheticRecord, generate_records
 
 # --------------------------------------------------------------------------- one PII type per case
 MASKED = [

@@ -1,4 +1,4 @@
-"""Tests of the synthetic customer-service dialogue generator (common.dialogue_synthetic).
+"""Tests of the synthetic customer-service dialogue generator (common.data.synthetic.dialogues).
 
 Besides shape, determinism and language mix, they check that PII is planted
 on both sides of the exchange and that the branch-side desensitizer removes
@@ -14,12 +14,12 @@ from collections import Counter
 
 import pytest
 
-from common import dialogue_synthetic
-from common.desensitize import Desensitizer, desensitize
-from common.dialogue_synthetic import TOPICS, Dialogue, generate_dialogues
+from common.data.synthetic import dialogues as dialogue_synthetic
+from common.privacy.desensitize import Desensitizer, desensitize
+from common.data.synthetic.dialogues import TOPICS, Dialogue, generate_dialogues
 from common.errors import ConfigError
-from common.pii import PII_TYPES
-from common.synthetic import PlantedPII
+from common.privacy.pii import PII_TYPES
+from common.data.synthetic.messages import PlantedPII
 
 LANGS = ("en", "zh")
 

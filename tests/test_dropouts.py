@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from server.keyring import ledger_verify_keys
-from server.ledger import verify_ledger
-from simulations.runner import simulate
+from server.records.keyring import ledger_verify_keys
+from server.records.ledger import verify_ledger
+from simulations.local.runner import simulate
 from tests.conftest import ROOT
 
 RUN = {"num-server-rounds": 3, "data.records-per-branch": 12, "model.max-length": 32, "train.batch-size": 8,

@@ -1,4 +1,4 @@
-"""Tests of common.envelope with the real primitives (X25519, HKDF, AES-GCM, Ed25519)."""
+"""Tests of common.wire.envelope with the real primitives (X25519, HKDF, AES-GCM, Ed25519)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-import common.envelope as envelope
-from common.envelope import (
+import common.wire.envelope as envelope
+from common.wire.envelope import (
     DEFAULT_MAX_BYTES,
     OpenedUpdate,
     deserialize_arrays,

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from flwr.app import ConfigRecord, Error, Message, RecordDict
 
-from common.config import RunConfig
-from common.envelope import open_update, seal_update
-from common.keys import KeyLayout, load_ed25519_private
-from common.protocol import branch_record, claim_bytes
-from server.aggregation import build_aggregator
-from server.intake import Intake
-from server.ledger import PrivacyLedger, verify_ledger
-from server.recorder import RunRecorder
-from server.strategy import BranchStrategy
+from common.config.run import RunConfig
+from common.wire.envelope import open_update, seal_update
+from common.keys.layout import KeyLayout, load_ed25519_private
+from common.wire.protocol import branch_record, claim_bytes
+from server.aggregation.aggregators import build_aggregator
+from server.admission.intake import Intake
+from server.records.ledger import PrivacyLedger, verify_ledger
+from server.records.metrics import RunRecorder
+from server.aggregation.strategy import BranchStrategy
 from tests.branch_calls import call_branch, claim_of, initial_arrays, make_keys, train_message
 
 RUN = {"num-server-rounds": 2, "num-branches": 4, "data.records-per-branch": 16, "model.max-length": 48,
@@ -178,7 +178,7 @@ def test_round_completes_with_the_honest_branches_and_everything_is_logged(world
     # tampered branch-0 spent privacy (its claim verified): ledgered, not aggregated; honest ones aggregated.
     assert {(l["branch"], l["aggregated"], l.get("reject_reason")) for l in lines} == {
         ("branch-0", False, "tampered"), ("branch-1", True, None), ("branch-2", True, None)}
-    from server.keyring import ledger_verify_keys
+    from server.records.keyring import ledger_verify_keys
 
     assert verify_ledger(tmp_path / "ledger.jsonl", ledger_verify_keys(cfg.keys_dir), require_signatures=True).ok
 
@@ -217,9 +217,9 @@ def test_a_branch_not_sampled_again_after_a_crash_keeps_its_spend_in_the_ledger(
     again with branches 1 and 2: branch 1 resends its cached reply; branch 0,
     not sampled, must still have its signed claim in the ledger, once.
     """
-    from server.checkpoint import Checkpoint, rewind_ledger, unfinished_claims
-    from server.keyring import ledger_verify_keys
-    from server.report import build_report
+    from server.records.checkpoint import Checkpoint, rewind_ledger, unfinished_claims
+    from server.records.keyring import ledger_verify_keys
+    from server.report.build import build_report
 
     cfg, replies = world["cfg"], world["replies"][1]
     ledger = PrivacyLedger(tmp_path / "ledger.jsonl")
@@ -254,7 +254,7 @@ def test_a_branch_not_sampled_again_after_a_crash_keeps_its_spend_in_the_ledger(
 
 def test_a_broken_set_aside_ledger_file_stops_the_resume_with_one_line(tmp_path):
     from common.errors import LedgerError
-    from server.checkpoint import UNFINISHED_FILE, unfinished_claims
+    from server.records.checkpoint import UNFINISHED_FILE, unfinished_claims
 
     assert unfinished_claims(tmp_path, 2) == []  # nothing was set aside
     (tmp_path / UNFINISHED_FILE).write_bytes(b'{"round": 2, "branch": "branch-0"}\n{"round": 2, "bran\n')

@@ -26,7 +26,7 @@ SETTINGS = ["--set", "data.records-per-branch=24", "--set", "model.max-length=48
 
 def _fedbank(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0"}
-    return subprocess.Popen([sys.executable, "-m", "simulations.cli", *args], cwd=ROOT, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "simulations.cli.main", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
@@ -80,7 +80,7 @@ def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp
     # what was written stays: the ledger so far verifies, and resuming finishes the run
     lines = [json.loads(l) for l in (out / "ledger.jsonl").read_text().splitlines()]
     assert {(l["round"], l["branch"]) for l in lines} >= {(1, "branch-0"), (1, "branch-1")}
-    verify = subprocess.run([sys.executable, "-m", "simulations.cli", "ledger", "verify", str(out / "ledger.jsonl"),
+    verify = subprocess.run([sys.executable, "-m", "simulations.cli.main", "ledger", "verify", str(out / "ledger.jsonl"),
                              "--require-signatures"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     resumed = _fedbank("simulate", "--resume", str(out))

@@ -1,4 +1,4 @@
-"""Tests of common.keys: generation, file modes, certificates, loaders, Flower formats."""
+"""Tests of common.keys.layout: generation, file modes, certificates, loaders, Flower formats."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from common.envelope import open_update, seal_update
+from common.wire.envelope import open_update, seal_update
 from common.errors import ConfigError, KeyFileError
-from common.keys import (
+from common.keys.layout import (
     KeyLayout,
     init_keys,
     load_branch_verify_keys,

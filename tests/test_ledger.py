@@ -1,4 +1,4 @@
-"""Tests for server.ledger: chaining, tamper detection, reopening, signatures."""
+"""Tests for server.records.ledger: chaining, tamper detection, reopening, signatures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.errors import FedbankError, LedgerError
-from server.ledger import (
+from server.records.ledger import (
     GENESIS_HASH,
     LedgerVerification,
     PrivacyLedger,

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from common.config import ModelConfig
+from common.config.run import ModelConfig
 from common.errors import ModelError
-from common.model import build_peft_model, load_tokenizer
-from common.adapter import adapter_arrays
+from common.model.build import build_peft_model, load_tokenizer
+from common.model.adapter import adapter_arrays
 
 
 def test_base_model_loads_from_a_local_path(tmp_path):
@@ -45,7 +45,7 @@ def test_identical_base_on_every_node():
     (["--data", "/nonexistent/file.csv"], "does not exist"),
 ])
 def test_simulate_rejects_bad_input_with_one_line(tmp_path, args, fragment):
-    out = subprocess.run([sys.executable, "-m", "simulations.cli", "simulate", "--out", str(tmp_path / "r"), *args],
+    out = subprocess.run([sys.executable, "-m", "simulations.cli.main", "simulate", "--out", str(tmp_path / "r"), *args],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert fragment in out.stderr and "Traceback" not in out.stderr
@@ -58,7 +58,7 @@ def test_trailing_padding_is_cut_without_changing_any_output(name, causal):
     """Batches are cut to their longest row before the model runs: same logits, same per-token labels."""
     import torch
 
-    from common.data import trim_padding
+    from common.data.sources import trim_padding
 
     cfg = ModelConfig(name=name)
     model = build_peft_model(cfg, 3, vocab_size=len(load_tokenizer(cfg)), causal=causal).eval()
@@ -92,7 +92,7 @@ def _sentence_encoder_dir(tmp_path, mean_tokens=True):
 
     from transformers import AutoModel
 
-    from common.model import _tiny_config
+    from common.model.build import _tiny_config
 
     tiny = ModelConfig()
     tok = load_tokenizer(tiny)
@@ -109,8 +109,8 @@ def test_sentence_encoder_classifies_from_the_mean_of_its_real_tokens(tmp_path):
     """model.pooling auto on a mean-pooling sentence encoder: logits = head(mean of hidden states over unpadded tokens)."""
     import torch
 
-    from common.model import MeanPoolClassifier, check_base_model, resolve_pooling
-    from common.adapter import load_saved_adapter, save_adapter, unwrap
+    from common.model.build import MeanPoolClassifier, check_base_model, resolve_pooling
+    from common.model.adapter import load_saved_adapter, save_adapter, unwrap
 
     encoder = _sentence_encoder_dir(tmp_path)
     cfg = ModelConfig(name=encoder, lora_target_modules="query,value")
@@ -145,8 +145,8 @@ def test_mean_pooled_classifier_trains_under_opacus():
 
     from client.branch_data import prepare_branch
     from client.budget import planned_noise_multiplier
-    from client.dp_training import round_plan, train_round
-    from common.config import RunConfig, branch_settings
+    from client.training import round_plan, train_round
+    from common.config.run import RunConfig, branch_settings
 
     cfg = RunConfig.from_flower({"num-branches": 1, "model.pooling": "mean", "model.max-length": 32,
                                  "data.records-per-branch": 32, "train.batch-size": 8, "dp.target-epsilon": 8.0})
@@ -163,7 +163,7 @@ def test_mean_pooled_classifier_trains_under_opacus():
 
 
 def test_unknown_pooling_is_a_one_line_config_error():
-    from common.config import RunConfig
+    from common.config.run import RunConfig
     from common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="model.pooling.*'auto', 'head' or 'mean'"):
@@ -172,7 +172,7 @@ def test_unknown_pooling_is_a_one_line_config_error():
 
 def test_lora_layers_restricts_the_adapter_to_the_named_layers():
     """model.lora.layers: only those layers carry LoRA (fewer parameters to noise); a missing layer is one clear line."""
-    from common.config import RunConfig
+    from common.config.run import RunConfig
     from common.errors import ConfigError
 
     def adapted(layers):
@@ -193,7 +193,7 @@ def test_adapter_saved_before_model_pooling_existed_loads_with_the_head_it_was_t
 
     import torch
 
-    from common.adapter import SPEC_FILE, load_saved_adapter, save_adapter
+    from common.model.adapter import SPEC_FILE, load_saved_adapter, save_adapter
 
     encoder = _sentence_encoder_dir(tmp_path)  # auto would now choose mean pooling for it
     cfg = ModelConfig(name=encoder, pooling="head", lora_target_modules="query,value")
@@ -218,7 +218,7 @@ def test_label_name_head_classifies_each_label_name_as_that_label_before_trainin
     import numpy as np
     import torch
 
-    from common.config import RunConfig
+    from common.config.run import RunConfig
 
     labels = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top-up failed"]
     cfg = RunConfig.from_flower({"model.pooling": "mean", "model.head-init": "label-names", "model.max-length": 32})
@@ -246,7 +246,7 @@ def test_label_name_head_classifies_each_label_name_as_that_label_before_trainin
 
 
 def test_label_name_head_needs_mean_pooling_and_says_so():
-    from common.config import RunConfig
+    from common.config.run import RunConfig
     from common.errors import ConfigError, ModelError
 
     cfg = RunConfig.from_flower({"model.pooling": "head", "model.head-init": "label-names"})

@@ -6,11 +6,11 @@ import pytest
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from client.branch_data import prepare_branch
-from common.config import RunConfig, branch_settings
-from common.data import synthetic_corpus
-from common.data_synthetic import synthetic_branch_rows, synthetic_held_out_rows
-from common.envelope import open_update
-from common.model import load_tokenizer
+from common.config.run import RunConfig, branch_settings
+from common.data.sources import synthetic_corpus
+from common.data.synthetic.streams import synthetic_branch_rows, synthetic_held_out_rows
+from common.wire.envelope import open_update
+from common.model.build import load_tokenizer
 from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
 RUN = {"num-server-rounds": 1, "num-branches": 2, "data.records-per-branch": 40, "model.max-length": 160,

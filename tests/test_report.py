@@ -1,4 +1,4 @@
-"""The compliance reviewer's report (server/report.py): HTML, JSON and CSV of one run directory.
+"""The compliance reviewer's report (server/report/build.py): HTML, JSON and CSV of one run directory.
 
 Real runs come from the session fixture ``e2e_run`` (a Flower simulation, 3 branches x 2 rounds
 with DP); the fields that newer runs add (client-level lines, rejections, audit.json,
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from common.errors import DataError, FedbankError
-from server.ledger import RESERVED_FIELDS, PrivacyLedger
-from server.report import ReportError, build_report, infer_format, write_report
+from server.records.ledger import RESERVED_FIELDS, PrivacyLedger
+from server.report.build import ReportError, build_report, infer_format, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -123,7 +123,7 @@ def _synthetic_run(root: Path, *, signed: bool = False, dp: bool = True) -> Path
     run.mkdir(parents=True)
     signers = {}
     if signed:
-        from common.keys import init_keys, load_ed25519_private
+        from common.keys.layout import init_keys, load_ed25519_private
 
         layout = init_keys(run / "keys", 3)
         signers = {b: load_ed25519_private(layout.branch(b).ed25519_key) for b in layout.branch_ids}

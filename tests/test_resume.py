@@ -14,11 +14,11 @@ import json
 
 import pytest
 
-from server.keyring import ledger_verify_keys
-from server.ledger import verify_ledger
-from simulations.cli import resume_config
+from server.records.keyring import ledger_verify_keys
+from server.records.ledger import verify_ledger
+from simulations.cli.main import resume_config
 from common.errors import RunFailed
-from simulations.runner import simulate
+from simulations.local.runner import simulate
 from tests.conftest import ROOT
 
 RUN = {"num-server-rounds": 3, "data.records-per-branch": 24, "model.max-length": 48, "train.batch-size": 8,

@@ -27,15 +27,15 @@ from flwr.common.serde import message_from_proto, message_to_proto
 from safetensors.numpy import load_file
 
 import client.secagg as client_secagg
-import server.secagg as server_secagg
+import server.run.secagg_loop as server_secagg
 from client import reply_cache
 from client.app import app as client_app
-from client.secure_channel import BranchChannel
-from common.config import RunConfig
-from common.envelope import deserialize_arrays
+from client.channel import BranchChannel
+from common.config.run import RunConfig
+from common.wire.envelope import deserialize_arrays
 from common.errors import FedbankError
-from server.keyring import ledger_verify_keys
-from server.ledger import verify_ledger
+from server.records.keyring import ledger_verify_keys
+from server.records.ledger import verify_ledger
 from tests.branch_calls import initial_arrays, make_keys
 from tests.conftest import E2E_CONFIG, ROOT
 
@@ -265,7 +265,7 @@ def test_settings_that_need_individual_updates_are_refused(tmp_path, override, m
 
 @pytest.fixture(scope="module")
 def secagg_run(tmp_path_factory):
-    from simulations.runner import simulate
+    from simulations.local.runner import simulate
 
     out = tmp_path_factory.mktemp("secagg-sim") / "run"
     return simulate(ROOT, out, num_branches=3, run_config=SECAGG_CONFIG, timeout=900)

@@ -7,11 +7,11 @@ import pytest
 from flwr.app import Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAvg, FedAvgM
 
-from common.config import RunConfig
+from common.config.run import RunConfig
 from common.errors import ConfigError
-from common.protocol import arrays_to_record, record_to_arrays
-from server.checkpoint import Checkpoint, load_checkpoint, load_velocity, save_checkpoint
-from server.server_optimizer import ServerMomentum
+from common.wire.protocol import arrays_to_record, record_to_arrays
+from server.records.checkpoint import Checkpoint, load_checkpoint, load_velocity, save_checkpoint
+from server.aggregation.server_momentum import ServerMomentum
 
 
 def _replies(rng, shapes, sizes):

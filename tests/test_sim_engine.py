@@ -1,4 +1,4 @@
-"""server.sim_engine: the simulation engine's poll of an idle node is cheap, and returns and deletes what Flower's would."""
+"""server.flower_patches: the simulation engine's poll of an idle node is cheap, and returns and deletes what Flower's would."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from flwr.supercore.constant import FLWR_IN_MEMORY_DB_NAME  # noqa: E402
 from flwr.supercore.object_store import ObjectStoreFactory  # noqa: E402
 from flwr.superlink.federation.noop_federation_manager import NOOP_FEDERATION_ID, NoOpFederationManager  # noqa: E402
 
-from server import sim_engine  # noqa: E402
+from server import flower_patches as sim_engine  # noqa: E402
 
 
 @pytest.fixture()

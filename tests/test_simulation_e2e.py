@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from common.config import RunConfig
-from common.evaluation import evaluate
-from common.model import build_peft_model, load_tokenizer
-from common.adapter import adapter_arrays, load_saved_adapter
-from server.evaluation import holdout_set
-from server.ledger import verify_ledger
+from common.config.run import RunConfig
+from common.model.metrics import evaluate
+from common.model.build import build_peft_model, load_tokenizer
+from common.model.adapter import adapter_arrays, load_saved_adapter
+from server.evaluation.holdout import holdout_set
+from server.records.ledger import verify_ledger
 from tests.conftest import E2E_CONFIG
 
 
@@ -90,7 +90,7 @@ def test_adapter_changed_and_reloads_reproducing_final_evaluation(e2e_run):
 def test_a_failed_run_is_reported_as_failed_not_success(tmp_path):
     """flwr run can exit 0 for a failed run; the runner reads the final status instead."""
     from common.errors import RunFailed
-    from simulations.runner import simulate
+    from simulations.local.runner import simulate
     from tests.conftest import ROOT
 
     with pytest.raises(RunFailed, match="failed"):
@@ -105,7 +105,7 @@ def test_flower_processes_come_from_this_interpreters_environment(tmp_path):
     import sys
     from pathlib import Path
 
-    from simulations.runner import flower_env
+    from simulations.local.runner import flower_env
 
     env = flower_env(tmp_path)
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)

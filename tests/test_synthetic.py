@@ -1,4 +1,4 @@
-"""Tests of the PII vocabulary/validators (common.pii) and the synthetic generator (common.synthetic)."""
+"""Tests of the PII vocabulary/validators (common.privacy.pii) and the synthetic generator (common.data.synthetic.messages)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from collections import Counter
 
 import pytest
 
-from common import synthetic
+from common.data.synthetic import messages as synthetic
 from common.errors import ConfigError, DataError
-from common.pii import (PII_TYPES, PLACEHOLDERS, cn_id_check_digit, cn_id_valid, iban_valid, luhn_check_digit,
+from common.privacy.pii import (PII_TYPES, PLACEHOLDERS, cn_id_check_digit, cn_id_valid, iban_valid, luhn_check_digit,
                         luhn_valid)
-from common.synthetic import INTENTS, PlantedPII, SyntheticRecord, generate_records
+from common.data.synthetic.messages import INTENTS, PlantedPII, SyntheticRecord, generate_records
 
 
-# --------------------------------------------------------------------------- common.pii
+# --------------------------------------------------------------------------- common.privacy.pii
 def test_pii_types_and_placeholders() -> None:
     assert PII_TYPES == ("ID_CARD", "PHONE", "BANK_CARD", "EMAIL", "NAME", "ADDRESS")
     assert PLACEHOLDERS == {t: f"[{t}]" for t in PII_TYPES}

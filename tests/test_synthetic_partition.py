@@ -17,13 +17,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-import common.data as data
-import common.data_synthetic as data_synthetic
-from common.config import RunConfig
-from common.data import file_split, holdout_corpus, partition_corpus, simulation_split, synthetic_held_out
-from common.data_synthetic import HELD_OUT_CAP, held_out_size, synthetic_branch, synthetic_branch_rows, synthetic_held_out_rows
+import common.data.sources as data
+import common.data.synthetic.streams as data_synthetic
+from common.config.run import RunConfig
+from common.data.sources import file_split, holdout_corpus, partition_corpus, simulation_split, synthetic_held_out
+from common.data.synthetic.streams import HELD_OUT_CAP, held_out_size, synthetic_branch, synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import DataError
-from common.synthetic import INTENTS
+from common.data.synthetic.messages import INTENTS
 from tests.conftest import ROOT
 
 TASKS = ("intent", "credit", "fraud")
@@ -57,7 +57,7 @@ def test_branch_data_is_seeded_per_branch_and_identical_in_another_process(task)
                                                        "seed": 7}), 3)
     assert (reseeded.texts, reseeded.records) != (first.texts, first.records)
     # Another process (another node: its own hash seed) derives the same rows.
-    code = ("import json; from common.config import RunConfig; from common.data_synthetic import synthetic_branch;"
+    code = ("import json; from common.config.run import RunConfig; from common.data.synthetic.streams import synthetic_branch;"
             f"c = synthetic_branch(RunConfig.from_flower({{'task': '{task}', 'num-branches': 50, "
             "'data.records-per-branch': 30}), 3); print(json.dumps([c.texts, c.labels, c.records]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,

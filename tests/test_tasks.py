@@ -19,20 +19,20 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from client.branch_data import prepare_branch
 from client.budget import PrivacyState, planned_noise_multiplier
-from client.dp_training import round_plan, train_round
-from common.config import RunConfig, branch_settings
-from common.data import corpus_table, load_file, simulation_split
-from common.data_synthetic import synthetic_branch_rows, synthetic_held_out_rows
+from client.training import round_plan, train_round
+from common.config.run import RunConfig, branch_settings
+from common.data.sources import corpus_table, load_file, simulation_split
+from common.data.synthetic.streams import synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import ConfigError, DataError
-from common.evaluation import binary_metrics, evaluate
-from common.model import build_peft_model, load_tokenizer
-from common.adapter import adapter_arrays
-from common.pii import luhn_valid
-from common.tabular import RecordPipeline, generalize
-from common.tabular_synthetic import generate_transactions
-from common.losses import TaskLoss, classification_nll
-from common.tasks import class_weights, render_corpus
-from server.evaluation import holdout_set
+from common.model.metrics import binary_metrics, evaluate
+from common.model.build import build_peft_model, load_tokenizer
+from common.model.adapter import adapter_arrays
+from common.privacy.pii import luhn_valid
+from common.privacy.records import RecordPipeline, generalize
+from common.data.synthetic.records import generate_transactions
+from common.model.losses import TaskLoss, classification_nll
+from common.tasks.spec import class_weights, render_corpus
+from server.evaluation.holdout import holdout_set
 from tests.conftest import SHARED_DATA
 
 GERMAN = SHARED_DATA / "german_credit" / "german.csv"
@@ -185,7 +185,7 @@ class _FixedLogits(torch.nn.Module):
 
 
 def test_evaluate_returns_each_tasks_metrics_from_the_positive_probability():
-    from common.data import TokenizedSet
+    from common.data.sources import TokenizedSet
 
     logits = np.array([[2.0, -1.0], [0.5, 0.2], [-0.3, 0.9], [0.1, 0.0], [-2.0, 1.5], [1.0, 1.2]])
     y = torch.tensor([0, 0, 1, 1, 1, 0])

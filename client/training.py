@@ -1,0 +1,184 @@
+"""Local training of the LoRA adapter at a branch, with or without Opacus DP-SGD.
+
+One call trains one round: the model (base frozen, adapter + head trainable)
+is built and moved to its device before ``make_private``; the optimizer gets
+only trainable parameters; Poisson sampling with expected batch size
+``train.batch-size`` gives sample rate ``q = 1 / ceil(n / B)`` and ``ceil(n / B)``
+steps per epoch.  The accountant is restored from the branch's persisted
+history before training, so the epsilon returned composes over all rounds.
+
+The loss is the task's per-example loss (:class:`common.model.losses.TaskLoss`:
+cross-entropy for the classifiers, reply-token NLL for ``chat``), so one
+example -- one record, one dialogue -- is the privacy unit.  A logical batch
+larger than ``train.physical-batch-size`` is split: by Opacus's
+``BatchMemoryManager`` with DP (the noisy step is taken once per logical
+batch), by gradient accumulation without.  ``dp.ghost-clipping`` uses
+Opacus's ghost clipping (per-example gradient norms without per-example
+gradients).  The forward pass runs under the autocast of
+``train.mixed-precision`` (:mod:`common.model.device`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from common.config.run import RunConfig
+from common.data.sources import TokenizedSet, trim_padding
+from common.model.device import autocast, autocast_dtype
+from common.model.losses import TaskLoss
+from common.model.adapter import adapter_arrays
+from common.tasks.spec import task_of
+
+
+@dataclass
+class RoundPlan:
+    """The DP-SGD parameters of one local round."""
+
+    sample_rate: float
+    steps: int
+    noise_multiplier: float
+
+
+@dataclass
+class TrainOutcome:
+    """What one local round produced."""
+
+    arrays: dict[str, np.ndarray]
+    steps: int
+    sample_rate: float
+    noise_multiplier: float
+    mean_loss: float
+    accountant_history: list
+
+
+def round_plan(cfg: RunConfig, num_examples: int, noise_multiplier: float) -> RoundPlan:
+    """Sample rate and step count of one round for ``num_examples`` examples."""
+    batches = max(1, math.ceil(num_examples / cfg.train.batch_size))
+    return RoundPlan(sample_rate=1.0 / batches, steps=batches * cfg.train.local_epochs, noise_multiplier=noise_multiplier)
+
+
+def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: list, seed: int,
+                class_weights: torch.Tensor | None = None) -> TrainOutcome:
+    """Train ``model`` for one round; DP-SGD when ``cfg.dp.enabled``.
+
+    Args:
+        model: a PEFT model, already on its device, whose trainable parameters are the adapter (and head).
+        data: the branch's desensitized, tokenized training set.
+        cfg: run config.
+        plan: sample rate, steps and noise of this round.
+        history: the accountant's history so far (restored before training).
+        seed: seed of batch order for this branch and round (non-private runs only).
+            With DP the server must not be able to predict the Poisson batches
+            or the noise, so both come from a secret seed drawn here from the
+            OS (or Opacus's CSPRNG with ``dp.secure-mode``), never from ``seed``.
+        class_weights: per-class loss weights (``train.imbalance = weighted-loss``), or None.
+    """
+    if cfg.dp.enabled:
+        seed = secrets.randbits(63)  # known to no one: the run seed, round and branch are public
+    torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    dtype = autocast_dtype(cfg, device.type)
+    criterion = TaskLoss(task_of(cfg).generative, class_weights)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = local_optimizer(params, cfg)
+    batch = cfg.train.batch_size
+    loader = torch.utils.data.DataLoader(
+        data.as_dataset(), batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
+    engine = None
+    ghost = cfg.dp.enabled and cfg.dp.ghost_clipping
+    if cfg.dp.enabled:
+        from opacus import PrivacyEngine
+
+        with warnings.catch_warnings():
+            # Opacus' reminder about secure_mode: dp.secure-mode turns it on (README).
+            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+            engine = PrivacyEngine(accountant=cfg.dp.accountant, secure_mode=cfg.dp.secure_mode)
+            engine.accountant.history = [tuple(h) for h in history]
+            private = engine.make_private(
+                module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
+                noise_multiplier=plan.noise_multiplier, max_grad_norm=cfg.dp.max_grad_norm, poisson_sampling=True,
+                grad_sample_mode="ghost" if ghost else "hooks",
+            )
+            if ghost:
+                model, optimizer, criterion, loader = private
+            else:
+                model, optimizer, loader = private
+    physical = cfg.train.physical_batch_size
+    model.train()
+    losses, steps = [], 0
+    with warnings.catch_warnings():
+        # Frozen embeddings: the hook fires w.r.t. module outputs only, which is what Opacus needs.
+        warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook is firing.*")
+        for _ in range(cfg.train.local_epochs):
+            with _physical_batches(loader, optimizer, physical if engine is not None else 0) as batches:
+                for input_ids, attention_mask, labels in batches:
+                    if input_ids.shape[0] == 0:  # empty Poisson batch: still take (and account) the noisy step
+                        optimizer.zero_grad(set_to_none=True)
+                        _zero_gradients(params, ghost)
+                        optimizer.step()
+                        steps += 1
+                        continue
+                    input_ids, attention_mask, labels = trim_padding(input_ids, attention_mask, labels)
+                    chunks = _chunks(input_ids.shape[0], physical if engine is None else 0)
+                    optimizer.zero_grad(set_to_none=True)
+                    for chunk in chunks:
+                        with autocast(device.type, dtype):
+                            logits = model(input_ids=input_ids[chunk].to(device),
+                                           attention_mask=attention_mask[chunk].to(device)).logits
+                        loss = criterion(logits, labels[chunk].to(device))
+                        share = (chunk.stop - chunk.start) / input_ids.shape[0]
+                        (loss * share if len(chunks) > 1 else loss).backward()
+                        losses.append(float(loss.detach()))
+                    optimizer.step()
+                    steps += 1
+    model.eval()
+    history_after = list(engine.accountant.history) if engine is not None else []
+    if engine is not None:  # the steps the accountant saw, empty Poisson batches included
+        steps = sum(int(n) for _, _, n in history_after) - sum(int(h[2]) for h in history)
+    return TrainOutcome(
+        arrays=adapter_arrays(model),
+        steps=steps,
+        sample_rate=plan.sample_rate if engine is not None else batch / max(len(data), 1),
+        noise_multiplier=plan.noise_multiplier if engine is not None else 0.0,
+        mean_loss=float(np.mean(losses)) if losses else float("nan"),
+        accountant_history=history_after,
+    )
+
+
+def local_optimizer(params: list[torch.Tensor], cfg: RunConfig) -> torch.optim.Optimizer:
+    """``train.optimizer``: AdamW (no weight decay) or SGD with ``train.momentum``."""
+    if cfg.train.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.train.learning_rate, momentum=cfg.train.momentum)
+    return torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=0.0)
+
+
+def _physical_batches(loader, optimizer, physical: int):
+    """Opacus's ``BatchMemoryManager`` over ``loader`` when DP splits logical batches, else ``loader`` itself."""
+    if physical <= 0:
+        return contextlib.nullcontext(loader)
+    from opacus.utils.batch_memory_manager import BatchMemoryManager
+
+    return BatchMemoryManager(data_loader=loader, max_physical_batch_size=physical, optimizer=optimizer)
+
+
+def _chunks(n: int, physical: int) -> list[slice]:
+    """Slices of a batch of ``n`` no larger than ``physical`` (gradient accumulation without DP; 0 = one slice)."""
+    size = physical if 0 < physical < n else n
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _zero_gradients(params: list[torch.Tensor], ghost: bool) -> None:
+    """What an empty batch contributes before the noise: nothing, in the form Opacus's optimizer reads."""
+    for p in params:
+        if ghost:  # ghost clipping leaves the clipped sum in .grad
+            p.grad = torch.zeros_like(p)
+        else:
+            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)

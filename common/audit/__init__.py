@@ -1,0 +1,1 @@
+"""Canaries for the empirical privacy audit (classification and reply canaries)."""

@@ -1,0 +1,1 @@
+"""Configuration: the run config HQ sends, and (later) the branch's own policy."""

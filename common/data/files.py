@@ -1,0 +1,152 @@
+"""Reading a user's CSV/JSONL data file into a :class:`common.data.corpus.Corpus`.
+
+:func:`load_table` reads labelled texts (intent), :func:`load_records`
+labelled field records (credit, fraud).  A missing or unreadable file, a
+malformed row, a missing column or an empty file is a one-line
+:class:`common.errors.DataError` naming the file (and line) and the fix.  The
+run's column mapping is applied by :func:`common.data.sources.load_file`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from common.data.corpus import Corpus
+from common.errors import DataError
+
+
+def load_table(path: str | Path, text_column: str, label_column: str, max_rows: int = 0) -> Corpus:
+    """Read a CSV or JSONL file of labelled texts.
+
+    Raises:
+        DataError: the file is missing, unreadable or malformed, a column is
+            missing, or it has no rows.  The message is one line naming the
+            file (and line) and the fix.
+    """
+    path = check_file(path)
+    columns = (text_column, label_column)
+    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, columns)
+    texts, labels = [], []
+    for lineno, row in _checked_rows(path, rows, {text_column: "data.text-column", label_column: "data.label-column"},
+                                     max_rows):
+        text, label = row[text_column], row[label_column]
+        if text is None or label is None or str(label).strip() == "":
+            raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
+        texts.append(str(text))
+        labels.append(str(label).strip())
+    if not texts:
+        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one example")
+    return Corpus(texts, labels)
+
+
+_COLUMN_FIX = "set data.text-column / data.label-column (--text-column / --label-column) to the file's columns"
+
+
+def load_records(path: str | Path, label_column: str, columns: dict[str, str] | None = None, max_rows: int = 0) -> Corpus:
+    """Read a CSV or JSONL file of labelled records (credit, fraud).
+
+    Each row's fields, all but ``label_column``, become a record; values are
+    kept as text (JSON numbers as written).  ``columns`` maps every column the
+    run's mapping names to the config key naming it
+    (``{"Age": "data.field-columns"}``): each must exist.
+
+    Raises:
+        DataError: as :func:`load_table`; a missing mapped column names its config key.
+    """
+    path = check_file(path)
+    required = {label_column: "data.label-column", **(columns or {})}
+    rows = _read_jsonl(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv(path, required)
+    records: list[dict[str, str] | None] = []
+    labels: list[str] = []
+    for lineno, row in _checked_rows(path, rows, required, max_rows):
+        label = row[label_column]
+        if label is None or str(label).strip() == "":
+            raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row")
+        records.append({str(k): "" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
+                        for k, v in row.items() if k != label_column})
+        labels.append(str(label).strip())
+    if not labels:
+        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one record")
+    return Corpus([None] * len(labels), labels, records)
+
+
+def _checked_rows(path: Path, rows, required: dict[str, str], max_rows: int):
+    """``(lineno, row)`` of each row, each holding the ``required`` columns, at most ``max_rows`` (0 = all).
+
+    Raises:
+        DataError: a missing column (naming its config key), or the file cannot be read.
+    """
+    try:
+        for count, (lineno, row) in enumerate(rows, start=1):
+            _require_columns(path, lineno, row, required)
+            yield lineno, row
+            if max_rows and count >= max_rows:
+                return
+    except OSError as err:
+        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
+
+
+def check_file(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")
+    if not path.is_file():
+        raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
+    return path
+
+
+def _require_columns(path: Path, lineno: int, row: dict, required: dict[str, str]) -> None:
+    """Raise a one-line DataError for the first column of ``required`` (column -> config key) missing from ``row``."""
+    for col, key in required.items():
+        if col not in row:
+            cols = ", ".join(sorted(map(str, row))) or "none"
+            raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
+
+
+def _column_fix(key: str) -> str:
+    if key in ("data.text-column", "data.label-column"):
+        return _COLUMN_FIX
+    return f"it is named in {key}: set {key} to columns of the file"
+
+
+def _read_csv(path: Path, columns: tuple[str, ...] | dict[str, str] = ()):
+    reader = None
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the first column name
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames:
+                raise DataError(f"CSV file '{path}' has no header row: add a header naming the columns")
+            width = len(reader.fieldnames)
+            keys = columns if isinstance(columns, dict) else dict.fromkeys(columns, "data.text-column")
+            for col, key in keys.items():
+                if col not in reader.fieldnames:
+                    cols = ", ".join(sorted(str(c) for c in reader.fieldnames))
+                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_column_fix(key)}")
+            for lineno, row in enumerate(reader, start=2):
+                if None in row or len(row) != width or any(v is None for v in row.values()):
+                    raise DataError(f"{path}:{reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators")
+                yield lineno, row
+    except UnicodeDecodeError as err:
+        raise DataError(f"CSV file '{path}' is not UTF-8 text: re-save it as UTF-8 CSV") from err
+    except csv.Error as err:
+        where = f"{path}:{reader.line_num}" if reader is not None and reader.line_num else f"CSV file '{path}'"
+        raise DataError(f"{where}: malformed CSV ({err}); check quoting and separators") from err
+
+
+def _read_jsonl(path: Path):
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from err
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+                yield lineno, row
+    except UnicodeDecodeError as err:
+        raise DataError(f"JSONL file '{path}' is not UTF-8 text: re-save it as UTF-8") from err

@@ -1,0 +1,1 @@
+"""Seeded synthetic data with planted PII: messages, records, dialogues, per-node streams."""

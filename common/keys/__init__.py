@@ -1,0 +1,1 @@
+"""Key material: the key directory layout, loaders and provisioning."""

@@ -1,0 +1,1 @@
+"""The model: base and adapter build, adapter in/out, device, losses, metrics."""

@@ -1,0 +1,1 @@
+"""Privacy at the branch: PII detection and desensitization of text and structured records."""

@@ -1,0 +1,1 @@
+"""The bank tasks (intent, credit, fraud, chat) and what differs between them."""

@@ -1,0 +1,1 @@
+"""What crosses the wire: message contents, canonical JSON, the sealed-update envelope."""

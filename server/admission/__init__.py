@@ -1,0 +1,1 @@
+"""Admission of branch replies: claims, envelope, update checks."""

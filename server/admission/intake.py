@@ -1,0 +1,171 @@
+"""Admission of branch replies: what must hold before an update may be aggregated.
+
+For each training reply of a round, in order:
+
+1. the reply is not a Flower error (a dropped branch is counted as a failure), and every
+   branch sent a message answered before the round's time limit (else: a failure);
+2. its privacy claim parses (``malformed``) and, when keys exist, carries the
+   claimed branch's valid signature (``unknown-branch``, ``forged``);
+3. the claim is for this run and round (``replayed``);
+4. it is the first reply from that branch this round (``duplicate``);
+5. when it trained: the envelope opens (``tampered``, ``forged``,
+   ``replayed``, ``oversized``, ``malformed``) and is from the same branch as
+   the claim, and the adapter passes :func:`server.admission.validation.validate_update`
+   (``keys``, ``shape``, ``dtype``, ``non-finite``, ``norm``).
+
+An admitted reply is given to Flower's strategies as a new message in the
+plain form they read (``arrays`` + ``metrics``); the received one is untouched.  A rejected one keeps its reason; its claim is
+kept when it was verified (the branch did spend that privacy), so the ledger
+can still record the spend, marked not aggregated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+from flwr.app import Message, RecordDict
+
+from common.wire.envelope import open_update
+from common.errors import EnvelopeError, RejectedUpdate, fedbank_message, one_line
+from common.wire.protocol import STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim, record_to_arrays
+from server.records.keyring import ServerKeys
+from server.admission.validation import validate_update
+
+
+@dataclass
+class Admitted:
+    """A reply that may be ledgered and (if it trained) aggregated."""
+
+    branch_id: str
+    claim: dict
+    signature: bytes | None
+    message: Message
+    wire_bytes: int = 0
+    norm: float | None = None
+
+
+@dataclass
+class Rejected:
+    """A reply excluded from aggregation, with why."""
+
+    branch_id: str
+    reason: str
+    detail: str
+    claim: dict | None = None  # set when the claim itself verified
+    signature: bytes | None = None
+
+
+@dataclass
+class RoundIntake:
+    """The outcome of admitting one round's replies."""
+
+    admitted: list[Admitted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def trained(self) -> list[Admitted]:
+        """Admitted replies that carry an update."""
+        return [a for a in self.admitted if a.claim["status"] == STATUS_TRAINED]
+
+
+class Intake:
+    """Admits the replies of each round for one run."""
+
+    def __init__(self, *, run_id: int, keys: ServerKeys | None, max_update_norm: float, max_bytes: int) -> None:
+        self.run_id = int(run_id)
+        self.keys = keys
+        self.max_update_norm = max_update_norm
+        self.max_bytes = max_bytes
+        self.node_branch: dict[int, str] = {}  # learned from verified claims: names a node that fails later
+
+    def admit_round(self, server_round: int, replies: list[Message], global_arrays: dict[str, np.ndarray],
+                    sent_to: dict[str, int] | None = None, round_timeout: float | None = None) -> RoundIntake:
+        """Admit or reject every reply of ``server_round`` (``sent_to``: message id -> node it was sent to).
+
+        A message in ``sent_to`` that got no reply at all (the round's time limit ran out first) is a failure too.
+        """
+        out = RoundIntake()
+        seen: set[str] = set()
+        answered = {msg.metadata.reply_to_message_id for msg in replies}
+        limit = f"round-timeout={round_timeout:g} s" if round_timeout is not None else "the round's time limit"
+        for message_id, node in (sent_to or {}).items():
+            if message_id not in answered:
+                out.failures.append((int(node), f"sampled, but no reply had arrived when the round closed ({limit})"))
+        for msg in replies:
+            if msg.has_error():
+                reason = str(msg.error.reason)
+                node = (sent_to or {}).get(msg.metadata.reply_to_message_id, int(msg.metadata.src_node_id))
+                out.failures.append((int(node), fedbank_message(reason) or one_line(reason)[-300:]))
+                continue
+            result = self._admit(msg, server_round, global_arrays, seen)
+            (out.admitted if isinstance(result, Admitted) else out.rejected).append(result)
+        # Replies arrive in any order; aggregate and ledger in branch order so a run is reproducible bit for bit
+        # (floating-point sums depend on their order).
+        out.admitted.sort(key=lambda a: (len(a.branch_id), a.branch_id))
+        return out
+
+    def _admit(self, msg: Message, server_round: int, global_arrays: dict[str, np.ndarray], seen: set[str]) -> Admitted | Rejected:
+        try:
+            claim, signature = read_claim(msg.content["branch"])
+        except (KeyError, RejectedUpdate) as exc:
+            return Rejected("?", "malformed", getattr(exc, "detail", str(exc)))
+        branch = claim["branch"]
+        rejected = self._check_claim(claim, signature)
+        if rejected is not None:
+            return rejected
+        if claim["run_id"] != self.run_id or claim["round"] != server_round:
+            return Rejected(branch, "replayed", f"claim is for run {claim['run_id']} round {claim['round']}, expected run {self.run_id} round {server_round}")
+        if branch in seen:
+            return Rejected(branch, "duplicate", f"second reply from {branch} in round {server_round}")
+        seen.add(branch)
+        self.node_branch[int(msg.metadata.src_node_id)] = branch
+        if claim["status"] != STATUS_TRAINED:
+            return Admitted(branch, claim, signature, msg)
+        try:
+            arrays, wire = self._open_update(msg, branch, server_round)
+            norm = validate_update(arrays, global_arrays, self.max_update_norm)
+        except (EnvelopeError, RejectedUpdate) as exc:
+            return Rejected(branch, exc.reason, exc.detail, claim, signature)
+        ordered = {name: arrays[name] for name in global_arrays}  # the global order: Flower's DP wrappers zip by position
+        plain = Message(content=RecordDict({"arrays": arrays_to_record(ordered), "metrics": msg.content["metrics"]}), reply_to=msg)
+        return Admitted(branch, claim, signature, plain, wire_bytes=wire, norm=norm)
+
+    def _check_claim(self, claim: dict, signature: bytes | None) -> Rejected | None:
+        """Verify the branch's signature on its claim (when the server has keys)."""
+        if self.keys is None:
+            return None
+        branch = claim["branch"]
+        key = self.keys.branch_keys.get(branch)
+        if key is None:
+            return Rejected(branch, "unknown-branch", f"branch {branch!r} is not registered")
+        if signature is None:
+            return Rejected(branch, "forged", "privacy claim is not signed")
+        try:
+            key.verify(signature, claim_bytes(claim))
+        except InvalidSignature:
+            return Rejected(branch, "forged", f"privacy claim not signed by the registered key of {branch!r}")
+        return None
+
+    def _open_update(self, msg: Message, branch: str, server_round: int) -> tuple[dict[str, np.ndarray], int]:
+        """The update's arrays and its size on the wire."""
+        if self.keys is None:
+            if "arrays" not in msg.content:
+                raise RejectedUpdate("malformed", "trained reply without arrays")
+            arrays = record_to_arrays(msg.content["arrays"])
+            return arrays, sum(a.nbytes for a in arrays.values())
+        try:
+            blob = msg.content["envelope"]["update"]
+        except KeyError as exc:
+            raise EnvelopeError("malformed", "trained reply without a sealed update") from exc
+        if not isinstance(blob, bytes):
+            raise EnvelopeError("malformed", "sealed update is not bytes")
+        opened = open_update(blob, expected_run_id=self.run_id, expected_round=server_round,
+                             server_private_key=self.keys.decrypt_key, branch_verify_keys=self.keys.branch_keys,
+                             max_bytes=self.max_bytes)
+        if opened.branch_id != branch:
+            raise EnvelopeError("forged", f"update sealed by {opened.branch_id!r} but claimed by {branch!r}")
+        return opened.arrays, opened.nbytes
+

@@ -1,0 +1,1 @@
+"""Aggregation: the strategy around Flower's aggregators, central DP, server momentum."""

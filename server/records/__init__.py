@@ -1,0 +1,1 @@
+"""What the server records: privacy ledger, checkpoint, metrics.json, its keys."""

@@ -1,0 +1,1 @@
+"""The compliance reviewer's report: build, HTML, plots."""

@@ -1,0 +1,1 @@
+"""The server's run: the round loops (normal and SecAgg+)."""

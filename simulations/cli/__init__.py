@@ -1,0 +1,1 @@
+"""The fedbank command line (the one layer that imports server and client)."""

@@ -1,0 +1,1 @@
+"""Real deployment: SuperLink, SuperNodes, runs submitted to them."""

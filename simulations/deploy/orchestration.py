@@ -1,0 +1,411 @@
+"""Run fedbank as a real Flower 1.39 deployment: one SuperLink, one SuperNode per branch.
+
+Every connection is TLS (the CA, SuperLink certificate and key come from a
+``fedbank keys init`` directory) and the SuperLink runs with
+``--enable-supernode-auth``: only SuperNodes whose public key was registered
+with ``flwr supernode register`` may connect.  Runtime dependency
+installation is off everywhere, telemetry is off, and every process this
+module starts is a :class:`ManagedProcess` that it stops again, by PID and
+process group, together with the helpers Flower forked from it (SuperExec,
+ServerApp, ClientApp) and nothing else.
+
+What Flower 1.39 listens on (which port is for whom) is described in
+:mod:`simulations.deploy.flower_nodes`.
+
+This module wires the deployment together; the building blocks live in
+:mod:`simulations.deploy.flower_nodes` (SuperLink, SuperNodes, runs) and
+:mod:`simulations.processes` (started processes and how they are stopped) and
+are re-exported here.
+
+Building blocks (reusable, e.g. to kill and restart a SuperLink mid-run):
+:func:`start_superlink`, :func:`register_supernodes`, :func:`start_supernode`,
+:func:`wait_supernodes_online`, :func:`start_run`, :func:`wait_run`,
+:meth:`ManagedProcess.stop`; :class:`LocalDeployment` wires them together on
+127.0.0.1 and :func:`deploy_local` runs one federation end to end.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+
+from common.errors import FedbankError
+from common.keys.layout import KeyLayout
+from simulations.local.runner import free_port
+from simulations.processes import ManagedProcess, OnText, ProcessFailed, _serve
+from simulations.signals import signals_deferred, sigterm_as_interrupt
+from simulations.deploy.flower_nodes import (
+    CONNECTION,
+    CONTROL_PORT,
+    DeploymentResult,
+    FLEET_PORT,
+    FlowerRun,
+    ONLINE_TIMEOUT,
+    SUPERNODE_RUNTIME_PORT,
+    SuperLink,
+    SuperNode,
+    _require,
+    branch_id_for,
+    list_supernodes,
+    node_config_string,
+    register_supernodes,
+    run_status,
+    start_run,
+    start_superlink,
+    start_supernode,
+    wait_run,
+    wait_supernodes_online,
+    write_connection,
+)
+
+
+__all__ = [
+    "CONNECTION",
+    "DeploymentResult",
+    "FlowerRun",
+    "LocalDeployment",
+    "ManagedProcess",
+    "ProcessFailed",
+    "SuperLink",
+    "branch_id_for",
+    "deploy_local",
+    "list_supernodes",
+    "node_config_string",
+    "prepare_branch_data",
+    "register_supernodes",
+    "run_status",
+    "serve_branch",
+    "serve_superlink",
+    "start_run",
+    "start_superlink",
+    "start_supernode",
+    "wait_run",
+    "wait_supernodes_online",
+    "write_connection",
+]
+
+# --------------------------------------------------------------------------- branch data
+
+
+def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[dict[str, Path], dict[str, object]]:
+    """Write each branch's own CSV (``OUT/branches/<id>/data.csv``) from the run's corpus.
+
+    The corpus (``data.source``: the synthetic generator or a CSV/JSONL) is
+    split and partitioned exactly as in simulation (``common.data.sources.simulation_split``
+    with ``num-branches`` = the number of branches), so the server's held-out
+    set is the part no branch holds.  Returns the files and the run-config
+    additions that pin one label set on every node (``data.labels``).
+    """
+    from common.data.sources import corpus_table, simulation_split
+    from common.tasks.spec import task_of
+
+    if task_of(cfg).generative:
+        return _write_dialogues(cfg, out_dir, branch_ids), {}
+    train, _, parts, names = simulation_split(cfg)
+    files: dict[str, Path] = {}
+    for bid, idx in zip(branch_ids, parts):
+        path = out_dir / "branches" / bid / "data.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subset = train.subset(idx)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            header, rows = corpus_table(subset, cfg.data.text_column, cfg.data.label_column)
+            writer.writerow(header)
+            writer.writerows(rows)
+        files[bid] = path
+    extra: dict[str, object] = {}
+    if not cfg.data.labels.strip():
+        if any("," in n for n in names):
+            labels_file = out_dir / "labels.json"
+            labels_file.write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
+            extra["data.labels"] = str(labels_file)
+        else:
+            extra["data.labels"] = ",".join(names)
+    return files, extra
+
+
+def _write_dialogues(cfg, out_dir: Path, branch_ids: Sequence[str]) -> dict[str, Path]:
+    """``task = chat``: each branch's dialogues (prompt, reply, topic) as its own CSV, split as in simulation."""
+    from common.data.dialogues import dialogue_table, partition_dialogues
+
+    files: dict[str, Path] = {}
+    for i, bid in enumerate(branch_ids):
+        path = out_dir / "branches" / bid / "data.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header, rows = dialogue_table(partition_dialogues(cfg, i), cfg)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+        files[bid] = path
+    return files
+
+
+# --------------------------------------------------------------------------- local deployment
+
+
+class LocalDeployment:
+    """A whole federation on 127.0.0.1 under one output directory, started and stopped piece by piece.
+
+    Layout of ``out``::
+
+        keys/                      fedbank keys init (CA, TLS, auth keys, envelope keys)
+        branches/<id>/data.csv     the branch's own records;  privacy_state.json next to it
+        .flwr/superlink/           SuperLink FLWR_HOME: config.toml (connection "fedbank"), superlink.db
+        .flwr/<id>/                the branch SuperNode's FLWR_HOME
+        logs/superlink.log, logs/<id>.log, logs/flwr-run.log, logs/processes.json
+        adapter/ metrics.json ledger.jsonl   (written by the ServerApp)
+
+    Ports are chosen once, so a restarted SuperLink comes back on the same
+    addresses and the SuperNodes reconnect to it.  Use as a context manager:
+    leaving it stops every process it started.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], branch_ids: Sequence[str],
+                 app_dir: str | os.PathLike[str] | None = None, on_event: OnText | None = None) -> None:
+        self.out = Path(out_dir).resolve()
+        self.branch_ids = list(branch_ids)
+        self.app_dir = Path(app_dir).resolve() if app_dir else Path(__file__).resolve().parents[2]
+        self.keys_dir = self.out / "keys"
+        self.log_dir = self.out / "logs"
+        self.fleet_port = free_port()
+        self.control_port = free_port()
+        self.runtime_ports = {bid: free_port() for bid in self.branch_ids}
+        self.superlink: SuperLink | None = None
+        self.supernodes: dict[str, SuperNode] = {}
+        self.node_ids: dict[str, int | None] = {}
+        self.runs: list[FlowerRun] = []
+        self._history: list[ManagedProcess] = []
+        self.on_event = on_event or (lambda _msg: None)
+
+    # -- set-up
+    def init_keys(self) -> KeyLayout:
+        """Create the key directory (once)."""
+        from common.keys.layout import init_keys
+
+        if (self.keys_dir / "manifest.json").is_file():
+            return KeyLayout.from_dir(self.keys_dir)
+        layout = init_keys(self.keys_dir, self.branch_ids, hosts=["127.0.0.1", "localhost"])
+        self.on_event(f"keys for {len(self.branch_ids)} branches in {self.keys_dir}")
+        return layout
+
+    def data_path(self, branch_id: str) -> Path:
+        return self.out / "branches" / branch_id / "data.csv"
+
+    def state_dir(self, branch_id: str) -> Path:
+        return self.out / "branches" / branch_id
+
+    # -- processes
+    def start_superlink(self) -> SuperLink:
+        """Start (or restart) the SuperLink on this deployment's fixed ports."""
+        if self.superlink is not None and self.superlink.running:
+            return self.superlink
+        self.superlink = start_superlink(
+            self.keys_dir, self.out / ".flwr" / "superlink", fleet_host="127.0.0.1", fleet_port=self.fleet_port,
+            control_host="127.0.0.1", control_port=self.control_port, log_path=self.log_dir / "superlink.log")
+        self._track(self.superlink)
+        self.on_event(f"SuperLink pid {self.superlink.pid}: Fleet API {self.superlink.fleet_address} (TLS, node auth), "
+                      f"Control API {self.superlink.control_address}")
+        return self.superlink
+
+    def register(self) -> dict[str, int | None]:
+        """Register every branch's SuperNode key (idempotent across restarts)."""
+        self.node_ids = register_supernodes(self._link(), self.branch_ids, on_event=self.on_event)
+        return self.node_ids
+
+    def start_supernode(self, branch_id: str, **kwargs) -> SuperNode:
+        """Start (or restart) one branch's SuperNode."""
+        old = self.supernodes.get(branch_id)
+        if old is not None and old.running:
+            return old
+        node = start_supernode(
+            self.keys_dir, branch_id, f"127.0.0.1:{self.fleet_port}", data_path=self.data_path(branch_id),
+            state_dir=self.state_dir(branch_id), flwr_home=self.out / ".flwr" / branch_id,
+            log_path=self.log_dir / f"{branch_id}.log", runtime_port=self.runtime_ports[branch_id], **kwargs)
+        self.supernodes[branch_id] = node
+        self._track(node)
+        return node
+
+    def start_supernodes(self) -> dict[str, SuperNode]:
+        for bid in self.branch_ids:
+            self.start_supernode(bid)
+        return self.supernodes
+
+    def wait_online(self, timeout: float = ONLINE_TIMEOUT) -> list[dict]:
+        nodes = wait_supernodes_online(self._link(), [self.node_ids.get(b) for b in self.branch_ids],
+                                       watch=list(self.supernodes.values()), timeout=timeout)
+        self.on_event(f"{len(self.branch_ids)} SuperNodes online")
+        return nodes
+
+    def start_run(self, run_config: Mapping[str, object], on_line: OnText | None = None) -> FlowerRun:
+        run = start_run(self._link(), self.app_dir, run_config, self.log_dir / "flwr-run.log", on_line)
+        self.runs.append(run)
+        self._track(run.process)
+        return run
+
+    def wait_run(self, run: FlowerRun, timeout: float, require_success: bool = True) -> DeploymentResult:
+        watch = [self._link(), *self.supernodes.values()]
+        result = wait_run(run, timeout, watch=watch, require_success=require_success)
+        result.output_dir, result.log_dir, result.pids = self.out, self.log_dir, self.pids()
+        return result
+
+    def stop_superlink(self) -> None:
+        if self.superlink is not None:
+            self.superlink.stop()
+            self._write_processes()
+
+    def stop_supernode(self, branch_id: str) -> None:
+        node = self.supernodes.get(branch_id)
+        if node is not None:
+            node.stop()
+            self._write_processes()
+
+    def stop_all(self) -> None:
+        """Stop every process started here: runs, SuperNodes, then the SuperLink (a Ctrl-C meanwhile waits)."""
+        with signals_deferred():
+            for run in self.runs:
+                run.stop()
+            for node in self.supernodes.values():
+                node.descendants()
+            if self.superlink is not None:
+                self.superlink.descendants()
+            self._write_processes()
+            for node in self.supernodes.values():
+                node.stop()
+            if self.superlink is not None:
+                self.superlink.stop()
+            self._write_processes()
+
+    def pids(self) -> dict[str, list[int]]:
+        """Live PIDs of every process started here (and their helpers), by name."""
+        return {p.name: p.pids() for p in self._history if p.pids()}
+
+    def processes(self) -> list[ManagedProcess]:
+        """Every process this deployment started, in start order (restarts included)."""
+        return list(self._history)
+
+    def __enter__(self) -> "LocalDeployment":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+    # -- internals
+    def _link(self) -> SuperLink:
+        if self.superlink is None:
+            raise FedbankError("the SuperLink is not started: call start_superlink() first")
+        return self.superlink
+
+    def _track(self, proc: ManagedProcess) -> None:
+        self._history.append(proc)
+        self._write_processes()
+
+    def _write_processes(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for proc in self._history:
+            proc.descendants()
+        data = [p.describe() for p in self._history]
+        tmp = self.log_dir / "processes.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.log_dir / "processes.json")
+
+
+def deploy_local(out_dir: str | os.PathLike[str], num_branches: int, run_config: Mapping[str, object], *,
+                 app_dir: str | os.PathLike[str] | None = None, on_line: OnText | None = None,
+                 on_event: OnText | None = None, timeout: float = 3600.0) -> DeploymentResult:
+    """Run one federation as a real deployment on 127.0.0.1 and stop everything afterwards.
+
+    Keys go to ``OUT/keys``, each branch's data to ``OUT/branches/<id>/data.csv``;
+    then the SuperLink (TLS + node auth), registration of every SuperNode
+    key, ``num_branches`` SuperNodes, and ``flwr run --stream`` with
+    ``run_config`` plus ``output-dir=OUT``, ``num-branches``,
+    ``security.keys-dir=OUT/keys`` and a pinned ``data.labels``.  The
+    ServerApp writes ``adapter/``, ``metrics.json`` and ``ledger.jsonl`` into
+    ``OUT``; logs go to ``OUT/logs``.
+
+    Raises:
+        ConfigError / DataError: the run config or data is invalid (before anything starts).
+        ProcessFailed: a process exited or a wait timed out (naming it and its log).
+        RunFailed: the run ended with another status than ``finished:completed``.
+    """
+    from common.config.run import RunConfig
+
+    out = Path(out_dir).resolve()
+    branch_ids = [f"branch-{i}" for i in range(num_branches)]
+    config = {**run_config, "output-dir": str(out), "num-branches": num_branches,
+              "security.keys-dir": str(out / "keys")}
+    config.setdefault("min-train-branches", num_branches)
+    cfg = RunConfig.from_flower({**RunConfig().to_flower(), **config})
+    if (out / "ledger.jsonl").exists():
+        raise FedbankError(f"output directory {out} already holds a run (ledger.jsonl): choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    say = on_event or (lambda _msg: None)
+    with sigterm_as_interrupt(), LocalDeployment(out, branch_ids, app_dir=app_dir, on_event=say) as dep:
+        dep.init_keys()
+        files, extra = prepare_branch_data(cfg, out, branch_ids)
+        config.update(extra)
+        say(f"branch data: {len(files)} files {out / 'branches'}/<id>/data.csv")
+        dep.start_superlink()
+        dep.register()
+        dep.start_supernodes()
+        dep.wait_online()
+        run = dep.start_run(config, on_line)
+        run_id = run.wait_started()
+        say(f"run {run_id} started")
+        result = dep.wait_run(run, timeout)  # result.pids: what ran, by name (all stopped on return)
+    return result
+
+
+def serve_superlink(keys_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
+                    fleet_host: str = "0.0.0.0", fleet_port: int = FLEET_PORT, control_host: str = "127.0.0.1",
+                    control_port: int = CONTROL_PORT, branch_ids: Sequence[str] | None = None,
+                    on_event: OnText | None = None, on_ready: Callable[[SuperLink], None] | None = None) -> None:
+    """Start the SuperLink, register the branches' keys, and run until Ctrl-C; then stop it."""
+    say = on_event or (lambda _msg: None)
+    link = start_superlink(keys_dir, state_dir, fleet_host=fleet_host, fleet_port=fleet_port,
+                           control_host=control_host, control_port=control_port)
+    try:
+        say(f"SuperLink pid {link.pid}: Fleet API {link.fleet_address} (gRPC-rere, TLS, node auth); "
+            f"Control API https://{link.control_address}; log {link.log_path}")
+        register_supernodes(link, branch_ids, on_event=say)
+        if on_ready:
+            on_ready(link)
+        _serve([link])
+        say("stopping the SuperLink")
+    finally:
+        link.stop()
+
+
+def serve_branch(keys_dir: str | os.PathLike[str], branch_id: str, superlink_address: str, *,
+                 data_path: str | os.PathLike[str], state_dir: str | os.PathLike[str],
+                 runtime_port: int = SUPERNODE_RUNTIME_PORT, on_event: OnText | None = None) -> None:
+    """Start the branch's SuperNode and run until Ctrl-C; then stop it."""
+    say = on_event or (lambda _msg: None)
+    data = Path(data_path).expanduser()
+    if not data.is_file():
+        raise FedbankError(f"branch data file {data} does not exist: give --data a CSV/JSONL of the branch's records")
+    keys = KeyLayout.from_dir(keys_dir)
+    mine = keys.branch(branch_id)
+    _require([keys.ca_cert, mine.supernode_auth_key, mine.ed25519_key, keys.server_x25519_pub, keys.server_ed25519_pub],
+             f"branch {branch_id}")
+    node = start_supernode(keys_dir, branch_id, superlink_address, data_path=data, state_dir=state_dir,
+                           runtime_port=runtime_port)
+    announced = False
+
+    def poll() -> None:
+        nonlocal announced
+        if not announced and node.node_id is not None:
+            announced = True
+            say(f"{branch_id} connected to {superlink_address} as SuperNode {node.node_id}")
+
+    try:
+        say(f"SuperNode of {branch_id} pid {node.pid} -> {superlink_address} (TLS with {KeyLayout.from_dir(keys_dir).ca_cert}); "
+            f"log {node.log_path}")
+        _serve([node], poll)
+        say(f"stopping the SuperNode of {branch_id}")
+    finally:
+        node.stop()

@@ -1,0 +1,1 @@
+"""Simulation on one machine: the runner over Flower's simulation engine, and preflight checks."""

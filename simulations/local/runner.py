@@ -1,0 +1,262 @@
+"""Run the fedbank Flower app in Flower's simulation engine, the 1.39 way.
+
+``flwr run`` talks to a SuperLink *connection* named in
+``$FLWR_HOME/config.toml``.  The runner makes that real and contained:
+
+1. ``FLWR_HOME`` lives inside the run directory, with one connection,
+   ``local-simulation``, pointing at a SuperLink on a free 127.0.0.1 port;
+2. it starts that ``flower-superlink --simulation`` itself (runtime
+   dependency installation off, so no torch is pip-installed per run);
+3. it calls ``flwr run APP local-simulation --stream`` with the federation
+   sized by ``--federation-config`` (N SuperNodes, 1 CPU each);
+4. it reads the run's *final status* with ``flwr ls --format json``, because
+   ``flwr run`` can exit 0 for a failed run;
+5. it stops, by PID, the SuperLink it started, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from common.config.run import RunConfig
+from common.errors import ConfigError, RunFailed
+from common.keys.layout import KeyLayout, init_keys
+from simulations.processes import START_TIMEOUT, ManagedProcess, _spawn, _wait_port
+from simulations.signals import sigterm_as_interrupt
+
+CONNECTION = "local-simulation"
+ROUND_LINE = re.compile(r"\[ROUND (\d+)/(\d+)\]")
+
+
+@dataclass
+class SimulationResult:
+    """Outcome of one simulated run."""
+
+    run_id: int
+    status: str
+    sub_status: str
+    output_dir: Path
+    log_path: Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def flower_env(flwr_home: Path) -> dict[str, str]:
+    """Environment for Flower processes: contained home, no telemetry, no pip."""
+    env = os.environ.copy()
+    env.update({
+        # Flower starts flwr-simulation / flwr-serverapp / flwr-clientapp by name: from this
+        # interpreter's environment first, even when it was not activated (.venv/bin/fedbank ...).
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "FLWR_HOME": str(flwr_home),
+        "FLWR_TELEMETRY_ENABLED": "0",
+        "FLWR_DISABLE_UPDATE_CHECK": "1",
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+        "RAY_DEDUP_LOGS": "0",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def write_connection(flwr_home: Path, address: str, name: str = CONNECTION) -> Path:
+    """Write ``config.toml`` with one insecure SuperLink connection as default."""
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    path = flwr_home / "config.toml"
+    path.write_text(
+        f'[superlink]\ndefault = "{name}"\n\n[superlink.{name}]\naddress = "{address}"\ninsecure = true\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+class LocalSuperLink:
+    """A simulation-mode SuperLink on 127.0.0.1 that this process owns and stops.
+
+    It is a :class:`~simulations.processes.ManagedProcess`: stopping it also
+    stops what was forked under it, the simulation engine's Ray helpers
+    included (they start a session of their own, out of reach of the group
+    signal).  :meth:`remember_helpers`, called while the run goes on, keeps
+    them known even if the SuperLink dies on its own before it is stopped.
+    """
+
+    def __init__(self, flwr_home: Path, log_path: Path) -> None:
+        self.flwr_home = flwr_home
+        self.log_path = log_path
+        self.port = free_port()
+        self.proc: ManagedProcess | None = None
+        self._looked = 0.0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LocalSuperLink":
+        write_connection(self.flwr_home, self.address)
+        self.proc = _spawn(
+            "flower-superlink",
+            [_bin("flower-superlink"), "--insecure", "--simulation", "--disable-runtime-dependency-installation",
+             "--host", "127.0.0.1", "--port", str(self.port), "--database", str(self.flwr_home / "state.db")],
+            flower_env(self.flwr_home), self.log_path,
+        )
+        try:  # __exit__ does not run when __enter__ raises (Ctrl-C / SIGTERM included): stop it here
+            _wait_port(self.proc, "127.0.0.1", self.port, time.monotonic() + START_TIMEOUT, "port")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def remember_helpers(self, every: float = 5.0) -> None:
+        """Note the processes forked under the SuperLink now (at most once per ``every`` seconds)."""
+        if self.proc is not None and time.monotonic() - self._looked >= every:
+            self._looked = time.monotonic()
+            self.proc.descendants()
+
+    def stop(self) -> None:
+        """Stop the SuperLink, its process group and every process seen forked under it."""
+        if self.proc is not None:
+            self.proc.stop()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def run_status(flwr_home: Path, run_id: int) -> tuple[str, str]:
+    """(status, sub-status) of a run, read from the SuperLink with ``flwr ls``."""
+    out = subprocess.run(
+        [_bin("flwr"), "ls", CONNECTION, "--run-id", str(run_id), "--format", "json"],
+        env=flower_env(flwr_home), capture_output=True, text=True, timeout=60,
+    )
+    try:
+        runs = json.loads(out.stdout)["runs"]
+        status = runs[0]["status"]
+    except (ValueError, KeyError, IndexError) as err:
+        raise RunFailed(f"could not read the status of run {run_id}: {out.stdout.strip()[:200]} {out.stderr.strip()[:200]}") from err
+    main, _, sub = status.partition(":")
+    return main, sub
+
+
+def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Mapping[str, object],
+             num_cpus: float = 1.0, num_gpus: float = 0.0, on_line: Callable[[str], None] | None = None,
+             timeout: float = 3600) -> SimulationResult:
+    """Run the app at ``app_dir`` over ``num_branches`` simulated branches.
+
+    Raises:
+        RunFailed: the SuperLink could not start, or the run did not finish
+            with status ``completed:finished``.
+    """
+    output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    flwr_home = output_dir / ".flwr"
+    log_path = output_dir / "flower.log"
+    config = {**run_config, "output-dir": str(output_dir), "num-branches": num_branches}
+    try:
+        cfg = RunConfig.from_flower({**RunConfig().to_flower(), **config})
+    except ConfigError:
+        cfg = None  # the ServerApp reports the bad config (the CLI validated it before anyway)
+    if cfg is not None:
+        ensure_simulation_keys(cfg, num_branches)
+    log_start = log_path.stat().st_size if log_path.exists() else 0
+    with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log") as superlink:
+        cmd = [
+            _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
+            "--federation-config", _federation_config(num_branches, num_cpus, num_gpus),
+            "--run-config", " ".join(f"{k}={_toml(v)}" for k, v in config.items()),
+        ]
+        run_id = None
+        with log_path.open("a", encoding="utf-8") as log:
+            proc = subprocess.Popen(cmd, env=flower_env(flwr_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, bufsize=1)
+            try:
+                deadline = time.monotonic() + timeout
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    log.write(line)
+                    log.flush()
+                    superlink.remember_helpers()
+                    match = re.search(r"Successfully started run (\d+)", line)
+                    if match:
+                        run_id = int(match.group(1))
+                    if on_line:
+                        on_line(line.rstrip("\n"))
+                    if time.monotonic() > deadline:
+                        raise RunFailed(f"run exceeded {timeout:.0f} s; see {log_path}")
+                try:
+                    proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    raise RunFailed(f"flwr run did not exit 120 s after its output ended; see {log_path}") from None
+            finally:  # interrupted, timed out or done: the CLI that streams the run goes with us
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+        if not superlink.proc.running:  # killed, or out of memory: flwr ls would only say it is unreachable
+            then = (f"rounds checkpointed so far are kept: `fedbank simulate --resume {output_dir}` continues the run"
+                    if (output_dir / "checkpoint" / "checkpoint.json").exists()
+                    else "no round was checkpointed yet: start again with a new --out")
+            raise RunFailed(f"flower-superlink exited with code {superlink.proc.returncode} during the run; see "
+                            f"{superlink.log_path}; {then}")
+        if run_id is None:
+            raise RunFailed(f"flwr run did not start a run (exit code {proc.returncode}); see {log_path}")
+        status, sub = run_status(flwr_home, run_id)
+        for _ in range(50):  # the stream can end a moment before the status settles
+            if status == "finished" or status == "completed":
+                break
+            time.sleep(0.2)
+            status, sub = run_status(flwr_home, run_id)
+    result = SimulationResult(run_id, status, sub, output_dir, log_path)
+    if (status, sub) != ("finished", "completed") and (status, sub) != ("completed", "finished"):
+        from simulations.local.preflight import explain_failure
+
+        raise explain_failure(RunFailed(f"run {run_id} ended with status {status}:{sub}; see {log_path}"), log_path, log_start)
+    return result
+
+
+def ensure_simulation_keys(cfg: RunConfig, num_branches: int) -> None:
+    """Create the envelope keys of a simulated federation (branch-0..N-1) unless they exist."""
+    if not cfg.security.envelope:
+        return
+    wanted = [f"branch-{i}" for i in range(num_branches)]
+    if (cfg.keys_dir / "manifest.json").exists():
+        missing = sorted(set(wanted) - set(KeyLayout.from_dir(cfg.keys_dir).branch_ids))
+        if missing:
+            raise ConfigError(f"key directory {cfg.keys_dir} has no keys for {', '.join(missing[:3])}: "
+                              f"run 'fedbank keys init --branches {num_branches} --out DIR --force' or set security.keys-dir")
+        return
+    init_keys(cfg.keys_dir, wanted)
+
+
+def _federation_config(num_branches: int, num_cpus: float, num_gpus: float) -> str:
+    """``--federation-config`` sizing the simulation (CPU counts must be integers)."""
+    cpus = int(num_cpus) if float(num_cpus).is_integer() else num_cpus
+    parts = [f"num-supernodes={num_branches}", f"client-resources-num-cpus={cpus}"]
+    if num_gpus:
+        parts.append(f"client-resources-num-gpus={num_gpus}")
+    return " ".join(parts)
+
+
+def _toml(value: object) -> str:
+    """A run-config override value in TOML syntax."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
