@@ -41,7 +41,7 @@ def test_every_field_has_a_key_in_the_file():
     ("[dp]\nlifetime-budget-epsilon = -1\n", ["'dp.lifetime-budget-epsilon'", "a number > 0"]),
     ("[dp]\naccountants = [\"rdp\", \"magic\"]\n", ["'dp.accountants'"]),
     ("[dp]\nmax-sample-rate = 1.5\n", ["'dp.max-sample-rate'"]),
-    ("[testing]\npoison = true\n", ["'testing.fault-injection' is false"]),
+    ("[testing]\npoison-branches = [\"branch-1\"]\n", ["'testing.fault-injection' is false"]),
     ("[dp\n", ["not valid TOML"]),
 ])
 def test_bad_policy_is_one_line_naming_the_key(text, words):

@@ -37,7 +37,7 @@ Shape of the file (every key optional; missing keys take the defaults below)::
     fault-injection = false          # only test fixtures turn this on
     fail-before-train = 0.0          # probability of failing a round before training
     fail-after-train = 0.0           # ... after training (privacy spent, no reply)
-    poison = false                   # send a poisoned update every round
+    poison-branches = []             # branch ids that send a poisoned update every round
     poison-kind = "scale"            # 'scale' (x100) or 'sign-flip'
 """
 
@@ -80,7 +80,7 @@ class BranchPolicy:
     fault_injection: bool = False
     fail_before_train: float = 0.0
     fail_after_train: float = 0.0
-    poison: bool = False
+    poison_branches: tuple[str, ...] = ()
     poison_kind: str = "scale"
 
     # -- reading and writing ---------------------------------------------------
@@ -163,7 +163,7 @@ class BranchPolicy:
             if not ok:
                 attr = _KEYS[key][0]
                 raise ConfigError(f"{source}: '{key}' = {_toml_value(getattr(self, attr))} is not allowed: use {expected}")
-        injected = self.fail_before_train > 0 or self.fail_after_train > 0 or self.poison
+        injected = self.fail_before_train > 0 or self.fail_after_train > 0 or bool(self.poison_branches)
         if injected and not self.fault_injection:
             raise ConfigError(f"{source}: [testing] faults are set but 'testing.fault-injection' is false: "
                               "set it to true (test fixtures only) or remove the faults")
@@ -285,7 +285,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "testing.fault-injection": ("fault_injection", "bool"),
     "testing.fail-before-train": ("fail_before_train", "float"),
     "testing.fail-after-train": ("fail_after_train", "float"),
-    "testing.poison": ("poison", "bool"),
+    "testing.poison-branches": ("poison_branches", "list"),
     "testing.poison-kind": ("poison_kind", "str"),
 }
 _SECTIONS = ("dp", "security", "data", "testing")
