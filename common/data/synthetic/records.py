@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from common.data.synthetic.messages import _make_bank_card, _make_email, _make_id_card, _make_name, _make_phone
+from common.data.synthetic.planted_values import make_bank_card, make_email, make_id_card, make_name, make_phone
 
 FRAUD, LEGIT = "fraud", "legit"
 BAD, GOOD = "bad", "good"
@@ -124,13 +124,13 @@ def _transaction(rng: random.Random, zh_fraction: float, tx_id: str) -> tuple[di
     hour = rng.choices(range(24), weights=_HOURLY)[0]
     burst = min(int(-math.log(1 - rng.random()) * 2.2), 30)  # transactions on the card in the last 24 hours
     age = min(max(int(rng.gauss(43, 15)), 18), 92)
-    written_name, name = _make_name(rng, lang)
-    card, phone = _make_bank_card(rng, lang), _make_phone(rng, lang)
+    written_name, name = make_name(rng, lang)
+    card, phone = make_bank_card(rng, lang), make_phone(rng, lang)
     note = f"{rng.choice(_MERCHANTS[category])} {merchant_country}"
     pii = [("NAME", name), ("BANK_CARD", card), ("PHONE", phone)]
     if rng.random() < 0.03:  # a free-text note that holds PII: the branch must mask it
-        email = _make_email(rng, lang)
-        extra_phone = _make_phone(rng, lang)
+        email = make_email(rng, lang)
+        extra_phone = make_phone(rng, lang)
         note += rng.choice((f" customer asked to call back on {extra_phone}", f" receipt sent to {email}"))
         pii.append(("PHONE", extra_phone) if "call back" in note else ("EMAIL", email))
     score = (2.4 * (device == "new device") + 1.8 * (merchant_country != home) + 1.6 * (hour <= 5)
@@ -188,8 +188,8 @@ def _applicant(rng: random.Random, zh_fraction: float, app_id: str) -> tuple[dic
     checking = rng.choices(("negative", "0-1000", ">1000", "none"), (0.25, 0.3, 0.1, 0.35))[0]
     housing = rng.choices(("own", "rent", "with family"), (0.6, 0.3, 0.1))[0]
     purpose = _pick(rng, _PURPOSES)
-    written_name, name = _make_name(rng, lang)
-    id_card, phone, email = _make_id_card(rng, lang), _make_phone(rng, lang), _make_email(rng, lang)
+    written_name, name = make_name(rng, lang)
+    id_card, phone, email = make_id_card(rng, lang), make_phone(rng, lang), make_email(rng, lang)
     burden = amount / max(income * duration, 1.0)
     score = (0.8 * late + 2.5 * min(burden, 1.5) - 0.06 * min(employed, 20) + 0.5 * (duration >= 36)
              + 0.5 * (housing == "rent") + 0.8 * (checking == "negative") - 0.5 * (checking == "none")
