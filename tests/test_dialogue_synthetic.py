@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from common.data.synthetic import dialogues as dialogue_synthetic
+from common.data.synthetic.dialogue_exchanges import EXCHANGES
 from common.privacy.desensitize import Desensitizer, desensitize
 from common.data.synthetic.dialogues import TOPICS, Dialogue, generate_dialogues
 from common.errors import ConfigError
@@ -75,7 +75,7 @@ def test_language_of_the_text_matches_the_label(dialogues: list[Dialogue]) -> No
 
 
 def test_templates_are_varied_and_replies_are_topic_specific() -> None:
-    exchanges = dialogue_synthetic._EXCHANGES
+    exchanges = EXCHANGES  # per language, per topic: (prompt, reply) pairs
     for lang in LANGS:
         assert set(exchanges[lang]) == set(TOPICS)
         for topic in TOPICS:

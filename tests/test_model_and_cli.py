@@ -92,11 +92,11 @@ def _sentence_encoder_dir(tmp_path, mean_tokens=True):
 
     from transformers import AutoModel
 
-    from common.model.build import _tiny_config
+    from common.model.build import tiny_config
 
     tiny = ModelConfig()
     tok = load_tokenizer(tiny)
-    AutoModel.from_config(_tiny_config(tiny, len(tok), 2)).save_pretrained(tmp_path / "encoder")
+    AutoModel.from_config(tiny_config(tiny, len(tok), 2)).save_pretrained(tmp_path / "encoder")
     tok.save_pretrained(tmp_path / "encoder")
     (tmp_path / "encoder" / "1_Pooling").mkdir()
     (tmp_path / "encoder" / "1_Pooling" / "config.json").write_text(

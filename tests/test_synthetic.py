@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from common.data.synthetic import messages as synthetic
+from common.data.synthetic.message_templates import CORE_MESSAGES
 from common.errors import ConfigError, DataError
 from common.privacy.pii import (PII_TYPES, PLACEHOLDERS, cn_id_check_digit, cn_id_valid, iban_valid, luhn_check_digit,
                         luhn_valid)
@@ -109,7 +109,7 @@ def test_every_pii_type_is_planted_in_both_languages() -> None:
 def test_templates_are_varied_per_intent_and_language() -> None:
     for lang in ("en", "zh"):
         for intent in INTENTS:
-            assert len(set(synthetic._CORE[lang][intent])) >= 6, (lang, intent)
+            assert len(set(CORE_MESSAGES[lang][intent])) >= 6, (lang, intent)
 
 
 def _planted(records: list[SyntheticRecord], pii_type: str) -> list[str]:

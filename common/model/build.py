@@ -32,7 +32,6 @@ import torch
 from common.config.run import ModelConfig
 from common.errors import ModelError
 
-TINY_MODEL = "tiny-bert"
 TINY_MODELS = ("tiny-bert", "tiny-llama", "tiny-gpt2")
 #: Tiny models that are causal LMs (``task = chat``); tiny-bert is an encoder only.
 TINY_CAUSAL = ("tiny-llama", "tiny-gpt2")
@@ -60,7 +59,7 @@ def load_tokenizer(mcfg: ModelConfig):
     return tok
 
 
-def _tiny_config(mcfg: ModelConfig, vocab_size: int | None, num_labels: int):
+def tiny_config(mcfg: ModelConfig, vocab_size: int | None, num_labels: int):
     """The transformers config of tiny model ``mcfg.name``: random init, sized by ``model.tiny.*``."""
     from transformers import BertConfig, GPT2Config, LlamaConfig
 
@@ -156,7 +155,7 @@ def build_base_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
     try:
         mean = resolve_pooling(mcfg, causal) == "mean"
         if is_tiny(mcfg):
-            config = _tiny_config(mcfg, vocab_size, num_labels)
+            config = tiny_config(mcfg, vocab_size, num_labels)
             model = (MeanPoolClassifier(AutoModel.from_config(config), num_labels) if mean
                      else _auto_class(causal).from_config(config))
         else:

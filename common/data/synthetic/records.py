@@ -16,10 +16,12 @@ is calibrated on the drawn features so the expected fraud rate is
 ``fraud_rate`` (1 % by default).  The true probability is returned too, so a
 test or benchmark can score the Bayes-optimal ranking (the ceiling of any model).
 
-:func:`generate_applicants` makes small credit applications for the
-``credit`` task (tests; the benchmark uses German Credit), labelled ``bad``
-about 30 % of the time, with name, ID-card number, phone, e-mail, age and
-postcode planted.
+Credit applications for the ``credit`` task (the benchmark uses German
+Credit) carry name, ID-card number, phone, e-mail, age and postcode; about
+30 % of them are labelled ``bad``.
+
+:func:`generate_labelled` makes records of either kind with given labels
+(one simulated branch's, the held-out set), drawn from the caller's stream.
 
 Deterministic per seed: all randomness flows from one ``random.Random(seed)``.
 """
@@ -33,14 +35,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from common.data.synthetic.messages import _make_bank_card, _make_email, _make_id_card, _make_name, _make_phone
+from common.data.synthetic.planted_values import make_bank_card, make_email, make_id_card, make_name, make_phone
 
 FRAUD, LEGIT = "fraud", "legit"
 BAD, GOOD = "bad", "good"
 #: The generators' default positive rates: the label priors of the synthetic ``fraud`` and ``credit`` tasks.
 FRAUD_RATE, BAD_RATE = 0.01, 0.3
-#: The generators' label column and their columns that identify a record but that no name rule catches.
-LABEL_COLUMN = "label"
+#: The generators' columns that identify a record but that no name rule catches.
 TRANSACTION_ID_COLUMNS = ("transaction_id",)
 APPLICANT_ID_COLUMNS = ("application_id",)
 
@@ -124,13 +125,13 @@ def _transaction(rng: random.Random, zh_fraction: float, tx_id: str) -> tuple[di
     hour = rng.choices(range(24), weights=_HOURLY)[0]
     burst = min(int(-math.log(1 - rng.random()) * 2.2), 30)  # transactions on the card in the last 24 hours
     age = min(max(int(rng.gauss(43, 15)), 18), 92)
-    written_name, name = _make_name(rng, lang)
-    card, phone = _make_bank_card(rng, lang), _make_phone(rng, lang)
+    written_name, name = make_name(rng, lang)
+    card, phone = make_bank_card(rng, lang), make_phone(rng, lang)
     note = f"{rng.choice(_MERCHANTS[category])} {merchant_country}"
     pii = [("NAME", name), ("BANK_CARD", card), ("PHONE", phone)]
     if rng.random() < 0.03:  # a free-text note that holds PII: the branch must mask it
-        email = _make_email(rng, lang)
-        extra_phone = _make_phone(rng, lang)
+        email = make_email(rng, lang)
+        extra_phone = make_phone(rng, lang)
         note += rng.choice((f" customer asked to call back on {extra_phone}", f" receipt sent to {email}"))
         pii.append(("PHONE", extra_phone) if "call back" in note else ("EMAIL", email))
     score = (2.4 * (device == "new device") + 1.8 * (merchant_country != home) + 1.6 * (hour <= 5)
@@ -188,8 +189,8 @@ def _applicant(rng: random.Random, zh_fraction: float, app_id: str) -> tuple[dic
     checking = rng.choices(("negative", "0-1000", ">1000", "none"), (0.25, 0.3, 0.1, 0.35))[0]
     housing = rng.choices(("own", "rent", "with family"), (0.6, 0.3, 0.1))[0]
     purpose = _pick(rng, _PURPOSES)
-    written_name, name = _make_name(rng, lang)
-    id_card, phone, email = _make_id_card(rng, lang), _make_phone(rng, lang), _make_email(rng, lang)
+    written_name, name = make_name(rng, lang)
+    id_card, phone, email = make_id_card(rng, lang), make_phone(rng, lang), make_email(rng, lang)
     burden = amount / max(income * duration, 1.0)
     score = (0.8 * late + 2.5 * min(burden, 1.5) - 0.06 * min(employed, 20) + 0.5 * (duration >= 36)
              + 0.5 * (housing == "rent") + 0.8 * (checking == "negative") - 0.5 * (checking == "none")
@@ -214,20 +215,6 @@ def _applicant(rng: random.Random, zh_fraction: float, app_id: str) -> tuple[dic
     return fields, score, (("NAME", name), ("ID_CARD", id_card), ("PHONE", phone), ("EMAIL", email))
 
 
-def generate_applicants(n: int, seed: int, bad_rate: float = BAD_RATE, zh_fraction: float = 0.0) -> list[TabularRecord]:
-    """``n`` credit applications, about ``bad_rate`` of them labelled ``bad``."""
-    if n < 1 or not 0 < bad_rate < 1:
-        raise ValueError("generate_applicants needs n >= 1 and 0 < bad_rate < 1")
-    rng = random.Random(seed)
-    drawn = [_applicant(rng, zh_fraction, f"APP-{seed % 1000:03d}-{i:06d}") for i in range(n)]
-    b = _calibrated_intercept([s for _, s, _ in drawn], bad_rate)
-    out = []
-    for fields, score, pii in drawn:
-        p = 1.0 / (1.0 + math.exp(-(score + b)))
-        out.append(TabularRecord(fields, BAD if rng.random() < p else GOOD, p, pii))
-    return out
-
-
 # --------------------------------------------------------------------------- records of given labels
 #: Seed and size of the fixed reference sample on which :func:`reference_intercept` calibrates.
 REFERENCE_SEED, REFERENCE_SIZE = 0x5EED, 5000
@@ -241,11 +228,10 @@ _KINDS: dict[str, tuple[Callable, str, str]] = {  # kind -> (record maker, posit
 def reference_intercept(kind: str, rate: float, zh_fraction: float) -> float:
     """The risk model's intercept for an expected positive rate ``rate``, calibrated once on a fixed sample.
 
-    :func:`generate_transactions` / :func:`generate_applicants` calibrate on the
-    batch they draw; records drawn a few at a time (one branch's) need one
-    intercept for every caller, so it is calibrated on :data:`REFERENCE_SIZE`
-    records from the fixed seed :data:`REFERENCE_SEED` (cached per process:
-    identical on every node).
+    :func:`generate_transactions` calibrates on the batch it draws; records
+    drawn a few at a time (one branch's) need one intercept for every caller,
+    so it is calibrated on :data:`REFERENCE_SIZE` records from the fixed seed
+    :data:`REFERENCE_SEED` (cached per process: identical on every node).
     """
     make = _KINDS[kind][0]
     rng = random.Random(REFERENCE_SEED)
