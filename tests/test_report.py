@@ -22,7 +22,8 @@ import pytest
 
 from common.errors import DataError, FedbankError
 from server.records.ledger import RESERVED_FIELDS, PrivacyLedger
-from server.report.build import ReportError, build_report, infer_format, write_report
+from server.report.build import build_report, infer_format, write_report
+from server.report.schema import ReportError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
