@@ -17,14 +17,17 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import torch
 
-from common.config.run import ModelConfig
-from common.model.build import build_peft_model, load_tokenizer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py`: the repo's packages first
+
+from common.config.run import ModelConfig  # noqa: E402
+from common.model.build import build_peft_model, load_tokenizer  # noqa: E402
 
 CONFIGS = {
     "tiny": dict(hidden_size=64, layers=2, heads=2),

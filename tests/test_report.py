@@ -1,8 +1,9 @@
-"""The compliance reviewer's report (server/report/build.py): HTML, JSON and CSV of one run directory.
+"""The compliance reviewer's report (server/report/): HTML, JSON and CSV of one run directory.
 
 Real runs come from the session fixture ``e2e_run`` (a Flower simulation, 3 branches x 2 rounds
 with DP); the fields that newer runs add (client-level lines, rejections, audit.json,
-signatures) are exercised on a small run directory written here with the real ledger writer.
+signatures) are exercised on a small run directory written with the real ledger writer
+(:func:`tests.report_runs.synthetic_run`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import pytest
 
 from common.errors import DataError, FedbankError
 from server.records.ledger import RESERVED_FIELDS, PrivacyLedger
-from server.report.build import ReportError, build_report, infer_format, write_report
+from server.report.build import build_report, infer_format, write_report
+from server.report.schema import ReportError
+from tests.report_runs import EVIL, synthetic_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
-EVIL = '<script>alert("x")</script>'
 
 
 # --------------------------------------------------------------------------- helpers
@@ -110,74 +112,6 @@ def _branch_rows(html_text: str) -> dict[str, tuple[dict, str]]:
 def _html(run_dir: Path, tmp_path: Path, name: str = "report.html") -> str:
     out = write_report(run_dir, tmp_path / name, "html")
     return out.read_text(encoding="utf-8")
-
-
-def _synthetic_run(root: Path, *, signed: bool = False, dp: bool = True) -> Path:
-    """A 3-branch x 3-round run with every optional field the report knows about.
-
-    branch-0: budget 4, refuses round 3 (budget-exhausted); branch-1: budget 10, reaches 9.3
-    (>= 90 %); branch-2: budget 10, at 5 (ok).  Round 2 has a failed node and a rejected update
-    whose reason holds markup; a client-level ``(server)`` line per round; an audit.json.
-    """
-    run = root / "run"
-    run.mkdir(parents=True)
-    signers = {}
-    if signed:
-        from common.keys.layout import init_keys, load_ed25519_private
-
-        layout = init_keys(run / "keys", 3)
-        signers = {b: load_ed25519_private(layout.branch(b).ed25519_key) for b in layout.branch_ids}
-        signers["(server)"] = load_ed25519_private(layout.server_ed25519_key)
-    eps = {"branch-0": [2.0, 3.9, 3.9], "branch-1": [4.0, 7.0, 9.3], "branch-2": [2.0, 3.5, 5.0]}
-    budgets = {"branch-0": 4.0, "branch-1": 10.0, "branch-2": 10.0}
-    ledger = PrivacyLedger(run / "ledger.jsonl")
-    rounds = [{"round": 0, "branches": {}, "failures": [], "loss": 2.1, "accuracy": 0.12, "macro_f1": 0.05}]
-    for rnd in (1, 2, 3):
-        entry = {"round": rnd, "branches": {}, "failures": [], "rejected": [],
-                 "loss": 2.1 - 0.2 * rnd, "accuracy": 0.12 + 0.1 * rnd, "macro_f1": 0.05 + 0.09 * rnd}
-        for branch in ("branch-0", "branch-1", "branch-2"):
-            status = "budget-exhausted" if (branch == "branch-0" and rnd == 3) else "trained"
-            epsilon = eps[branch][rnd - 1] if dp else None
-            line = {
-                "run_id": "777", "round": rnd, "branch": branch, "status": status,
-                "accountant": "rdp" if dp else "none", "kind": "record-level",
-                "protects": "one customer record within a branch",
-                "examples": 50 + int(branch[-1]), "steps": 0 if status != "trained" else 7,
-                "sample_rate": 0.14, "noise_multiplier": 1.1 if dp else 0.0, "max_grad_norm": 1.0 if dp else 0.0,
-                "epsilon": epsilon, "delta": 1e-5 if dp else None,
-                "budget_epsilon": budgets[branch] if dp else None,
-                "pii_counts": {"ID_CARD": 3 + rnd, "PHONE": 5, "BANK_CARD": 2, "EMAIL": 1, "NAME": 7, "ADDRESS": 4},
-                "time": "2025-01-01T00:00:00+00:00",
-            }
-            if branch == "branch-2" and rnd == 2:
-                line.update(aggregated=False, reject_reason="update-norm")
-            signer = signers[branch].sign if signed else None
-            ledger.append(line, signer=signer)
-            entry["branches"][branch] = {"status": status, "epsilon": epsilon, "examples": line["examples"],
-                                         "steps": line["steps"]}
-        if dp:
-            server = {"run_id": 777, "round": rnd, "branch": "(server)", "status": "released", "kind": "client-level",
-                      "protects": "a whole branch's contribution", "accountant": "rdp (flwr)", "examples": 3,
-                      "steps": 1, "sample_rate": 1.0, "noise_multiplier": 0.8, "max_grad_norm": 0.5,
-                      "epsilon": 1.5 * rnd, "delta": 1e-3, "budget_epsilon": None, "pii_counts": {},
-                      "time": "2025-01-01T00:00:00+00:00", "aggregated": True}
-            ledger.append(server, signer=signers["(server)"].sign if signed else None)
-        if rnd == 2:
-            entry["failures"].append({"node": 12345, "reason": "branch process died"})
-            entry["rejected"].append({"branch": "branch-2", "reason": "update-norm", "detail": f"norm 1e9 > 50 {EVIL}"})
-        rounds.append(entry)
-    config = {"num-server-rounds": 3, "dp.enabled": dp, "dp.delta": 1e-5, "dp.target-epsilon": 8.0,
-              "dp.budget-epsilon": 0.0, "dp.branch-budgets": "branch-0=4,branch-1=10,branch-2=10",
-              "central-dp.mode": "fixed" if dp else "off", "central-dp.delta": 1e-3}
-    metrics = {"run_id": "777", "config": config, "accountant": "rdp" if dp else "none",
-               "delta": 1e-5 if dp else 0.0, "rounds": rounds}
-    (run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
-    if dp:
-        (run / "audit.json").write_text(json.dumps({
-            "canaries": 64, "branch": "branch-1", "auc": 0.61, "exposed": 9,
-            "empirical_epsilon_lower_bound": 0.72, "formal_epsilon": 9.3, "delta": 1e-5, "note": EVIL,
-        }), encoding="utf-8")
-    return run
 
 
 # --------------------------------------------------------------------------- real run (e2e_run)
@@ -283,7 +217,7 @@ def test_tampered_ledger_shows_fail_with_the_line_number(e2e_run, tmp_path):
 
 @pytest.mark.parametrize("missing", ["metrics.json", "ledger.jsonl"])
 def test_missing_run_file_gives_one_line_error(tmp_path, missing):
-    run = _synthetic_run(tmp_path)
+    run = synthetic_run(tmp_path)
     (run / missing).unlink()
     with pytest.raises(ReportError) as err:
         write_report(run, tmp_path / "r.html")
@@ -294,7 +228,7 @@ def test_missing_run_file_gives_one_line_error(tmp_path, missing):
 
 
 def test_other_bad_input_gives_one_line_errors(tmp_path):
-    run = _synthetic_run(tmp_path)
+    run = synthetic_run(tmp_path)
     cases = [
         (lambda: write_report(tmp_path / "nope", tmp_path / "r.html"), ReportError, "does not exist"),
         (lambda: write_report(run, tmp_path / "r.pdf", "pdf"), ReportError, "unknown report format 'pdf'"),
@@ -320,7 +254,7 @@ def test_format_comes_from_the_flag_else_the_suffix():
 
 
 def test_client_level_rejections_audit_and_signatures(tmp_path):
-    run = _synthetic_run(tmp_path, signed=True)
+    run = synthetic_run(tmp_path, signed=True)
     report = build_report(run)
     v = report["verification"]
     assert v["ok"] and v["signatures_checked"] and v["entries"] == 12
@@ -357,7 +291,7 @@ def test_client_level_rejections_audit_and_signatures(tmp_path):
 
 
 def test_audit_bound_above_formal_epsilon_is_a_violation(tmp_path):
-    run = _synthetic_run(tmp_path)
+    run = synthetic_run(tmp_path)
     audit = json.loads((run / "audit.json").read_text())
     del audit["exposed"]
     audit.update(predicted=30, empirical_epsilon_lower_bound=12.0)
@@ -368,7 +302,7 @@ def test_audit_bound_above_formal_epsilon_is_a_violation(tmp_path):
 
 
 def test_non_dp_run_has_no_epsilon_and_says_so(tmp_path):
-    run = _synthetic_run(tmp_path, dp=False)
+    run = synthetic_run(tmp_path, dp=False)
     report = build_report(run)
     assert {b["state"] for b in report["branches"]} == {"no-dp"}
     assert all(b["final_epsilon"] is None and b["budget_epsilon"] is None for b in report["branches"])
@@ -391,7 +325,7 @@ def test_html_renders_in_headless_chromium(e2e_run, tmp_path, which):
         pytest.skip(why)
     from PIL import Image
 
-    run = e2e_run.output_dir if which == "e2e" else _synthetic_run(tmp_path, signed=True)
+    run = e2e_run.output_dir if which == "e2e" else synthetic_run(tmp_path, signed=True)
     page = write_report(run, tmp_path / "report.html", "html").resolve()
     shot, profile = tmp_path / "shot.png", tmp_path / "profile"
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
