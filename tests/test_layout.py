@@ -195,14 +195,18 @@ def test_functions_are_at_most_80_lines():
     assert not offenders, f"functions over {MAX_FUNCTION_LINES} lines:\n  " + "\n  ".join(offenders)
 
 
-def test_server_and_client_never_import_each_other():
+# Arrows run one way: simulations (the CLI) -> server, client -> common; server and client never meet.
+FORBIDDEN = {"server": {"client", "simulations"}, "client": {"server", "simulations"},
+             "common": {"server", "client", "simulations"}}
+
+
+def test_layers_do_not_cross():
     offenders = []
     for m in sorted(project_modules()):
-        side = m.split(".")[0]
-        other = {"server": "client", "client": "server"}.get(side)
+        forbidden = FORBIDDEN.get(m.split(".")[0], set())
         offenders += [f"{project_modules()[m].relative_to(ROOT)}:{line}: imports {target}"
-                      for line, target, _ in imports(m) if other and target.split(".")[0] == other]
-    assert not offenders, "server/ and client/ import each other:\n  " + "\n  ".join(offenders)
+                      for line, target, _ in imports(m) if target.split(".")[0] in forbidden]
+    assert not offenders, "imports across layers:\n  " + "\n  ".join(offenders)
 
 
 def test_the_checks_see_the_project():
