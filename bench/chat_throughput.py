@@ -111,8 +111,8 @@ def counted_set(tokens, counter: TokenCounter):
     """``tokens`` (a ``TokenizedSet``) whose dataset adds every example the loader fetches to ``counter``."""
     import torch.utils.data
 
-    from common.data.sources import TokenizedSet
     from common.model.losses import IGNORE
+    from common.tasks.tokens import TokenizedSet
 
     nonpad = tokens.attention_mask.sum(dim=1).tolist()
     labelled = (tokens.labels != IGNORE).sum(dim=1).tolist()
@@ -395,7 +395,7 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     from client.budget import planned_noise_multiplier
     from client.training import round_plan
     from common.tasks.chat import tokenize_dialogues
-    from common.data.dialogues import ChatCorpus, desensitize_dialogues
+    from common.privacy.render import Renderer
     from common.model.device import autocast_dtype
     from common.data.synthetic.dialogues import generate_dialogues
     from common.model.build import load_tokenizer
@@ -420,8 +420,8 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     t0 = time.perf_counter()
     n = preset["steps"] * cfg0.train.batch_size
     dialogues = generate_dialogues(n, seed=DIALOGUE_SEED, zh_fraction=cfg0.data.zh_fraction)
-    corpus = ChatCorpus([d.prompt for d in dialogues], [d.response for d in dialogues], [d.topic for d in dialogues])
-    prompts, replies, pii = desensitize_dialogues(corpus)
+    rendered = Renderer().render([d.prompt for d in dialogues], responses=[d.response for d in dialogues])
+    prompts, replies, pii = rendered.texts, rendered.responses, rendered.counts
     tokenizer = load_tokenizer(cfg0.model)
     tokens = tokenize_dialogues(prompts, replies, tokenizer, cfg0.model.max_length)
     from common.model.losses import IGNORE
@@ -450,7 +450,7 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     counter = TokenCounter()
     vocab = len(tokenizer)
     # Warm-up rounds (first calls: lazy imports, Opacus set-up, allocator) train 2 steps on the first 2 batches.
-    from common.data.sources import TokenizedSet
+    from common.tasks.tokens import TokenizedSet
 
     m = min(n, 2 * cfg0.train.batch_size)
     warm_tokens = TokenizedSet(tokens.input_ids[:m], tokens.attention_mask[:m], tokens.labels[:m])

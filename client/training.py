@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from common.config.run import RunConfig
-from common.data.sources import TokenizedSet, trim_padding
 from common.model.device import autocast, autocast_dtype
 from common.model.losses import TaskLoss
 from common.model.adapter import adapter_arrays
 from common.tasks.spec import task_of
+from common.tasks.tokens import TokenizedSet, trim_padding
 
 
 @dataclass
