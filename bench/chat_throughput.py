@@ -4,7 +4,7 @@ Issue 7's "larger config": tokens per second a branch trains, with and
 without DP, peak memory, and the DP / non-DP step-time ratio.  Everything
 runs through the project's own code path: dialogues from the seeded
 generator (``common.data.synthetic.dialogues.generate_dialogues``), desensitized on
-both sides (``common.data.dialogues.desensitize_dialogues``), tokenized with the
+both sides (``common.privacy.render.Renderer``), tokenized with the
 loss on the reply only (``common.tasks.chat.tokenize_dialogues``), a fresh LoRA
 causal LM per round (``common.model.build.build_peft_model(..., causal=True)``)
 trained by ``client.training.train_round`` for one round of a fixed number

@@ -22,6 +22,7 @@ from client.budget import PrivacyState, planned_noise_multiplier
 from client.training import round_plan, train_round
 from common.config.run import RunConfig, branch_settings
 from common.data.files import corpus_table, load_file
+from common.data.labels import LabelSet, resolve_labels
 from common.data.sources import renderer_for, simulation_split
 from common.data.synthetic.streams import synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import ConfigError, DataError
@@ -111,6 +112,21 @@ def test_jsonl_records_load_with_the_same_mapping(tmp_path):
         mapped = RunConfig.from_flower({"task": "fraud", "data.label-column": "is_fraud", "data.field-columns": "amount,mcc"})
         load_file(mapped, task_of(mapped), path)
     assert "no column 'mcc'" in _one_line(err) and "data.field-columns" in str(err.value)
+
+
+def test_the_label_set_is_resolved_once_with_its_positive_class_and_encoding(tmp_path):
+    path = tmp_path / "credit.csv"
+    path.write_text(CREDIT_CSV)
+    cfg = RunConfig.from_flower({"task": "credit", "data.source": str(path), "data.label-column": "Class", "data.positive-label": "bad"})
+    labels = resolve_labels(cfg, task_of(cfg), ["good", "bad", "good"])
+    assert labels.names == ("good", "bad") and labels.positive == "bad" and not labels.fixed and len(labels) == 2
+    assert labels.encode(["bad", "good"], where="test").tolist() == [1, 0]
+    with pytest.raises(DataError, match="there is no corpus to read labels from"):
+        resolve_labels(cfg, task_of(cfg))
+    chat = RunConfig.from_flower({"task": "chat"})
+    assert resolve_labels(chat, task_of(chat)).names == () and task_of(chat).labelled is False
+    synthetic = RunConfig.from_flower({"task": "fraud"})
+    assert resolve_labels(synthetic, task_of(synthetic)) == LabelSet(("legit", "fraud"), fixed=True, binary=True)
 
 
 # --------------------------------------------------------------------------- desensitization before serialization

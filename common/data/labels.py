@@ -67,13 +67,8 @@ class LabelSet:
         return torch.tensor([index[label] for label in labels], dtype=torch.long)
 
 
-def needs_corpus(cfg: RunConfig, task: Task) -> bool:
-    """Whether the label set is read from the data (a file, ``data.labels`` empty) rather than fixed beforehand."""
-    return task.labelled and cfg.data.source != SYNTHETIC and not cfg.data.labels.strip()
-
-
 def resolve_labels(cfg: RunConfig, task: Task, values: Sequence[str] | None = None) -> LabelSet:
-    """The run's label set (``values``: the labels of the corpus it is read from, when :func:`needs_corpus`).
+    """The run's label set (``values``: the labels of the corpus it is read from, needed when the source is a file and ``data.labels`` is empty).
 
     Raises:
         DataError: the set cannot be told (no ``data.labels`` and no corpus), or a binary task's labels are wrong.
