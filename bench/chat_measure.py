@@ -31,7 +31,7 @@ def counted_set(tokens, counter: TokenCounter):
     """``tokens`` (a ``TokenizedSet``) whose dataset adds every example the loader fetches to ``counter``."""
     import torch.utils.data
 
-    from common.data.sources import TokenizedSet
+    from common.tasks.tokens import TokenizedSet
     from common.model.losses import IGNORE
 
     nonpad = tokens.attention_mask.sum(dim=1).tolist()

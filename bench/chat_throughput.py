@@ -4,7 +4,7 @@ Issue 7's "larger config": tokens per second a branch trains, with and
 without DP, peak memory, and the DP / non-DP step-time ratio.  Everything
 runs through the project's own code path: dialogues from the seeded
 generator (``common.data.synthetic.dialogues.generate_dialogues``), desensitized on
-both sides (``common.data.dialogues.desensitize_dialogues``), tokenized with the
+both sides (``common.privacy.render.Renderer``), tokenized with the
 loss on the reply only (``common.tasks.chat.tokenize_dialogues``), a fresh LoRA
 causal LM per round (``common.model.build.build_peft_model(..., causal=True)``)
 trained by ``client.training.train_round`` for one round of a fixed number
@@ -244,7 +244,7 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     from client.budget import planned_noise_multiplier
     from client.training import round_plan
     from common.tasks.chat import tokenize_dialogues
-    from common.data.dialogues import ChatCorpus, desensitize_dialogues
+    from common.privacy.render import Renderer
     from common.model.device import autocast_dtype
     from common.data.synthetic.dialogues import generate_dialogues
     from common.model.build import load_tokenizer
@@ -269,8 +269,8 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     t0 = time.perf_counter()
     n = preset["steps"] * cfg0.train.batch_size
     dialogues = generate_dialogues(n, seed=DIALOGUE_SEED, zh_fraction=cfg0.data.zh_fraction)
-    corpus = ChatCorpus([d.prompt for d in dialogues], [d.response for d in dialogues], [d.topic for d in dialogues])
-    prompts, replies, pii = desensitize_dialogues(corpus)
+    rendered = Renderer().render([d.prompt for d in dialogues], responses=[d.response for d in dialogues])
+    prompts, replies, pii = rendered.texts, rendered.responses, rendered.counts
     tokenizer = load_tokenizer(cfg0.model)
     tokens = tokenize_dialogues(prompts, replies, tokenizer, cfg0.model.max_length)
     from common.model.losses import IGNORE
@@ -299,7 +299,7 @@ def run(args, preset: dict, names: list[str], device: str, config: str, label: s
     counter = TokenCounter()
     vocab = len(tokenizer)
     # Warm-up rounds (first calls: lazy imports, Opacus set-up, allocator) train 2 steps on the first 2 batches.
-    from common.data.sources import TokenizedSet
+    from common.tasks.tokens import TokenizedSet
 
     m = min(n, 2 * cfg0.train.batch_size)
     warm_tokens = TokenizedSet(tokens.input_ids[:m], tokens.attention_mask[:m], tokens.labels[:m])

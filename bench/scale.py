@@ -171,7 +171,7 @@ def central_round(extra: dict, branches: int, rounds: int, repeats: int, work: P
     from client.budget import planned_noise_multiplier
     from client.training import round_plan, train_round
     from common.config.run import RunConfig, branch_settings
-    from common.data.sources import label_names
+    from common.data.labels import label_names
     from common.model.build import build_peft_model, load_tokenizer
     from common.model.adapter import adapter_arrays, load_adapter_arrays
 

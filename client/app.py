@@ -23,7 +23,6 @@ from flwr.clientapp import ClientApp
 
 from client import reply_cache
 from client.branch_data import prepare_branch
-from client.chat_branch import prepare_chat_branch
 from client.budget import PrivacyState, branch_lock, epsilon_of, planned_noise_multiplier
 from client.training import round_plan, train_round
 from client.testing.faults import maybe_fail, maybe_poison
@@ -44,7 +43,6 @@ from common.wire.protocol import (
     reply_metrics,
 )
 from common.model.device import resolve_device
-from common.tasks.spec import task_of
 
 app = ClientApp(mods=[secagg_mod])  # SecAgg+ only for SecAgg+ messages (client/secagg.py)
 
@@ -79,7 +77,7 @@ def _train(msg: Message, cfg: RunConfig, branch: BranchSettings) -> Message:
     else:
         global_arrays = record_to_arrays(msg.content["arrays"])
     tokenizer = load_tokenizer(cfg.model)
-    data = (prepare_chat_branch if task_of(cfg).generative else prepare_branch)(cfg, branch, tokenizer)
+    data = prepare_branch(cfg, branch, tokenizer)
     n = len(data.train)
 
     def claim(status: str, **figures) -> dict:
@@ -97,7 +95,7 @@ def _train(msg: Message, cfg: RunConfig, branch: BranchSettings) -> Message:
             return _refusal(msg, refusal, channel)
 
     model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tokenizer), device=resolve_device(cfg),
-                             causal=task_of(cfg).generative)
+                             causal=data.task.generative)
     load_adapter_arrays(model, global_arrays)
     seed = cfg.federation.seed * 100_003 + server_round * 1009 + zlib.crc32(branch.branch_id.encode("utf-8"))
     outcome = train_round(model, data.train, cfg, plan, state.history, seed=seed, class_weights=data.class_weights)

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from common.config.run import RunConfig
-from common.data.sources import TokenizedSet, trim_padding
 from common.model.device import autocast, autocast_dtype
 from common.model.losses import TaskLoss
 from common.model.adapter import adapter_arrays
 from common.tasks.spec import task_of
+from common.tasks.tokens import TokenizedSet, trim_padding
 
 
 @dataclass
@@ -95,22 +95,7 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     engine = None
     ghost = cfg.dp.enabled and cfg.dp.ghost_clipping
     if cfg.dp.enabled:
-        from opacus import PrivacyEngine
-
-        with warnings.catch_warnings():
-            # Opacus' reminder about secure_mode: dp.secure-mode turns it on (README).
-            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-            engine = PrivacyEngine(accountant=cfg.dp.accountant, secure_mode=cfg.dp.secure_mode)
-            engine.accountant.history = [tuple(h) for h in history]
-            private = engine.make_private(
-                module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
-                noise_multiplier=plan.noise_multiplier, max_grad_norm=cfg.dp.max_grad_norm, poisson_sampling=True,
-                grad_sample_mode="ghost" if ghost else "hooks",
-            )
-            if ghost:
-                model, optimizer, criterion, loader = private
-            else:
-                model, optimizer, loader = private
+        engine, model, optimizer, criterion, loader = _make_private(model, optimizer, loader, criterion, cfg, plan, history)
     physical = cfg.train.physical_batch_size
     model.train()
     losses, steps = [], 0
@@ -151,6 +136,28 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
         mean_loss=float(np.mean(losses)) if losses else float("nan"),
         accountant_history=history_after,
     )
+
+
+def _make_private(model, optimizer, loader, criterion, cfg: RunConfig, plan: RoundPlan, history: list):
+    """Opacus's DP-SGD around the round's model, optimizer, loader (and, with ghost clipping, loss), the accountant restored."""
+    from opacus import PrivacyEngine
+
+    ghost = cfg.dp.ghost_clipping
+    with warnings.catch_warnings():
+        # Opacus' reminder about secure_mode: dp.secure-mode turns it on (README).
+        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+        engine = PrivacyEngine(accountant=cfg.dp.accountant, secure_mode=cfg.dp.secure_mode)
+        engine.accountant.history = [tuple(h) for h in history]
+        private = engine.make_private(
+            module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
+            noise_multiplier=plan.noise_multiplier, max_grad_norm=cfg.dp.max_grad_norm, poisson_sampling=True,
+            grad_sample_mode="ghost" if ghost else "hooks",
+        )
+    if ghost:
+        model, optimizer, criterion, loader = private
+    else:
+        model, optimizer, loader = private
+    return engine, model, optimizer, criterion, loader
 
 
 def local_optimizer(params: list[torch.Tensor], cfg: RunConfig) -> torch.optim.Optimizer:

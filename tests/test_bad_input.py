@@ -112,7 +112,7 @@ def test_branch_with_no_rows(tmp_path):
 
 
 def test_label_at_evaluation_that_training_never_saw(tmp_path):
-    from common.data.sources import train_test_split
+    from common.data.split import train_test_split
 
     n, seed, test_fraction = 40, 42, 0.2  # the run's defaults decide which rows are held out
     _, held_out = train_test_split(n, test_fraction, seed)

@@ -220,3 +220,31 @@ def test_a_causal_lm_saved_to_a_local_path_is_the_same_base(tmp_path):
     tok.save_pretrained(tmp_path / "bert")
     with pytest.raises(ModelError, match="not a causal LM"):
         check_base_model(ModelConfig(name=str(tmp_path / "bert")), causal=True)
+
+
+def test_chat_goes_through_the_one_split_file_table_and_branch_preparation(tmp_path):
+    """Dialogues are a Corpus like any other: split, written as a branch's file, read back and prepared by prepare_branch."""
+    import csv
+    from pathlib import Path
+
+    from client.branch_data import prepare_branch
+    from common.config.run import BranchSettings
+    from common.data.files import corpus_table, load_file
+    from common.data.sources import partition_corpus, simulation_split
+    from common.tasks.spec import task_of
+
+    cfg = _cfg(**{"num-branches": 2, "data.records-per-branch": 6, "audit.canaries": 2, "audit.canary-branch": "b0"})
+    train, test, parts, names = simulation_split(cfg)
+    assert names == [] and train.responses is not None and len(test) > 0
+    mine, labels = partition_corpus(cfg, task_of(cfg), 1)
+    assert mine.texts == train.subset(parts[1]).texts and mine.responses == train.subset(parts[1]).responses and len(labels) == 0
+    header, rows = corpus_table(cfg, mine)
+    path = tmp_path / "b0.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    assert load_file(cfg, task_of(cfg), path) == mine
+    branch = BranchSettings("b0", None, None, str(path), Path(tmp_path), 10.0, Path(tmp_path))
+    data = prepare_branch(cfg, branch, load_tokenizer(cfg.model))
+    assert data.labels == [] and data.class_weights is None and data.task.generative
+    assert len(data.train) == len(mine) + 2  # the two planted reply canaries
+    assert sum(data.pii_counts.values()) > 0

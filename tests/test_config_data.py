@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from common.config.run import RunConfig, config_table
-from common.data.sources import label_names, partition, simulation_split
+from common.data.labels import label_names
+from common.data.sources import simulation_split
+from common.data.split import partition
 from common.data.files import load_table
 from common.errors import ConfigError, DataError
 from tests.conftest import BANKING77

@@ -288,3 +288,23 @@ def test_acceptance_recall_and_non_pii_survival_on_synthetic_records(seed: int) 
     for pii_type in PII_TYPES:
         assert figures[pii_type] >= 0.99, (pii_type, figures[pii_type])
     assert figures["non_pii_survival"] >= 0.95
+
+
+# --------------------------------------------------------------------------- the one desensitize-and-render step
+
+def test_render_masks_texts_records_and_both_sides_of_a_dialogue_with_one_count() -> None:
+    from common.privacy.records import RecordPipeline
+    from common.privacy.render import Renderer
+
+    texts = ["call me on 13812345678", "my email is li.wei@qq.com"]
+    replies = ["I will call 13812345678 back", "noted"]
+    dialogue = Renderer().render(texts, responses=replies)
+    assert dialogue.texts == [desensitize(t).text for t in texts]
+    assert dialogue.responses == [desensitize(r).text for r in replies]
+    assert dialogue.counts == {**{t: 0 for t in PII_TYPES}, "PHONE": 2, "EMAIL": 1}
+    assert Renderer().render(texts).responses is None
+    # A record corpus may hold plain-text rows (the audit's canaries): those are masked as text.
+    mixed = Renderer(RecordPipeline()).render([None, texts[0]], [{"phone": "13812345678", "note": "ok"}, None])
+    assert mixed.texts == ["note: ok", desensitize(texts[0]).text] and mixed.counts["PHONE"] == 2
+    with pytest.raises(ValueError, match="record pipeline"):
+        Renderer().render([None], [{"note": "ok"}])

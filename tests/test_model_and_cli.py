@@ -58,7 +58,7 @@ def test_trailing_padding_is_cut_without_changing_any_output(name, causal):
     """Batches are cut to their longest row before the model runs: same logits, same per-token labels."""
     import torch
 
-    from common.data.sources import trim_padding
+    from common.tasks.tokens import trim_padding
 
     cfg = ModelConfig(name=name)
     model = build_peft_model(cfg, 3, vocab_size=len(load_tokenizer(cfg)), causal=causal).eval()

@@ -20,13 +20,23 @@ import pytest
 import common.data.sources as data
 import common.data.synthetic.streams as data_synthetic
 from common.config.run import RunConfig
+from common.data.labels import resolve_labels
 from common.data.sources import file_split, holdout_corpus, partition_corpus, simulation_split, synthetic_held_out
 from common.data.synthetic.streams import HELD_OUT_CAP, held_out_size, synthetic_branch, synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import DataError
+from common.tasks.spec import task_of
 from common.data.synthetic.messages import INTENTS
 from tests.conftest import ROOT
 
 TASKS = ("intent", "credit", "fraud")
+
+
+def _partition(cfg: RunConfig, partition_id: int):
+    return partition_corpus(cfg, task_of(cfg), partition_id)
+
+
+def _held_out(cfg: RunConfig):
+    return synthetic_held_out(cfg, resolve_labels(cfg, task_of(cfg)))
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -37,11 +47,11 @@ def test_a_branch_costs_its_own_rows_whatever_the_federation_size(task, monkeypa
     monkeypatch.setattr(data_synthetic, "_generate", lambda cfg, labels, rng, tag: made.append(len(labels)) or real(cfg, labels, rng, tag))
     cfg = RunConfig.from_flower({"task": task, "num-branches": 1_000_000, "data.records-per-branch": 60})
     t0 = time.perf_counter()
-    corpus, names = partition_corpus(cfg, 7)
+    corpus, names = _partition(cfg, 7)
     assert time.perf_counter() - t0 < 10
     assert made == [len(corpus)] and 2 <= len(corpus) < 60 * 20
-    assert set(corpus.labels) <= set(names)
-    held_out, _ = holdout_corpus(cfg)
+    assert set(corpus.labels) <= set(names.names)
+    held_out, _ = holdout_corpus(cfg, task_of(cfg))
     assert made[1:] == [len(held_out)] == [HELD_OUT_CAP]
 
 
@@ -70,8 +80,8 @@ def test_simulation_split_is_every_branch_stream_in_order():
     train, test, parts, names = simulation_split(cfg)
     assert names == list(INTENTS)
     for p in range(6):
-        assert train.subset(parts[p]).texts == partition_corpus(cfg, p)[0].texts
-    assert test.texts == holdout_corpus(cfg)[0].texts
+        assert train.subset(parts[p]).texts == _partition(cfg, p)[0].texts
+    assert test.texts == holdout_corpus(cfg, task_of(cfg))[0].texts
     flat = np.concatenate(parts)
     assert len(flat) == len(set(flat.tolist())) == len(train)
 
@@ -122,15 +132,15 @@ def test_generator_features_survive_per_branch_generation():
 def test_held_out_size_rule_and_cap(task):
     small = RunConfig.from_flower({"task": task, "num-branches": 3, "data.records-per-branch": 200})
     assert held_out_size(small) == 150  # 20 % of ceil(600 / 0.8) = 750, as the whole-corpus split held out
-    test = synthetic_held_out(small)
+    test = _held_out(small)
     assert len(test) == 150
     big = RunConfig.from_flower({"task": task, "num-branches": 1000, "data.records-per-branch": 200})
     bigger = RunConfig.from_flower({"task": task, "num-branches": 100_000, "data.records-per-branch": 200})
     assert held_out_size(big) == held_out_size(bigger) == HELD_OUT_CAP
     # The held-out set depends on its size and the seed only: every large federation evaluates on the same rows.
-    assert synthetic_held_out(big).texts == synthetic_held_out(bigger).texts
-    assert synthetic_held_out(big).records == synthetic_held_out(bigger).records
-    counts = Counter(synthetic_held_out(big).labels)
+    assert _held_out(big).texts == _held_out(bigger).texts
+    assert _held_out(big).records == _held_out(bigger).records
+    counts = Counter(_held_out(big).labels)
     if task == "intent":
         assert set(counts.values()) == {HELD_OUT_CAP // len(INTENTS)}  # stratified
     else:
@@ -141,15 +151,15 @@ def test_held_out_size_rule_and_cap(task):
 def test_a_small_binary_held_out_set_keeps_both_classes():
     cfg = RunConfig.from_flower({"task": "fraud", "num-branches": 2, "data.records-per-branch": 20})
     assert held_out_size(cfg) == 10
-    assert Counter(synthetic_held_out(cfg).labels) == {"legit": 9, "fraud": 1}
+    assert Counter(_held_out(cfg).labels) == {"legit": 9, "fraud": 1}
 
 
 def test_too_few_records_per_branch_is_one_line():
     with pytest.raises(DataError) as err:
-        partition_corpus(RunConfig.from_flower({"num-branches": 5, "data.records-per-branch": 1}), 0)
+        _partition(RunConfig.from_flower({"num-branches": 5, "data.records-per-branch": 1}), 0)
     assert "use fewer branches" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(DataError, match="partition-id 5 but num-branches is 5"):
-        partition_corpus(RunConfig.from_flower({"num-branches": 5}), 5)
+        _partition(RunConfig.from_flower({"num-branches": 5}), 5)
 
 
 def test_a_file_is_parsed_once_per_process_and_reparsed_when_it_changes(tmp_path, monkeypatch):
@@ -158,14 +168,14 @@ def test_a_file_is_parsed_once_per_process_and_reparsed_when_it_changes(tmp_path
     path.write_text("text,label\n" + rows)
     loads = []
     real = data.load_file
-    monkeypatch.setattr(data, "load_file", lambda cfg, p: loads.append(p) or real(cfg, p))
+    monkeypatch.setattr(data, "load_file", lambda cfg, task, p: loads.append(p) or real(cfg, task, p))
     cfg = RunConfig.from_flower({"data.source": str(path), "num-branches": 4})
-    first = [partition_corpus(cfg, p)[0].texts for p in range(4)]
+    first = [_partition(cfg, p)[0].texts for p in range(4)]
     assert len(loads) == 1
-    assert holdout_corpus(cfg)[0].texts == file_split(cfg)[1].texts and len(loads) == 1
-    assert sum(len(t) for t in first) + len(file_split(cfg)[1]) == 60
+    assert holdout_corpus(cfg, task_of(cfg))[0].texts == file_split(cfg, task_of(cfg)).test.texts and len(loads) == 1
+    assert sum(len(t) for t in first) + len(file_split(cfg, task_of(cfg)).test) == 60
     path.write_text("text,label\n" + rows.replace("message", "passage"))  # same size, new content
-    assert partition_corpus(cfg, 0)[0].texts == [t.replace("message", "passage") for t in first[0]]
+    assert _partition(cfg, 0)[0].texts == [t.replace("message", "passage") for t in first[0]]
     assert len(loads) == 2
-    partition_corpus(RunConfig.from_flower({"data.source": str(path), "num-branches": 3}), 0)  # another split
+    _partition(RunConfig.from_flower({"data.source": str(path), "num-branches": 3}), 0)  # another split
     assert len(loads) == 3

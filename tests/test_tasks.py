@@ -21,7 +21,9 @@ from client.branch_data import prepare_branch
 from client.budget import PrivacyState, planned_noise_multiplier
 from client.training import round_plan, train_round
 from common.config.run import RunConfig, branch_settings
-from common.data.sources import corpus_table, load_file, simulation_split
+from common.data.files import corpus_table, load_file
+from common.data.labels import LabelSet, resolve_labels
+from common.data.sources import renderer_for, simulation_split
 from common.data.synthetic.streams import synthetic_branch_rows, synthetic_held_out_rows
 from common.errors import ConfigError, DataError
 from common.model.metrics import binary_metrics, evaluate
@@ -31,7 +33,7 @@ from common.privacy.pii import luhn_valid
 from common.privacy.records import RecordPipeline, generalize
 from common.data.synthetic.records import generate_transactions
 from common.model.losses import TaskLoss, classification_nll
-from common.tasks.spec import class_weights, render_corpus
+from common.tasks.spec import class_weights, task_of
 from server.evaluation.holdout import holdout_set
 from tests.conftest import SHARED_DATA
 
@@ -49,6 +51,12 @@ def _one_line(err) -> str:
 # --------------------------------------------------------------------------- column mapping errors
 
 CREDIT_CSV = "id,full_name,Age,Income,Class\n1,Ann Lee,34,100,bad\n2,Bo Chan,51,200,good\n3,Cy Dorn,29,300,good\n"
+
+
+def _render(corpus, cfg: RunConfig) -> tuple[list[str], dict[str, int]]:
+    """The model texts and PII counts of ``corpus``, rendered as a branch renders them."""
+    rendered = renderer_for(cfg, task_of(cfg)).render(corpus.texts, corpus.records)
+    return rendered.texts, rendered.counts
 
 
 @pytest.mark.parametrize("overrides, error, fragment", [
@@ -95,14 +103,30 @@ def test_jsonl_records_load_with_the_same_mapping(tmp_path):
     path = tmp_path / "tx.jsonl"
     path.write_text('{"amount": 12.5, "country": "GB", "is_fraud": "no"}\n{"amount": 900, "country": "NG", "is_fraud": "yes"}\n')
     cfg = RunConfig.from_flower({"task": "fraud", "data.label-column": "is_fraud"})
-    corpus = load_file(cfg, path)
+    corpus = load_file(cfg, task_of(cfg), path)
     assert corpus.records == [{"amount": "12.5", "country": "GB"}, {"amount": "900", "country": "NG"}]
     assert corpus.labels == ["no", "yes"]
-    header, rows = corpus_table(corpus, "text", "is_fraud")
+    header, rows = corpus_table(cfg, corpus)
     assert header == ["amount", "country", "is_fraud"] and rows[1] == ["900", "NG", "yes"]
     with pytest.raises(DataError) as err:
-        load_file(RunConfig.from_flower({"task": "fraud", "data.label-column": "is_fraud", "data.field-columns": "amount,mcc"}), path)
+        mapped = RunConfig.from_flower({"task": "fraud", "data.label-column": "is_fraud", "data.field-columns": "amount,mcc"})
+        load_file(mapped, task_of(mapped), path)
     assert "no column 'mcc'" in _one_line(err) and "data.field-columns" in str(err.value)
+
+
+def test_the_label_set_is_resolved_once_with_its_positive_class_and_encoding(tmp_path):
+    path = tmp_path / "credit.csv"
+    path.write_text(CREDIT_CSV)
+    cfg = RunConfig.from_flower({"task": "credit", "data.source": str(path), "data.label-column": "Class", "data.positive-label": "bad"})
+    labels = resolve_labels(cfg, task_of(cfg), ["good", "bad", "good"])
+    assert labels.names == ("good", "bad") and labels.positive == "bad" and not labels.fixed and len(labels) == 2
+    assert labels.encode(["bad", "good"], where="test").tolist() == [1, 0]
+    with pytest.raises(DataError, match="there is no corpus to read labels from"):
+        resolve_labels(cfg, task_of(cfg))
+    chat = RunConfig.from_flower({"task": "chat"})
+    assert resolve_labels(chat, task_of(chat)).names == () and task_of(chat).labelled is False
+    synthetic = RunConfig.from_flower({"task": "fraud"})
+    assert resolve_labels(synthetic, task_of(synthetic)) == LabelSet(("legit", "fraud"), fixed=True, binary=True)
 
 
 # --------------------------------------------------------------------------- desensitization before serialization
@@ -114,7 +138,7 @@ def test_credit_records_lose_identifiers_and_ages_are_banded():
     rows = [r for p in range(cfg.federation.num_branches) for r in synthetic_branch_rows(cfg, p)]
     assert [r.fields for r in rows] == train.records  # the answer key is of exactly the training records
     rows += synthetic_held_out_rows(cfg)
-    texts, counts = render_corpus(train, cfg)
+    texts, counts = _render(train, cfg)
     planted = {value for r in rows for _, value in r.pii}
     assert not any(value in text for value in planted for text in texts)
     assert counts["NAME"] == counts["PHONE"] == counts["ID_CARD"] == counts["EMAIL"] == len(train)
@@ -142,7 +166,7 @@ def test_german_credit_is_generalized_decoded_and_labelled_bad_positive(tmp_path
     train, test, _, names = simulation_split(cfg)
     assert names == ["1", "2"] and len(train) + len(test) == 1000
     assert test.labels.count("2") == 60  # stratified: the 30 % bad rate is kept in the held-out set
-    texts, counts = render_corpus(test, cfg)
+    texts, counts = _render(test, cfg)
     assert counts["PHONE"] == len(test)  # 'Telephone' is named like an identifier column: dropped, whatever it holds
     for text, record in zip(texts, test.records):
         assert "telephone" not in text and "A1" not in text
@@ -185,7 +209,7 @@ class _FixedLogits(torch.nn.Module):
 
 
 def test_evaluate_returns_each_tasks_metrics_from_the_positive_probability():
-    from common.data.sources import TokenizedSet
+    from common.tasks.tokens import TokenizedSet
 
     logits = np.array([[2.0, -1.0], [0.5, 0.2], [-0.3, 0.9], [0.1, 0.0], [-2.0, 1.5], [1.0, 1.2]])
     y = torch.tensor([0, 0, 1, 1, 1, 0])
@@ -221,7 +245,7 @@ def test_fraud_records_reach_the_model_without_their_pii():
     cfg = RunConfig.from_flower({"task": "fraud", "data.records-per-branch": 300})
     train, _, _, names = simulation_split(cfg)
     assert names == ["legit", "fraud"]
-    texts, counts = render_corpus(train, cfg)
+    texts, counts = _render(train, cfg)
     raw = [r for p in range(cfg.federation.num_branches) for r in synthetic_branch_rows(cfg, p)]
     assert [r.fields for r in raw] == train.records  # the answer key is of exactly the training records
     planted = {v for r in raw for _, v in r.pii}

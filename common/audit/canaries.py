@@ -11,6 +11,9 @@ set: the canary branch regenerates the planted ones and the server regenerates
 all of them, so no canary ever travels.  ``2k`` canaries are drawn from one
 seeded stream; the first ``k`` are planted, the other ``k`` are held out.
 
+:func:`canary_scores` is the server's measurement of one group with the
+final model: each canary's loss and whether its label is predicted.
+
 Canary texts contain no PII pattern: each draw is checked with the branch's
 own :class:`~common.privacy.desensitize.Desensitizer` and redrawn (deterministically)
 if desensitization would change it, so a canary is identical before and after
@@ -19,11 +22,17 @@ desensitization and reaches the model exactly as the server scores it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import torch
 
 from common.config.run import RunConfig
 from common.data.corpus import Corpus
+from common.data.labels import LabelSet
 from common.errors import ConfigError
+from common.privacy.desensitize import Desensitizer
+from common.tasks.tokens import tokenize
 
 #: Mixed into the run seed so canaries are independent of data and partitions.
 CANARY_SALT = 0xCA7A5
@@ -48,14 +57,12 @@ def canary_text(rng: np.random.Generator) -> str:
     return " ".join(_token(rng) for _ in range(int(rng.integers(MIN_TOKENS, MAX_TOKENS + 1))))
 
 
-def canaries(cfg: RunConfig, labels: list[str], k: int | None = None) -> tuple[Corpus, Corpus]:
+def canaries(cfg: RunConfig, labels: Sequence[str], k: int | None = None) -> tuple[Corpus, Corpus]:
     """The run's canaries: ``(planted, held_out)``, ``k`` each (default ``audit.canaries``).
 
     Deterministic for ``(seed, k, labels)``; every text is unchanged by
     desensitization (checked), every label is uniform over ``labels``.
     """
-    from common.privacy.desensitize import Desensitizer
-
     k = cfg.audit.canaries if k is None else int(k)
     if k < 1:
         raise ConfigError(f"audit.canaries is {k}; the audit needs at least 1 canary")
@@ -74,3 +81,17 @@ def canaries(cfg: RunConfig, labels: list[str], k: int | None = None) -> tuple[C
     names = list(labels)
     picked = [names[int(i)] for i in rng.integers(0, len(names), size=2 * k)]
     return Corpus(texts[:k], picked[:k]), Corpus(texts[k:], picked[k:])
+
+
+@torch.no_grad()
+def canary_scores(model, tokenizer, corpus: Corpus, labels: LabelSet, max_length: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-canary cross-entropy loss and whether the model predicts the canary's label."""
+    data = tokenize(corpus.texts, labels.encode(corpus.labels, where="canaries"), tokenizer, max_length)
+    model.eval()
+    device = next(model.parameters()).device
+    losses, hits = [], []
+    for input_ids, attention_mask, y in data.batches(batch_size, device):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+        losses.append(torch.nn.functional.cross_entropy(logits, y, reduction="none").cpu())
+        hits.append((logits.argmax(-1) == y).cpu())
+    return torch.cat(losses).numpy().astype(float), torch.cat(hits).numpy().astype(bool)

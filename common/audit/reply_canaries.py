@@ -26,9 +26,12 @@ import math
 import numpy as np
 import torch
 
-from common.data.dialogues import ChatCorpus
 from common.config.run import RunConfig
+from common.data.corpus import Corpus
 from common.errors import ConfigError
+from common.model.losses import response_nll
+from common.privacy.desensitize import Desensitizer
+from common.tasks.chat import tokenize_dialogues
 
 CANARY_SALT = 0x5EC2E7
 CANDIDATES = 127
@@ -46,10 +49,8 @@ def _canary(tag: str, secret: str) -> tuple[str, str]:
     return PROMPT.format(tag=tag), REPLY.format(tag=tag, secret=secret)
 
 
-def reply_canaries(cfg: RunConfig, k: int | None = None) -> tuple[ChatCorpus, ChatCorpus, list[str], list[str]]:
+def reply_canaries(cfg: RunConfig, k: int | None = None) -> tuple[Corpus, Corpus, list[str], list[str]]:
     """``(planted, held_out, planted_secrets, held_out_secrets)``: ``k`` dialogues each, deterministic for the run seed."""
-    from common.privacy.desensitize import Desensitizer
-
     k = cfg.audit.canaries if k is None else int(k)
     if k < 1:
         raise ConfigError(f"audit.canaries is {k}; the audit needs at least 1 canary")
@@ -66,25 +67,14 @@ def reply_canaries(cfg: RunConfig, k: int | None = None) -> tuple[ChatCorpus, Ch
         rows.append((prompt, reply, secret))
 
     def corpus(part):
-        return ChatCorpus([p for p, _, _ in part], [r for _, r, _ in part], ["canary"] * len(part))
+        return Corpus([p for p, _, _ in part], ["canary"] * len(part), responses=[r for _, r, _ in part])
 
     return corpus(rows[:k]), corpus(rows[k:]), [s for *_, s in rows[:k]], [s for *_, s in rows[k:]]
-
-
-def with_reply_canaries(cfg: RunConfig, corpus: ChatCorpus) -> ChatCorpus:
-    """``corpus`` plus the planted reply canaries (with ``audit.canaries > 0``; the caller checks the branch)."""
-    if cfg.audit.canaries <= 0:
-        return corpus
-    planted, _, _, _ = reply_canaries(cfg)
-    return corpus.concat(planted)
 
 
 @torch.no_grad()
 def reply_nll(model, tokenizer, prompts: list[str], replies: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
     """Each reply's mean token NLL given its prompt (the training loss of that dialogue)."""
-    from common.tasks.chat import tokenize_dialogues
-    from common.model.losses import response_nll
-
     data = tokenize_dialogues(prompts, replies, tokenizer, max_length)
     model.eval()
     device = next(model.parameters()).device
@@ -95,12 +85,12 @@ def reply_nll(model, tokenizer, prompts: list[str], replies: list[str], max_leng
     return torch.cat(out).numpy().astype(float) if out else np.zeros(0)
 
 
-def exposures(model, tokenizer, corpus: ChatCorpus, secrets: list[str], max_length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def exposures(model, tokenizer, corpus: Corpus, secrets: list[str], max_length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Per canary: exposure in bits and the true reply's NLL (the membership score)."""
     rng = np.random.default_rng([seed & 0xFFFFFFFF, CANARY_SALT, 1])
-    nll = reply_nll(model, tokenizer, corpus.prompts, corpus.responses, max_length)
+    nll = reply_nll(model, tokenizer, corpus.texts, corpus.responses, max_length)
     exposure = np.zeros(len(corpus))
-    for i, (prompt, reply, secret) in enumerate(zip(corpus.prompts, corpus.responses, secrets)):
+    for i, (prompt, reply, secret) in enumerate(zip(corpus.texts, corpus.responses, secrets)):
         others = [_word(rng, SECRET_LEN) for _ in range(CANDIDATES)]
         alt = reply_nll(model, tokenizer, [prompt] * CANDIDATES, [reply.replace(secret, o) for o in others], max_length)
         rank = 1 + int(np.sum(alt < nll[i]))

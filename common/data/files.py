@@ -1,10 +1,13 @@
 """Reading a user's CSV/JSONL data file into a :class:`common.data.corpus.Corpus`.
 
-:func:`load_table` reads labelled texts (intent), :func:`load_records`
-labelled field records (credit, fraud).  A missing or unreadable file, a
-malformed row, a missing column or an empty file is a one-line
-:class:`common.errors.DataError` naming the file (and line) and the fix.  The
-run's column mapping is applied by :func:`common.data.sources.load_file`.
+:func:`load_file` applies the run's column mapping: the text column
+(intent), the record's field columns (credit, fraud; every column but the
+label by default) or the prompt and reply columns (chat; the label column,
+optional, is the dialogue's topic), and the label column.  Below it,
+:func:`load_table` reads labelled texts and :func:`load_records` labelled
+field records.  A missing or unreadable file, a malformed row, a missing
+column or an empty file is a one-line :class:`common.errors.DataError`
+naming the file (and line) and the fix.
 """
 
 from __future__ import annotations
@@ -13,8 +16,40 @@ import csv
 import json
 from pathlib import Path
 
+from common.config.run import RunConfig
 from common.data.corpus import Corpus
 from common.errors import DataError
+from common.tasks.spec import Task
+
+
+def load_file(cfg: RunConfig, task: Task, path: str | Path) -> Corpus:
+    """A CSV/JSONL file read with the run's column mapping for ``task``."""
+    t = cfg.task
+    if task.generative:
+        return load_dialogues(cfg, path)
+    if not task.tabular:
+        return load_table(path, cfg.data.text_column, cfg.data.label_column, cfg.data.max_rows)
+    named = {c: "data.field-columns" for c in t.field_list or ()}
+    named.update({c: "data.id-columns" for c in t.id_list})
+    named.update({c: "data.quasi-columns" for c in (t.quasi_rules or {})})
+    return load_records(path, cfg.data.label_column, named, cfg.data.max_rows)
+
+
+def load_dialogues(cfg: RunConfig, path: str | Path) -> Corpus:
+    """A CSV/JSONL file of dialogues: the prompt column's messages, the response column's replies, the label column's topics.
+
+    Raises:
+        DataError: the file or a column is missing, a row has an empty reply, or there are no rows.
+    """
+    t = cfg.task
+    if t.prompt_column == t.response_column:
+        raise DataError(f"data.prompt-column and data.response-column are both '{t.prompt_column}': "
+                        "name the customer's message and the agent's reply columns")
+    corpus = load_records(path, t.response_column, {t.prompt_column: "data.prompt-column", t.response_column: "data.response-column"},
+                          cfg.data.max_rows)
+    topic = cfg.data.label_column
+    prompts = [(r or {}).get(t.prompt_column, "") for r in corpus.records]
+    return Corpus(prompts, [(r or {}).get(topic, "") for r in corpus.records], responses=list(corpus.labels))
 
 
 def load_table(path: str | Path, text_column: str, label_column: str, max_rows: int = 0) -> Corpus:
@@ -150,3 +185,25 @@ def _read_jsonl(path: Path):
                 yield lineno, row
     except UnicodeDecodeError as err:
         raise DataError(f"JSONL file '{path}' is not UTF-8 text: re-save it as UTF-8") from err
+
+
+def corpus_table(cfg: RunConfig, corpus: Corpus) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` that :func:`load_file` reads back as ``corpus`` (for writing a branch's own file).
+
+    A text corpus gives ``[data.text-column, data.label-column]``; a dialogue
+    corpus ``[data.prompt-column, data.response-column, data.label-column]``;
+    a record corpus its record columns (in first-seen order) then the label column.
+    """
+    label_column = cfg.data.label_column
+    if corpus.responses is not None:
+        header = [cfg.task.prompt_column, cfg.task.response_column, label_column]
+        return header, [[p, r, t] for p, r, t in zip(corpus.texts, corpus.responses, corpus.labels)]
+    if corpus.records is None:
+        return [cfg.data.text_column, label_column], [[t or "", l] for t, l in zip(corpus.texts, corpus.labels)]
+    columns: list[str] = []
+    for record in corpus.records:
+        for column in record or {}:
+            if column not in columns and column != label_column:
+                columns.append(column)
+    rows = [[(record or {}).get(c, "") for c in columns] + [label] for record, label in zip(corpus.records, corpus.labels)]
+    return columns + [label_column], rows

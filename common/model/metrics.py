@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, roc_auc_score, roc_curve)
 
-from common.data.sources import TokenizedSet
+from common.tasks.tokens import TokenizedSet
 
 MAX_FPR = 0.01
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from common.data.sources import TokenizedSet
+from common.tasks.tokens import TokenizedSet
 from common.model.losses import IGNORE
 
 PROMPT_TEMPLATE = "Customer: {prompt}\nAgent: "

@@ -1,4 +1,4 @@
-"""The three tasks (``task = intent | credit | fraud``) and what differs between them.
+"""The four tasks (``task = intent | credit | fraud | chat``) and what differs between them.
 
 =========  =====================================  ===========================  ==========================================
 task       input                                  labels                       held-out metrics (scikit-learn)
@@ -11,6 +11,13 @@ chat       a customer message (prompt column)     the agent's reply (text)     l
 
 ``chat`` is generative: a causal LM learns the reply (:mod:`common.tasks.chat`);
 its data and metrics differ, its privacy accounting does not.
+
+Each task is one :class:`Task` in :data:`TASK_SPECS`; the rest of the code
+asks it (``binary``, ``tabular``, ``labelled``, ``generative``, ``metrics``)
+instead of testing the task's name.  The checks of a task's settings run once
+(:func:`common.tasks.checks.check_task`); how its examples are tokenized is
+:func:`common.tasks.examples.task_examples`.  This package imports nothing
+from :mod:`common.data`: the data layer asks the task, never the reverse.
 
 One column mapping covers all three: ``data.label-column`` and, for the
 record tasks, ``data.field-columns`` / ``data.id-columns`` /
@@ -53,14 +60,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from common.config.run import RunConfig, read_labels
-from common.errors import ConfigError, DataError
+from common.config.run import RunConfig
 
 if TYPE_CHECKING:
     import torch
-
-    from common.data.corpus import Corpus
-    from common.privacy.desensitize import Desensitizer
 
 BASE_METRICS = ("loss", "accuracy", "macro_f1")
 
@@ -70,7 +73,7 @@ class Task:
     """What one task learns and reports.
 
     Attributes:
-        name: ``intent``, ``credit`` or ``fraud``.
+        name: ``intent``, ``credit``, ``fraud`` or ``chat``.
         binary: two labels, the positive one last.
         tabular: inputs are records of field columns, serialized at the branch.
         metrics: held-out metrics :func:`common.model.metrics.evaluate` returns.
@@ -86,6 +89,11 @@ class Task:
     synthetic_labels: tuple[str, ...]
     positive_names: tuple[str, ...] = ()
     generative: bool = False
+
+    @property
+    def labelled(self) -> bool:
+        """Each example has a class the model predicts (not ``chat``, whose topic only steers the partition)."""
+        return not self.generative
 
 
 TASK_SPECS: dict[str, Task] = {
@@ -104,128 +112,6 @@ METRIC_TITLES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "roc_auc": "ROC
 def task_of(cfg: RunConfig) -> Task:
     """The :class:`Task` named by ``task``."""
     return TASK_SPECS[cfg.task.name]
-
-
-def check_task(cfg: RunConfig) -> None:
-    """Column-mapping and imbalance settings that only make sense together.
-
-    Raises:
-        ConfigError: one line naming the key and the fix.
-    """
-    t, task = cfg.task, task_of(cfg)
-    label = cfg.data.label_column
-    if not task.tabular:
-        for key, value in (("data.field-columns", t.field_columns), ("data.id-columns", t.id_columns),
-                           ("data.value-map", t.value_map), ("data.positive-label", t.positive_label)):
-            if value.strip():
-                raise ConfigError(f"{key} is set but task is '{task.name}', whose input is the one text column "
-                                  f"data.text-column: clear {key} or set task=credit|fraud")
-    else:
-        for key, columns in (("data.field-columns", t.field_list or []), ("data.id-columns", t.id_list)):
-            if label in columns:
-                raise ConfigError(f"{key} names the label column '{label}': the label must never be a model input; remove it from {key}")
-        from common.privacy.records import pipeline_for
-
-        pipeline_for(cfg)  # a malformed quasi rule or value map fails here
-    if t.imbalance == "oversample" and cfg.dp.enabled:
-        raise ConfigError("train.imbalance 'oversample' duplicates records, so one record would count several times in "
-                          "DP-SGD's sensitivity: use train.imbalance=weighted-loss with dp.enabled=true (or dp.enabled=false)")
-    if t.positive_weight > 0 and not task.binary:
-        raise ConfigError(f"train.positive-weight applies to the binary tasks credit and fraud, not '{task.name}': "
-                          "set it to 0 (balanced weights) or change task")
-
-
-# --------------------------------------------------------------------------- labels
-def positive_label(cfg: RunConfig, values: Sequence[str]) -> str:
-    """The positive class: ``data.positive-label``, else a conventional name found among ``values``.
-
-    Raises:
-        DataError: none is given and none of the conventional names occurs.
-    """
-    if cfg.task.positive_label:
-        return cfg.task.positive_label
-    task = task_of(cfg)
-    lowered = {str(v).lower(): v for v in values}
-    for name in task.positive_names:
-        if name in lowered:
-            return lowered[name]
-    shown = ", ".join(repr(v) for v in sorted(values)[:5]) or "none"
-    raise DataError(f"task '{task.name}' needs the positive class: set data.positive-label to one of the values of "
-                    f"column '{cfg.data.label_column}' ({shown})")
-
-
-def binary_label_names(cfg: RunConfig, labels: Sequence[str] | None) -> list[str]:
-    """``[negative, positive]`` for a binary task, identical on every node.
-
-    From ``data.labels`` when given (two labels), else from the label values
-    in ``labels`` (the corpus).
-
-    Raises:
-        DataError: the positive label is not a value, or there are not exactly two values.
-    """
-    task, column = task_of(cfg), cfg.data.label_column
-    explicit = read_labels(cfg.data.labels)
-    values = sorted(set(explicit) if explicit else set(labels or ()))
-    where = "data.labels" if explicit else f"column '{column}'"
-    if len(values) > 2:
-        shown = ", ".join(repr(v) for v in values[:6]) + (" ..." if len(values) > 6 else "")
-        raise DataError(f"task '{task.name}' is binary but {where} has {len(values)} values ({shown}): "
-                        "keep two label values (map the others before loading) or use task=intent")
-    pos = positive_label(cfg, values)
-    if pos not in values:
-        shown = ", ".join(repr(v) for v in values) or "none"
-        raise DataError(f"data.positive-label '{pos}' is not a value of {where} ({shown}): "
-                        "set data.positive-label to the label of the positive class")
-    negatives = [v for v in values if v != pos]
-    if not negatives:
-        raise DataError(f"{where} holds only the positive label '{pos}': task '{task.name}' needs rows of both classes "
-                        "(or name both in data.labels)")
-    return [negatives[0], pos]
-
-
-# --------------------------------------------------------------------------- texts
-def render_corpus(corpus: "Corpus", cfg: RunConfig, desensitizer: "Desensitizer | None" = None) -> tuple[list[str], dict[str, int]]:
-    """The model texts of ``corpus`` and the PII counts: desensitized text, or desensitized serialized records.
-
-    A corpus of records may also hold plain-text rows (record ``None``: the
-    audit's canaries); those are desensitized as text.
-    """
-    from common.privacy.desensitize import Desensitizer
-    from common.privacy.pii import PII_TYPES
-
-    desensitizer = desensitizer or Desensitizer()
-    totals = {t: 0 for t in PII_TYPES}
-    records = corpus.records
-    texts: list[str] = [""] * len(corpus)
-    record_rows = [i for i, r in enumerate(records) if r is not None] if records is not None else []
-    if record_rows:
-        from common.privacy.records import pipeline_for
-
-        rendered, counts = pipeline_for(cfg, synthetic_id_columns(cfg)).render([records[i] for i in record_rows], desensitizer)
-        for i, text in zip(record_rows, rendered):
-            texts[i] = text
-        for t, n in counts.items():
-            totals[t] += n
-    done = set(record_rows)
-    for i, text in enumerate(corpus.texts):
-        if i in done:
-            continue
-        result = desensitizer.apply(text)
-        texts[i] = result.text
-        for t, n in result.counts.items():
-            totals[t] += n
-    return texts, totals
-
-
-def synthetic_id_columns(cfg: RunConfig) -> tuple[str, ...]:
-    """Identifier columns of the synthetic generator of ``cfg``'s task (none for user data)."""
-    from common.data.sources import SYNTHETIC
-
-    if cfg.data.source != SYNTHETIC:
-        return ()
-    from common.data.synthetic.records import APPLICANT_ID_COLUMNS, TRANSACTION_ID_COLUMNS
-
-    return {"credit": APPLICANT_ID_COLUMNS, "fraud": TRANSACTION_ID_COLUMNS}.get(cfg.task.name, ())
 
 
 # --------------------------------------------------------------------------- imbalance

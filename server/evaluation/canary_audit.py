@@ -37,7 +37,7 @@ the usual heuristic.  The bound is a *lower* bound: it says the guarantee
 cannot be better than this, never that it is as good as the formal one.
 
 Task ``chat``: the canaries are dialogues whose reply holds a random secret
-(:mod:`common.audit.reply_canaries`).  The membership score is the reply's NLL (lower
+(:mod:`common.audit.reply_canaries`; both kinds behind :mod:`common.audit.canary_set`).  The membership score is the reply's NLL (lower
 = "planted", as above), "predicted" means the model ranks the true secret
 first among ``CANDIDATES + 1``, and each canary's *exposure* (Carlini et al.
 2019, "The Secret Sharer") is reported: planted against never-seen.
@@ -56,12 +56,12 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-import torch
+from flwr.common.logger import log
 
-from common.audit.canaries import canaries
+from common.audit.canary_set import score_canaries
 from common.config.run import RunConfig
-from common.data.corpus import Corpus
-from common.data.sources import encode_labels, tokenize
+from common.data.labels import LabelSet
+from common.tasks.spec import task_of
 from server.records.metrics import write_json_atomic
 
 AUDIT_FILE = "audit.json"
@@ -70,20 +70,6 @@ METHOD = (
     "loss-threshold membership test (Jagielski et al. 2020); threshold chosen on a seeded half of "
     "the canaries, bound on the other half; Clopper-Pearson, TPR_lo and FPR_hi one-sided at (1-c)/2 each"
 )
-
-
-@torch.no_grad()
-def canary_scores(model, tokenizer, corpus: Corpus, labels: list[str], max_length: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per-canary cross-entropy loss and whether the model predicts the canary's label."""
-    data = tokenize(corpus.texts, encode_labels(corpus.labels, labels, where="canaries"), tokenizer, max_length)
-    model.eval()
-    device = next(model.parameters()).device
-    losses, hits = [], []
-    for input_ids, attention_mask, y in data.batches(batch_size, device):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-        losses.append(torch.nn.functional.cross_entropy(logits, y, reduction="none").cpu())
-        hits.append((logits.argmax(-1) == y).cpu())
-    return torch.cat(losses).numpy().astype(float), torch.cat(hits).numpy().astype(bool)
 
 
 def clopper_pearson(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -189,52 +175,33 @@ def run_audit(cfg: RunConfig, model, tokenizer, labels: list[str], out_dir, form
     Returns:
         The report written to ``audit.json``.
     """
-    extra: dict = {}
-    if labels:
-        planted, held_out = canaries(cfg, labels)
-        p_loss, p_hit = canary_scores(model, tokenizer, planted, labels, cfg.model.max_length)
-        h_loss, h_hit = canary_scores(model, tokenizer, held_out, labels, cfg.model.max_length)
-        chance = len(held_out) / len(labels)
-    else:  # chat: reply canaries with secrets, scored by exposure
-        from common.audit.reply_canaries import CANDIDATES, exposures, reply_canaries
-
-        planted, held_out, p_secrets, h_secrets = reply_canaries(cfg)
-        p_exp, p_loss = exposures(model, tokenizer, planted, p_secrets, cfg.model.max_length, cfg.federation.seed)
-        h_exp, h_loss = exposures(model, tokenizer, held_out, h_secrets, cfg.model.max_length, cfg.federation.seed + 1)
-        p_hit, h_hit = p_exp >= math.log2(CANDIDATES + 1) - 1e-9, h_exp >= math.log2(CANDIDATES + 1) - 1e-9
-        chance = len(held_out) / (CANDIDATES + 1)
-        extra = {"exposure": {"candidates": CANDIDATES, "max_bits": math.log2(CANDIDATES + 1),
-                              "planted_mean": float(np.mean(p_exp)), "planted_max": float(np.max(p_exp)),
-                              "held_out_mean": float(np.mean(h_exp)), "held_out_max": float(np.max(h_exp))}}
+    task = task_of(cfg)
+    scores = score_canaries(cfg, task, LabelSet(tuple(labels), fixed=True, binary=task.binary), model, tokenizer)
+    p_loss, h_loss = scores.planted_loss, scores.held_out_loss
     bound = empirical_epsilon(p_loss, h_loss, delta, CONFIDENCE, seed=cfg.federation.seed)
     report = {
-        "canaries": len(planted),
+        "canaries": len(p_loss),
         "branch": cfg.audit.canary_branch,
         "auc": roc_auc(p_loss, h_loss),
-        "planted_predicted": int(p_hit.sum()),
-        "held_out_predicted": int(h_hit.sum()),
+        "planted_predicted": int(scores.planted_hit.sum()),
+        "held_out_predicted": int(scores.held_out_hit.sum()),
         "empirical_epsilon_lower_bound": bound["epsilon"],
         "formal_epsilon": None if formal_epsilon is None else float(formal_epsilon),
         "delta": float(delta),
         "confidence": CONFIDENCE,
         "method": METHOD,
-        "chance_predicted": chance,
+        "chance_predicted": scores.chance,
         "planted_mean_loss": float(np.mean(p_loss)),
         "held_out_mean_loss": float(np.mean(h_loss)),
         "test": {k: v for k, v in bound.items() if k != "epsilon"},
-        **extra,
+        **scores.extra,
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / AUDIT_FILE, report)
-    try:  # the one summary line next to the run's other log lines
-        from flwr.common.logger import log
-
-        formal = "none (no DP)" if formal_epsilon is None else f"{formal_epsilon:.3f}"
-        log(20, "fedbank audit: %d canaries in %s: %d planted vs %d never-seen predicted, MI AUC %.3f, "
-            "empirical epsilon >= %.3f (95%%) | formal epsilon %s", report["canaries"], report["branch"],
-            report["planted_predicted"], report["held_out_predicted"], report["auc"],
-            report["empirical_epsilon_lower_bound"], formal)
-    except ImportError:  # pragma: no cover - flwr is a dependency
-        pass
+    formal = "none (no DP)" if formal_epsilon is None else f"{formal_epsilon:.3f}"
+    log(20, "fedbank audit: %d canaries in %s: %d planted vs %d never-seen predicted, MI AUC %.3f, "  # next to the run's other log lines
+        "empirical epsilon >= %.3f (95%%) | formal epsilon %s", report["canaries"], report["branch"],
+        report["planted_predicted"], report["held_out_predicted"], report["auc"],
+        report["empirical_epsilon_lower_bound"], formal)
     return report

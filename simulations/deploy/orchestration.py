@@ -100,11 +100,9 @@ def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[
     set is the part no branch holds.  Returns the files and the run-config
     additions that pin one label set on every node (``data.labels``).
     """
-    from common.data.sources import corpus_table, simulation_split
-    from common.tasks.spec import task_of
+    from common.data.files import corpus_table
+    from common.data.sources import simulation_split
 
-    if task_of(cfg).generative:
-        return _write_dialogues(cfg, out_dir, branch_ids), {}
     train, _, parts, names = simulation_split(cfg)
     files: dict[str, Path] = {}
     for bid, idx in zip(branch_ids, parts):
@@ -113,12 +111,12 @@ def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[
         subset = train.subset(idx)
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
-            header, rows = corpus_table(subset, cfg.data.text_column, cfg.data.label_column)
+            header, rows = corpus_table(cfg, subset)
             writer.writerow(header)
             writer.writerows(rows)
         files[bid] = path
     extra: dict[str, object] = {}
-    if not cfg.data.labels.strip():
+    if names and not cfg.data.labels.strip():  # chat has no label set
         if any("," in n for n in names):
             labels_file = out_dir / "labels.json"
             labels_file.write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
@@ -126,23 +124,6 @@ def prepare_branch_data(cfg, out_dir: Path, branch_ids: Sequence[str]) -> tuple[
         else:
             extra["data.labels"] = ",".join(names)
     return files, extra
-
-
-def _write_dialogues(cfg, out_dir: Path, branch_ids: Sequence[str]) -> dict[str, Path]:
-    """``task = chat``: each branch's dialogues (prompt, reply, topic) as its own CSV, split as in simulation."""
-    from common.data.dialogues import dialogue_table, partition_dialogues
-
-    files: dict[str, Path] = {}
-    for i, bid in enumerate(branch_ids):
-        path = out_dir / "branches" / bid / "data.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        header, rows = dialogue_table(partition_dialogues(cfg, i), cfg)
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-        files[bid] = path
-    return files
 
 
 # --------------------------------------------------------------------------- local deployment

@@ -97,17 +97,9 @@ def check_output_dir(out: Path) -> None:
 
 def check_data(cfg: RunConfig) -> None:
     """The corpus loads, every branch gets rows, and every label is trainable."""
-    from common.data.sources import SYNTHETIC, check_label_coverage, simulation_split
-    from common.tasks.spec import task_of
+    from common.data.labels import check_label_coverage
+    from common.data.sources import SYNTHETIC, simulation_split
 
-    if task_of(cfg).generative:
-        from common.data.dialogues import file_split, synthetic_branch_dialogues
-
-        if cfg.data.source == SYNTHETIC:
-            synthetic_branch_dialogues(cfg, 0)  # records-per-branch and the topic skew can give a branch rows
-        else:
-            file_split(cfg)  # the file reads, and partition() gives every branch rows
-        return
     _check_label_spec(cfg.data.labels)
     train, test, parts, names = simulation_split(cfg)
     for i, part in enumerate(parts):

@@ -5,7 +5,7 @@ Branch ``p``'s records come from its own stream, derived from ``(seed, p)``
 held-out records from a stream of their own (:func:`synthetic_held_out_rows`),
 so a branch's data costs O(its own size) whatever ``num-branches`` is.  A
 branch's size and label mix follow the marginals of the Dirichlet partition
-:func:`common.data.sources.partition` makes of a fixed corpus
+:func:`common.data.split.partition` makes of a fixed corpus
 (:func:`synthetic_branch_labels`); the held-out set is ``data.test-fraction``
 of the corpus the federation's records would make, at most
 :data:`HELD_OUT_CAP` rows (:func:`held_out_size`).  Everything is
@@ -14,8 +14,8 @@ to the others.  The records themselves come from the task's generator
 (:mod:`common.data.synthetic.messages`, :mod:`common.data.synthetic.records`,
 :mod:`common.data.synthetic.dialogues`).  The held-out corpus with its class check
 (:func:`common.data.sources.synthetic_held_out`) and the whole federation's
-(:func:`common.data.sources.synthetic_corpus`) are assembled in :mod:`common.data.sources`,
-which owns the run's label set.
+(:func:`common.data.sources.synthetic_corpus`) are assembled in
+:mod:`common.data.sources`; the run's label set is :mod:`common.data.labels`'s.
 """
 
 from __future__ import annotations
@@ -27,15 +27,30 @@ import random
 
 from common.config.run import RunConfig
 from common.data.corpus import Corpus
+from common.data.synthetic.dialogues import TOPICS, Dialogue, generate_labelled_dialogues
+from common.data.synthetic.messages import INTENTS, generate_labelled_records
+from common.data.synthetic.records import APPLICANT_ID_COLUMNS, BAD_RATE, FRAUD_RATE, TRANSACTION_ID_COLUMNS, TabularRecord, generate_labelled
 from common.errors import DataError
+from common.tasks.spec import Task, task_of
+
+#: ``data.source`` naming the seeded generators instead of a file.
+SYNTHETIC = "synthetic"
 
 #: Most rows of the synthetic held-out set: it is data.test-fraction of the federation's corpus up to this
 #: many rows, so the server's data and its evaluation per round stop growing with num-branches.
 HELD_OUT_CAP = 2000
-#: Fewest training rows a branch gets (:func:`common.data.sources.partition`'s ``min_size``).
+#: Fewest training rows a branch gets (:func:`common.data.split.partition`'s ``min_size``).
 MIN_BRANCH_ROWS = 2
-#: Concentration of :func:`common.data.sources.partition`'s iid branch sizes (Dirichlet(5) shares of the pool).
+#: Concentration of :func:`common.data.split.partition`'s iid branch sizes (Dirichlet(5) shares of the pool).
 IID_CONCENTRATION = 5.0
+#: The labels of the text generators (a binary task's are its ``synthetic_labels``).
+_TEXT_LABELS = {"intent": INTENTS, "chat": TOPICS}
+#: The share of the positive class of the binary generators.
+_POSITIVE_RATES = {"credit": BAD_RATE, "fraud": FRAUD_RATE}
+#: The identifier columns of the record generators' records (dropped before a record is rendered).
+_ID_COLUMNS = {"credit": APPLICANT_ID_COLUMNS, "fraud": TRANSACTION_ID_COLUMNS}
+#: The text generators (messages for intent, dialogues for chat): ``(labels, rng, zh_fraction=)`` -> records.
+_TEXT_GENERATORS = {"intent": generate_labelled_records, "chat": generate_labelled_dialogues}
 
 
 def derived_stream(seed: int, *parts: str | int) -> random.Random:
@@ -49,30 +64,37 @@ def derived_stream(seed: int, *parts: str | int) -> random.Random:
     return random.Random(int.from_bytes(digest[:16], "big"))
 
 
+def generator_labels(task: Task) -> tuple[str, ...]:
+    """The labels of ``task``'s synthetic generator (binary: negative, positive; chat: the dialogue topics).
+
+    Raises:
+        DataError: the task has no synthetic generator.
+    """
+    if task.binary:
+        return task.synthetic_labels
+    if task.name not in _TEXT_LABELS:
+        raise DataError(f"task '{task.name}' has no synthetic record generator here: set data.source to a CSV/JSONL file")
+    return _TEXT_LABELS[task.name]
+
+
+def generator_id_columns(task: Task) -> tuple[str, ...]:
+    """The identifier columns of ``task``'s synthetic records (none for the text tasks)."""
+    return _ID_COLUMNS.get(task.name, ())
+
+
 def synthetic_priors(cfg: RunConfig) -> dict[str, float]:
     """Each label of the synthetic generator of ``cfg``'s task and its share of the generator's records.
 
-    intent: the :data:`common.data.synthetic.messages.INTENTS`, uniform; credit: ``bad`` 30 %;
-    fraud: ``fraud`` 1 % (:data:`common.data.synthetic.records.BAD_RATE`, ``FRAUD_RATE``);
-    chat: the dialogue :data:`common.data.synthetic.dialogues.TOPICS`, uniform.
+    intent: the :data:`common.data.synthetic.messages.INTENTS`, uniform; chat:
+    the dialogue :data:`common.data.synthetic.dialogues.TOPICS`, uniform;
+    credit: ``bad`` 30 %; fraud: ``fraud`` 1 % (:data:`common.data.synthetic.records.BAD_RATE`, ``FRAUD_RATE``).
     """
-    from common.tasks.spec import task_of
-
     task = task_of(cfg)
-    if task.name == "intent":
-        from common.data.synthetic.messages import INTENTS
-
-        return {label: 1.0 / len(INTENTS) for label in INTENTS}
-    if task.name == "chat":
-        from common.data.synthetic.dialogues import TOPICS
-
-        return {topic: 1.0 / len(TOPICS) for topic in TOPICS}
-    if task.name not in ("credit", "fraud"):
-        raise DataError(f"task '{task.name}' has no synthetic record generator here: set data.source to a CSV/JSONL file")
-    from common.data.synthetic.records import BAD_RATE, FRAUD_RATE
-
-    rate = FRAUD_RATE if task.name == "fraud" else BAD_RATE
-    negative, positive = task.synthetic_labels
+    names = generator_labels(task)
+    if not task.binary:
+        return {label: 1.0 / len(names) for label in names}
+    rate = _POSITIVE_RATES[task.name]
+    negative, positive = names
     return {negative: 1.0 - rate, positive: rate}
 
 
@@ -87,22 +109,22 @@ def synthetic_branch_labels(cfg: RunConfig, rng: random.Random) -> list[str]:
 
     The federation's synthetic training pool is ``records-per-branch x
     num-branches`` rows at the generator's label shares
-    (:func:`synthetic_priors`).  :func:`common.data.sources.partition` would cut such
+    (:func:`synthetic_priors`).  :func:`common.data.split.partition` would cut such
     a pool into branches with symmetric Dirichlet shares; here each branch
     draws its own share from the *marginal* of that Dirichlet over
     ``N = num-branches`` branches, Beta(c, c(N - 1)) (exactly 1 when N = 1),
     so no node needs the others' data:
 
     * ``iid``: one share of the whole pool (c = 5,
-      :func:`common.data.sources.partition`'s iid sizes), labels drawn at the
+      :func:`common.data.split.partition`'s iid sizes), labels drawn at the
       generator's shares;
     * ``dirichlet``: for each label its own share (c = ``data.dirichlet-alpha``)
       of that label's rows of the pool: the label skew of
-      :func:`common.data.sources.partition`.
+      :func:`common.data.split.partition`.
 
     Counts are rounded stochastically (a branch's expected size is
     records-per-branch); a branch with fewer than :data:`MIN_BRANCH_ROWS` rows
-    draws again from its stream, as :func:`common.data.sources.partition` retries.
+    draws again from its stream, as :func:`common.data.split.partition` retries.
     Not kept: the shares of all branches summing to one -- branches draw
     independently, so the federation's total varies around the pool's size.
     Returned shuffled.
@@ -174,17 +196,11 @@ def synthetic_held_out_labels(cfg: RunConfig, n: int, rng: random.Random) -> lis
 
 def _generate(cfg: RunConfig, labels: list[str], rng: random.Random, tag: str) -> list:
     """The generator's records of ``labels`` (in that order), drawn from ``rng`` (chat: dialogues of those topics)."""
-    if cfg.task.name == "chat":
-        from common.data.synthetic.dialogues import generate_labelled_dialogues
-
-        return generate_labelled_dialogues(labels, rng, zh_fraction=cfg.data.zh_fraction)
-    if cfg.task.name == "intent":
-        from common.data.synthetic.messages import generate_labelled_records
-
-        return generate_labelled_records(labels, rng, zh_fraction=cfg.data.zh_fraction)
-    from common.data.synthetic.records import generate_labelled
-
-    return generate_labelled(cfg.task.name, labels, rng, zh_fraction=cfg.data.zh_fraction, id_tag=tag)
+    zh = cfg.data.zh_fraction
+    name = cfg.task.name
+    if name in _POSITIVE_RATES:
+        return generate_labelled(name, labels, rng, zh_fraction=zh, id_tag=tag)
+    return _TEXT_GENERATORS[name](labels, rng, zh_fraction=zh)
 
 
 def synthetic_branch_rows(cfg: RunConfig, partition_id: int) -> list:
@@ -203,13 +219,15 @@ def synthetic_held_out_rows(cfg: RunConfig) -> list:
     return _generate(cfg, synthetic_held_out_labels(cfg, held_out_size(cfg), rng), rng, "h")
 
 
-def rows_corpus(cfg: RunConfig, rows: list) -> Corpus:
-    """Generator records as a :class:`Corpus` (texts for intent, records for credit/fraud)."""
-    if cfg.task.name == "intent":
-        return Corpus([r.text for r in rows], [r.label for r in rows])
-    return Corpus([None] * len(rows), [r.label for r in rows], [dict(r.fields) for r in rows])
+def rows_corpus(rows: list) -> Corpus:
+    """Generator records as a :class:`Corpus`: texts (intent), records (credit, fraud) or dialogues (chat)."""
+    if rows and isinstance(rows[0], Dialogue):
+        return Corpus([d.prompt for d in rows], [d.topic for d in rows], responses=[d.response for d in rows])
+    if rows and isinstance(rows[0], TabularRecord):
+        return Corpus([None] * len(rows), [r.label for r in rows], [dict(r.fields) for r in rows])
+    return Corpus([r.text for r in rows], [r.label for r in rows])
 
 
 def synthetic_branch(cfg: RunConfig, partition_id: int) -> Corpus:
     """Branch ``partition_id``'s synthetic training corpus (see :func:`synthetic_branch_rows`)."""
-    return rows_corpus(cfg, synthetic_branch_rows(cfg, partition_id))
+    return rows_corpus(synthetic_branch_rows(cfg, partition_id))
