@@ -21,8 +21,15 @@ _FULLWIDTH.update({chr(0xFF21 + i): chr(ord("A") + i) for i in range(26)})
 _FULLWIDTH.update({chr(0xFF41 + i): chr(ord("A") + i) for i in range(26)})
 
 
+_EN_DIGITS = {w: str(i) for i, w in enumerate(
+    ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"))}
+_EN_DIGITS["oh"] = "0"
+_EN_WORD = re.compile(r"\b(" + "|".join(_EN_DIGITS) + r")\b", re.I)
+
+
 def normalize(value: str) -> str:
-    """Upper-case ASCII letters and digits only: drops separators, maps full-width and Chinese digits."""
+    """Upper-case ASCII letters and digits only: drops separators, maps full-width, Chinese and spoken English digits."""
+    value = _EN_WORD.sub(lambda m: _EN_DIGITS[m.group(1).lower()], value)
     out = []
     for ch in value:
         ch = _FULLWIDTH.get(ch, _ZH_DIGITS.get(ch, ch))

@@ -41,6 +41,8 @@ ZH_OUT = dict(zip("0123456789X", "零一二三四五六七八九叉"))
 
 def _render(ch: str, value: str) -> str:
     """Write check char `ch` in the digit script used by `value`."""
+    if re.search(r"\b(zero|one|two|three|four|five|six|seven|eight|nine)\b", value):
+        return ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")[int(ch)]
     if re.search(r"[０-９]", value):
         return chr(0xFF10 + int(ch)) if ch.isdigit() else "Ｘ"
     if re.search(r"[零〇一二三四五六七八九幺两]", value):
@@ -57,10 +59,11 @@ def _fill(kind: str, value: str) -> str:
     if "?" not in value:
         return value
     if kind == "IBAN":
-        head = value.index("??")
-        body = normalize(value.replace("??", "00"))
+        i1 = value.index("?")
+        i2 = value.index("?", i1 + 1)
+        body = normalize(value.replace("?", "0"))
         cd = iban_check_digits(body[:2], body[4:])
-        return value[:head] + cd + value[head + 2:]
+        return value[:i1] + cd[0] + value[i1 + 1:i2] + cd[1] + value[i2 + 1:]
     i = value.rindex("?")
     payload = normalize(value[:i])
     if kind == "ID_CARD":
