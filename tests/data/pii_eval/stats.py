@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # tests/, for the normalizer
+from pii_eval_checks import normalize  # noqa: E402
 
 
 def load():
@@ -46,7 +49,7 @@ def main():
             k_by[r["lang"]][sp["kind"]] += 1
     no_pii = Counter(r["lang"] for r in recs if not r["spans"])
     id15 = sum(1 for r in recs for sp in r["spans"] if sp["type"] == "ID_CARD"
-               and len([c for c in sp["value"] if c.isdigit() or c in "Xx叉"]) == 15)
+               and len(normalize(sp["value"])) == 15)
     print(f"Texts: {len(recs)}; texts without any PII: {sum(no_pii.values())} "
           f"(zh {no_pii['zh']}, en {no_pii['en']}, mixed {no_pii['mixed']}); 15-digit ID_CARD spans: {id15}\n")
     print(table("Texts per language", langs))
