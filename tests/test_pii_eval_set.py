@@ -262,3 +262,20 @@ def test_every_pii_value_is_annotated_everywhere_in_its_text():
                 if not any(s <= m.start() and m.end() <= e for s, e in covered):
                     bad.append(f"{r['id']}: unannotated repeat of {v!r} at {m.start()}")
     assert not bad, "\n".join(bad)
+
+
+def test_jsonl_is_built_from_sources():
+    """The committed JSONL equals what build.py makes from src/*.txt (no hand edits to the JSONL)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pii_eval_build", DATA / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    sources = sorted((DATA / "src").glob("*.txt"))
+    assert {p.stem for p in sources} == {p.stem for p in DATA.glob("*.jsonl")}, "src/*.txt and *.jsonl differ"
+    for src in sources:
+        want = build.parse_source(src)
+        have = [json.loads(line) for line in (DATA / f"{src.stem}.jsonl").read_text(encoding="utf-8").splitlines()]
+        for w, h in zip(want, have):
+            assert w == h, f"{h.get('id')}: {src.stem}.jsonl is stale; run python tests/data/pii_eval/build.py"
+        assert len(want) == len(have), f"{src.stem}.jsonl has {len(have)} records, source has {len(want)}"
