@@ -5,7 +5,7 @@ Loaded from the branch's key directory (``keys-dir`` in its node config, or
 Ed25519 public keys.  It verifies the global adapter the server signed before
 the branch loads it, seals the branch's update for the server alone, and signs
 the branch's privacy claim.  Opening the global adapter failing is a
-:class:`~common.errors.EnvelopeError`: the branch refuses to train on it.
+:class:`~common.errors.Rejection`: the branch refuses to train on it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from common.wire.envelope import (
     serialize_arrays,
     sign_global,
 )
-from common.errors import EnvelopeError, FedbankError
+from common.errors import Rejection, FedbankError
 
 RUN, ROUND = 4242, 3
 
@@ -70,7 +70,7 @@ def _open(keys, blob, *, run=RUN, rnd=ROUND, **kw):
 
 
 def _reason(fn, *args, **kw) -> str:
-    with pytest.raises(EnvelopeError) as info:
+    with pytest.raises(Rejection) as info:
         fn(*args, **kw)
     return info.value.reason
 

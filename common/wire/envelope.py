@@ -4,7 +4,7 @@ A branch's LoRA update must reach the aggregation server confidential (no one
 else, the SuperLink included, reads it), authentic (it comes from the branch it
 names) and fresh (it belongs to this run and round).  Much like Fernet, an
 envelope is one versioned byte string and every failure to open one raises a
-single exception type, :class:`~common.errors.EnvelopeError`, whose ``reason``
+single exception type, :class:`~common.errors.Rejection`, whose ``reason``
 names the check that failed.
 
 Arrays are serialized with safetensors (no pickle).
@@ -67,7 +67,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
-from common.errors import EnvelopeError
+from common.errors import Rejection
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "OpenedUpdate", "deserialize_arrays", "open_global",
@@ -144,13 +144,13 @@ def deserialize_arrays(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> di
         Tensors by name.
 
     Raises:
-        EnvelopeError: ``oversized`` or ``malformed``.
+        Rejection: ``oversized`` or ``malformed``.
     """
     data = _checked_bytes(data, max_bytes)
     try:
         return dict(_st_load(data))
     except Exception as exc:  # SafetensorError, unknown dtype, bad shape...
-        raise EnvelopeError("malformed", f"payload is not valid safetensors: {exc}") from exc
+        raise Rejection("malformed", f"payload is not valid safetensors: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- helpers
@@ -166,10 +166,10 @@ def _check_ids(run_id: int, server_round: int) -> None:
 def _checked_bytes(blob: object, max_bytes: int) -> bytes:
     """Return ``blob`` as bytes; raise ``malformed`` for non-bytes, ``oversized`` before any parsing."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise EnvelopeError("malformed", f"envelope must be bytes, got {type(blob).__name__}")
+        raise Rejection("malformed", f"envelope must be bytes, got {type(blob).__name__}")
     size = blob.nbytes if isinstance(blob, memoryview) else len(blob)
     if size > max_bytes:
-        raise EnvelopeError("oversized", f"{size} bytes > limit {max_bytes}")
+        raise Rejection("oversized", f"{size} bytes > limit {max_bytes}")
     return bytes(blob)
 
 
@@ -194,21 +194,21 @@ class _ParsedUpdate:
 def _parse_update(blob: bytes) -> _ParsedUpdate:
     """Split an update envelope into its fields; raise ``malformed`` on any layout error."""
     if len(blob) < 18 or blob[:4] != UPDATE_MAGIC:
-        raise EnvelopeError("malformed", "not a fedbank update envelope (bad magic or version)")
+        raise Rejection("malformed", "not a fedbank update envelope (bad magic or version)")
     run_id = _U64.unpack_from(blob, 4)[0]
     server_round = _U32.unpack_from(blob, 12)[0]
     n = _U16.unpack_from(blob, 16)[0]
     header_end = 18 + n + _KEY_LEN + _NONCE_LEN
     if n == 0 or len(blob) < header_end + 8:
-        raise EnvelopeError("malformed", "truncated header")
+        raise Rejection("malformed", "truncated header")
     try:
         branch_id = blob[18 : 18 + n].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise EnvelopeError("malformed", "branch id is not UTF-8") from exc
+        raise Rejection("malformed", "branch id is not UTF-8") from exc
     m = _U64.unpack_from(blob, header_end)[0]
     ct_start = header_end + 8
     if m < _TAG_LEN or len(blob) != ct_start + m + _SIG_LEN:
-        raise EnvelopeError("malformed", "length fields do not match the envelope size")
+        raise Rejection("malformed", "length fields do not match the envelope size")
     return _ParsedUpdate(
         header=blob[:header_end],
         run_id=run_id,
@@ -228,12 +228,12 @@ def _decrypt(p: _ParsedUpdate, server_private_key: X25519PrivateKey) -> bytes:
     try:
         shared = server_private_key.exchange(X25519PublicKey.from_public_bytes(p.ephemeral_pub))
     except ValueError as exc:  # low-order point: shared secret all zero
-        raise EnvelopeError("tampered", "invalid ephemeral key") from exc
+        raise Rejection("tampered", "invalid ephemeral key") from exc
     key = _derive_key(shared, p.ephemeral_pub, server_pub)
     try:
         return AESGCM(key).decrypt(p.nonce, p.ciphertext, p.header)
     except InvalidTag as exc:
-        raise EnvelopeError(
+        raise Rejection(
             "tampered", "authentication tag mismatch (altered in transit, or sealed for another server key)"
         ) from exc
 
@@ -309,7 +309,7 @@ def open_update(
         The opened update.
 
     Raises:
-        EnvelopeError: With reason ``oversized``, ``malformed``,
+        Rejection: With reason ``oversized``, ``malformed``,
             ``unknown-branch``, ``forged``, ``tampered`` or ``replayed``
             (meanings in the module docstring).
     """
@@ -317,16 +317,16 @@ def open_update(
     p = _parse_update(blob)
     verify_key = branch_verify_keys.get(p.branch_id)
     if verify_key is None:
-        raise EnvelopeError("unknown-branch", f"branch {p.branch_id!r} is not registered")
+        raise Rejection("unknown-branch", f"branch {p.branch_id!r} is not registered")
     try:
         verify_key.verify(p.signature, p.signed)
     except InvalidSignature as exc:
         _decrypt(p, server_private_key)  # raises ``tampered`` if the bytes were altered
-        raise EnvelopeError(
+        raise Rejection(
             "forged", f"intact envelope not signed by the registered key of branch {p.branch_id!r}"
         ) from exc
     if p.run_id != expected_run_id or p.server_round != expected_round:
-        raise EnvelopeError(
+        raise Rejection(
             "replayed",
             f"envelope is for run {p.run_id} round {p.server_round}, "
             f"expected run {expected_run_id} round {expected_round}",
@@ -387,23 +387,23 @@ def open_global(
         Global adapter tensors by name.
 
     Raises:
-        EnvelopeError: With reason ``oversized``, ``malformed``, ``forged`` or
+        Rejection: With reason ``oversized``, ``malformed``, ``forged`` or
             ``replayed``.
     """
     blob = _checked_bytes(blob, max_bytes)
     if len(blob) < 24 + _SIG_LEN or blob[:4] != GLOBAL_MAGIC:
-        raise EnvelopeError("malformed", "not a fedbank global envelope (bad magic, version or length)")
+        raise Rejection("malformed", "not a fedbank global envelope (bad magic, version or length)")
     m = _U64.unpack_from(blob, 16)[0]
     if len(blob) != 24 + m + _SIG_LEN:
-        raise EnvelopeError("malformed", "length field does not match the envelope size")
+        raise Rejection("malformed", "length field does not match the envelope size")
     signed, signature = blob[: 24 + m], blob[24 + m :]
     try:
         server_verify_key.verify(signature, signed)
     except InvalidSignature as exc:
-        raise EnvelopeError("forged", "global adapter not signed by the server key") from exc
+        raise Rejection("forged", "global adapter not signed by the server key") from exc
     run_id, server_round = _U64.unpack_from(blob, 4)[0], _U32.unpack_from(blob, 12)[0]
     if run_id != expected_run_id or server_round != expected_round:
-        raise EnvelopeError(
+        raise Rejection(
             "replayed",
             f"global adapter is for run {run_id} round {server_round}, "
             f"expected run {expected_run_id} round {expected_round}",

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from flwr.app import Message, RecordDict
 
 from common.wire.envelope import open_update
-from common.errors import EnvelopeError, RejectedUpdate, fedbank_message, one_line
+from common.errors import Rejection, fedbank_message, one_line
 from common.wire.protocol import STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim, record_to_arrays
 from server.records.keyring import ServerKeys
 from server.admission.validation import validate_update
@@ -110,7 +110,7 @@ class Intake:
     def _admit(self, msg: Message, server_round: int, global_arrays: dict[str, np.ndarray], seen: set[str]) -> Admitted | Rejected:
         try:
             claim, signature = read_claim(msg.content["branch"])
-        except (KeyError, RejectedUpdate) as exc:
+        except (KeyError, Rejection) as exc:
             return Rejected("?", "malformed", getattr(exc, "detail", str(exc)))
         branch = claim["branch"]
         rejected = self._check_claim(claim, signature)
@@ -127,7 +127,7 @@ class Intake:
         try:
             arrays, wire = self._open_update(msg, branch, server_round)
             norm = validate_update(arrays, global_arrays, self.max_update_norm)
-        except (EnvelopeError, RejectedUpdate) as exc:
+        except Rejection as exc:
             return Rejected(branch, exc.reason, exc.detail, claim, signature)
         ordered = {name: arrays[name] for name in global_arrays}  # the global order: Flower's DP wrappers zip by position
         plain = Message(content=RecordDict({"arrays": arrays_to_record(ordered), "metrics": msg.content["metrics"]}), reply_to=msg)
@@ -153,19 +153,19 @@ class Intake:
         """The update's arrays and its size on the wire."""
         if self.keys is None:
             if "arrays" not in msg.content:
-                raise RejectedUpdate("malformed", "trained reply without arrays")
+                raise Rejection("malformed", "trained reply without arrays")
             arrays = record_to_arrays(msg.content["arrays"])
             return arrays, sum(a.nbytes for a in arrays.values())
         try:
             blob = msg.content["envelope"]["update"]
         except KeyError as exc:
-            raise EnvelopeError("malformed", "trained reply without a sealed update") from exc
+            raise Rejection("malformed", "trained reply without a sealed update") from exc
         if not isinstance(blob, bytes):
-            raise EnvelopeError("malformed", "sealed update is not bytes")
+            raise Rejection("malformed", "sealed update is not bytes")
         opened = open_update(blob, expected_run_id=self.run_id, expected_round=server_round,
                              server_private_key=self.keys.decrypt_key, branch_verify_keys=self.keys.branch_keys,
                              max_bytes=self.max_bytes)
         if opened.branch_id != branch:
-            raise EnvelopeError("forged", f"update sealed by {opened.branch_id!r} but claimed by {branch!r}")
+            raise Rejection("forged", f"update sealed by {opened.branch_id!r} but claimed by {branch!r}")
         return opened.arrays, opened.nbytes
 

@@ -70,7 +70,7 @@ from common.wire.protocol import SECAGG_KEY_ROUND as KEY_ROUND
 from common.wire.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
 from common.config.run import RunConfig
 from common.wire.envelope import sign_global
-from common.errors import FedbankError, RejectedUpdate
+from common.errors import FedbankError, Rejection
 from common.model.adapter import adapter_arrays, load_adapter_arrays, save_adapter
 from common.wire.protocol import STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim
 from server.evaluation.canary_audit import formal_epsilon_of, run_audit
@@ -359,7 +359,7 @@ class SecAggRounds:
         """(claim, signature, reject reason or None, detail) -- the checks of server.admission.intake on the claim alone."""
         try:
             claim, signature = read_claim(fitres.metrics)
-        except (KeyError, RejectedUpdate) as exc:
+        except (KeyError, Rejection) as exc:
             return None, None, "malformed", getattr(exc, "detail", str(exc))
         branch = claim["branch"]
         if self.keys is not None:
