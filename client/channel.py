@@ -17,7 +17,8 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from common.wire.envelope import open_global, seal_update
+from common.wire.envelope import seal_update
+from common.wire.global_envelope import open_global
 from common.keys.layout import KeyLayout, load_ed25519_private, load_ed25519_public, load_x25519_public
 
 

@@ -10,7 +10,7 @@ Server -> branch (train):
   stable across a resumed run);
 * ``arrays`` (ArrayRecord) -- the global adapter in plain form, or, when the
   envelope is on, ``envelope`` (ConfigRecord) with ``global``: the adapter
-  signed by the server (:func:`common.wire.envelope.sign_global`).
+  signed by the server (:func:`common.wire.global_envelope.sign_global`).
 
 Branch -> server (train reply):
 

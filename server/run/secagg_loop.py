@@ -69,7 +69,7 @@ from common.wire.protocol import SECAGG_KEY_GLOBAL as KEY_GLOBAL
 from common.wire.protocol import SECAGG_KEY_ROUND as KEY_ROUND
 from common.wire.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
 from common.config.run import RunConfig
-from common.wire.envelope import sign_global
+from common.wire.global_envelope import sign_global
 from common.errors import FedbankError, Rejection
 from common.model.adapter import adapter_arrays, load_adapter_arrays, save_adapter
 from common.wire.protocol import STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim
