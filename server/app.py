@@ -36,7 +36,7 @@ from server.records.ledger import PrivacyLedger
 from server.records.metrics import RunRecorder
 from server.run.rounds import run_rounds
 from server.aggregation.server_momentum import ServerMomentum
-from server.flower_patches import install as install_fast_idle_poll
+from server.flower_patches import install_fast_idle_poll
 from server.aggregation.strategy import BranchStrategy
 
 app = ServerApp()
@@ -45,7 +45,7 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run (or resume) the federation and write its outputs."""
-    install_fast_idle_poll()  # simulation only: Flower's engine polls every branch every 0.1 s (server/flower_patches.py)
+    install_fast_idle_poll(grid)  # simulation only: Flower's engine polls every branch every 0.1 s (server/flower_patches.py)
     cfg = RunConfig.from_flower(context.run_config)
     if cfg.security.secagg:
         from server.run.secagg_loop import run_secagg

@@ -59,7 +59,6 @@ from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.compat.grid_client_proxy import GridClientProxy
 from flwr.server.strategy import Strategy as LegacyStrategy
-from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp import Grid
@@ -73,6 +72,7 @@ from common.wire.global_envelope import sign_global
 from common.errors import FedbankError, Rejection
 from common.model.adapter import adapter_arrays, load_adapter_arrays, save_adapter
 from common.wire.protocol import STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim
+from server.flower_patches import ClaimKeepingSecAggPlusWorkflow
 from server.evaluation.canary_audit import formal_epsilon_of, run_audit
 from server.evaluation.holdout import HoldoutEvaluator
 from server.records.keyring import ServerKeys
@@ -161,23 +161,6 @@ def run_secagg(grid: Grid, context: Context, cfg: RunConfig) -> None:
                   delta=cfg.dp.delta)
 
 
-class _Workflow(SecAggPlusWorkflow):
-    """Flower's SecAgg+ workflow, keeping the third stage's replies (claims) for the ledger.
-
-    The claims are captured when the masked vectors arrive, so a round whose
-    unmasking fails still ledgers the privacy its branches spent.
-    """
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.replies: list[tuple[int, FitRes]] = []
-
-    def collect_masked_vectors_stage(self, grid, context, state) -> bool:  # noqa: ANN001 (Flower's signature)
-        ok = super().collect_masked_vectors_stage(grid, context, state)
-        self.replies = [(int(proxy.node_id), fitres) for proxy, fitres in state.legacy_results]
-        return ok
-
-
 class _Strategy(LegacyStrategy):
     """The legacy strategy SecAggPlusWorkflow drives: sampling in, the unmasked aggregate out."""
 
@@ -218,7 +201,7 @@ class SecAggRounds:
         self.cfg, self.grid, self.keys = cfg, grid, keys
         self.ledger, self.recorder, self.run_id = ledger, recorder, run_id
         self.flower_run_id = int(context.run_id)
-        self.workflow = _Workflow(
+        self.workflow = ClaimKeepingSecAggPlusWorkflow(
             num_shares=NUM_SHARES, reconstruction_threshold=RECONSTRUCTION_THRESHOLD, max_weight=FIRST_MAX_WEIGHT,
             clipping_range=CLIPPING_RANGE, quantization_range=QUANTIZATION_RANGE, modulus_range=MODULUS_RANGE,
             timeout=cfg.federation.round_timeout,
