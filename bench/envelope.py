@@ -77,7 +77,7 @@ def real_exchange(name: str, workdir: Path, envelope: bool) -> dict:
     from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 
     from client.app import app as client_app
-    from common.wire.envelope import sign_global
+    from common.wire.global_envelope import sign_global
     from common.keys.layout import init_keys
     from common.model.build import build_peft_model, load_tokenizer
     from common.model.adapter import adapter_arrays

@@ -5,7 +5,7 @@ Loaded from the branch's key directory (``keys-dir`` in its node config, or
 Ed25519 public keys.  It verifies the global adapter the server signed before
 the branch loads it, seals the branch's update for the server alone, and signs
 the branch's privacy claim.  Opening the global adapter failing is a
-:class:`~common.errors.EnvelopeError`: the branch refuses to train on it.
+:class:`~common.errors.Rejection`: the branch refuses to train on it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from common.wire.envelope import open_global, seal_update
+from common.wire.envelope import seal_update
+from common.wire.global_envelope import open_global
 from common.keys.layout import KeyLayout, load_ed25519_private, load_ed25519_public, load_x25519_public
 
 

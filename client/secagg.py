@@ -58,8 +58,6 @@ from common.wire.protocol import STATUS_TRAINED, arrays_to_record, branch_record
 
 WARNING = 30
 
-#: FitIns config keys the server's SecAgg+ driver sends (keep equal to server/run/secagg_loop.py).
-
 
 def secagg_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:
     """Run SecAgg+ for SecAgg+ messages; pass every other message through untouched."""

@@ -1,7 +1,7 @@
 """One exception hierarchy for fedbank.
 
 Every error a user can cause (bad config, bad data, bad key file, a rejected
-update, an exhausted budget) is a :class:`FedbankError`.  Its message is one
+update) is a :class:`FedbankError`.  Its message is one
 line that names what is wrong and how to fix it; the command-line front end
 prints exactly that line and exits non-zero, without a traceback.
 """
@@ -65,32 +65,21 @@ class KeyFileError(FedbankError):
     """A key or certificate file is missing, unreadable or of the wrong kind."""
 
 
-class EnvelopeError(FedbankError):
-    """An update envelope failed to open.
+class Rejection(FedbankError):
+    """A reply, an envelope or an update was refused.
 
-    ``reason`` is a short machine-readable code (``tampered``, ``forged``,
-    ``unknown-branch``, ``replayed``, ``malformed``, ``oversized``) that the
-    server logs; the message itself stays generic so that a sender learns
-    nothing about which check failed.
+    ``reason`` is a short machine-readable code that the server logs and
+    records: ``tampered``, ``forged``, ``unknown-branch``, ``replayed``,
+    ``malformed`` or ``oversized`` when an envelope or a claim fails to open,
+    ``keys``, ``shape``, ``dtype``, ``non-finite`` or ``norm`` when a decrypted
+    update fails validation.  The message itself stays generic so that a
+    sender learns nothing about which check failed; ``detail`` says more.
     """
 
     def __init__(self, reason: str, detail: str = "") -> None:
         self.reason = reason
         self.detail = detail
         super().__init__(f"update rejected ({reason})" + (f": {detail}" if detail else ""))
-
-
-class RejectedUpdate(FedbankError):
-    """A decrypted update failed validation (keys, shapes, dtypes, finiteness, norm)."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"update rejected ({reason})" + (f": {detail}" if detail else ""))
-
-
-class BudgetExhausted(FedbankError):
-    """Training one more round would take a branch past its privacy budget."""
 
 
 class LedgerError(FedbankError):

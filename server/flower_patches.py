@@ -1,65 +1,79 @@
-"""Flower 1.39's simulation engine polls every virtual SuperNode; make a poll of an idle one cheap.
+"""Where fedbank changes Flower's own code: every such change, in one place.
 
-In simulation, Flower's engine (``vce_api.add_messages_to_queue``) asks the
-in-memory LinkState every 0.1 s, for *each* of the ``num-branches`` virtual
-SuperNodes, for that node's next message.  Each call
-(``InMemoryLinkState.get_message_ins``) first re-validates *every* stored
-instruction message -- a lock, the clock, a federation check per message --
-and only then filters by node.  With 1,000 branches and a round's 10 messages
-pending that is 10,000 checks per 0.1 s (38 ms a sweep, a quarter of a core)
-in the process that also runs the ServerApp: rounds about 20 % slower than
-with 10 branches for the same work (``bench/scale.py``).
+Written against **Flower 1.39.0** (``flwr.__version__``); ``tests/test_flower_patches.py``
+pins the source of every Flower function replaced or overridden here and fails
+when an upgrade changes one of them, so each patch is re-read before it is kept.
 
-:func:`install` wraps that method with a fast path: if no stored message is
-addressed to the node and still undelivered, and none has expired, the
-original would return no message and delete none, so the wrapper returns
-``[]`` without the per-message checks; in every other case the original runs
-unchanged.  It applies only to a LinkState whose federation manager is
-Flower's no-op one (the simulation's: its federation check never removes a
-message), so what every call returns and deletes is what Flower's would.
-Importing this module does nothing; :func:`install` patches only a process
-that has already loaded Flower's in-memory LinkState (the simulation process,
-which loads the ServerApp after creating its state) and is a no-op elsewhere
-(a deployed ServerApp, tests, tools).
+* :func:`install_fast_idle_poll` -- replaces, on the simulation's own LinkState
+  only, ``InMemoryLinkState.get_message_ins`` with a fast path for a poll of an
+  idle node (the simulation engine polls every virtual SuperNode every 0.1 s);
+* :class:`ClaimKeepingSecAggPlusWorkflow` -- overrides the third stage of
+  ``SecAggPlusWorkflow`` (``collect_masked_vectors_stage``) to keep that stage's
+  replies, whose privacy claims the server must ledger.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 
-_MODULE = "flwr.server.superlink.linkstate.in_memory_linkstate"
+from flwr.common import FitRes
+from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
+from flwr.server.workflow import SecAggPlusWorkflow
+from flwr.serverapp import Grid
+from flwr.superlink.federation.noop_federation_manager import NoOpFederationManager
+from flwr.superlink.grid import InMemoryGrid
+
 _MARK = "_fedbank_fast_idle_poll"
 
 
-def install() -> bool:
-    """Patch ``InMemoryLinkState.get_message_ins`` in this process if Flower's simulation state is loaded.
+def install_fast_idle_poll(grid: Grid) -> bool:
+    """Make the simulation engine's poll of an idle virtual SuperNode cheap (Flower 1.39.0).
+
+    **What it replaces.**  In simulation, Flower's engine
+    (``flwr.server.superlink.fleet.vce.vce_api.add_messages_to_queue``) asks the
+    in-memory LinkState every 0.1 s, for *each* of the ``num-branches`` virtual
+    SuperNodes, for that node's next message.  Each call
+    (``InMemoryLinkState.get_message_ins``) first re-validates *every* stored
+    instruction message (``_check_stored_messages``: a lock, the clock, a
+    federation check per message) and only then filters by node.
+
+    **Why.**  With 1,000 branches and a round's 10 messages pending that is
+    10,000 checks per 0.1 s (38 ms a sweep, a quarter of a core) in the process
+    that also runs the ServerApp: rounds about 20 % slower than with 10 branches
+    for the same work (``bench/scale.py``).
+
+    **How.**  The state's ``get_message_ins`` is wrapped with a fast path: if no
+    stored message is addressed to the node and still undelivered, and none has
+    expired, the original would return no message and delete none, so the
+    wrapper returns ``[]`` without the per-message checks; in every other case
+    the original runs unchanged.  Only a state whose federation manager is
+    Flower's no-op one (the simulation's: its federation check never removes a
+    message) is patched, so what every call returns and deletes is what
+    Flower's would.
+
+    **Where.**  Only the simulation: ``flwr-simulation`` (``flwr.simulation.run_simulation``)
+    hands the ServerApp an ``InMemoryGrid`` over the very LinkState its engine
+    polls (one ``LinkStateFactory``, whose state is created once); a deployed
+    ServerApp gets a gRPC grid and the SuperLink's state lives in another
+    process, so nothing is patched there.  The instance is patched, not the class.
 
     Returns:
-        True when the fast path is in place (now or already), False when this
-        process has no in-memory LinkState or Flower's internals are not the
-        ones this was written for (then nothing is changed).
+        True when the fast path is in place (now or already), False when
+        ``grid`` is not the simulation's (nothing is changed).
     """
-    module = sys.modules.get(_MODULE)
-    if module is None:
+    state = getattr(grid, "state", None) if isinstance(grid, InMemoryGrid) else None
+    if not isinstance(state, InMemoryLinkState) or not isinstance(state.federation_manager, NoOpFederationManager):
         return False
-    cls = getattr(module, "InMemoryLinkState", None)
-    original = getattr(cls, "get_message_ins", None)
-    if original is None:
-        return False
+    original = state.get_message_ins
     if getattr(original, _MARK, False):
         return True
-    try:
-        from flwr.superlink.federation.noop_federation_manager import NoOpFederationManager
-    except ImportError:
-        return False
 
-    def get_message_ins(self, node_id: int, limit: int | None, *, run_id: int | None = None):
-        if not isinstance(getattr(self, "federation_manager", None), NoOpFederationManager) or (limit is not None and limit < 1):
-            return original(self, node_id, limit, run_id=run_id)
+    def get_message_ins(node_id: int, limit: int | None, *, run_id: int | None = None):
+        if limit is not None and limit < 1:
+            return original(node_id, limit, run_id=run_id)
         current = time.time()  # Flower's now().timestamp(): the same clock
-        with self.lock:
-            for message in self.message_ins_store.values():
+        with state.lock:
+            for message in state.message_ins_store.values():
                 meta = message.metadata
                 if meta.created_at + meta.ttl <= current:
                     break  # an expired message: the original deletes it
@@ -67,10 +81,36 @@ def install() -> bool:
                     break  # a message for this node
             else:
                 return []
-        return original(self, node_id, limit, run_id=run_id)
+        return original(node_id, limit, run_id=run_id)
 
     setattr(get_message_ins, _MARK, True)
     get_message_ins.__wrapped__ = original  # type: ignore[attr-defined]
     get_message_ins.__doc__ = original.__doc__
-    cls.get_message_ins = get_message_ins
+    state.get_message_ins = get_message_ins
     return True
+
+
+class ClaimKeepingSecAggPlusWorkflow(SecAggPlusWorkflow):
+    """Flower 1.39.0's SecAgg+ workflow, keeping the third stage's replies (the branches' claims).
+
+    **What it overrides.**  ``SecAggPlusWorkflow.collect_masked_vectors_stage``
+    (the "collect masked vectors" stage): the override runs Flower's stage
+    unchanged, then copies ``state.legacy_results`` -- the ``(proxy, FitRes)``
+    of every branch that sent its masked vector -- into :attr:`replies`.
+
+    **Why.**  Each ``FitRes`` carries the branch's privacy claim in the clear
+    (``fitres.metrics``), which the server must verify and ledger.  Flower
+    hands those results to the strategy only in the last stage, and only when
+    unmasking succeeds; capturing them when the masked vectors arrive lets a
+    round whose unmasking fails still ledger the privacy its branches spent.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.replies: list[tuple[int, FitRes]] = []
+
+    def collect_masked_vectors_stage(self, grid, context, state) -> bool:  # noqa: ANN001 (Flower's signature)
+        """Flower's stage, then keep ``(node id, FitRes)`` of every reply in :attr:`replies`."""
+        ok = super().collect_masked_vectors_stage(grid, context, state)
+        self.replies = [(int(proxy.node_id), fitres) for proxy, fitres in state.legacy_results]
+        return ok

@@ -10,17 +10,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 import common.wire.envelope as envelope
+import common.wire.global_envelope as global_envelope
 from common.wire.envelope import (
     DEFAULT_MAX_BYTES,
     OpenedUpdate,
     deserialize_arrays,
-    open_global,
     open_update,
     seal_update,
     serialize_arrays,
-    sign_global,
 )
-from common.errors import EnvelopeError, FedbankError
+from common.wire.global_envelope import open_global, sign_global
+from common.errors import Rejection, FedbankError
 
 RUN, ROUND = 4242, 3
 
@@ -70,7 +70,7 @@ def _open(keys, blob, *, run=RUN, rnd=ROUND, **kw):
 
 
 def _reason(fn, *args, **kw) -> str:
-    with pytest.raises(EnvelopeError) as info:
+    with pytest.raises(Rejection) as info:
         fn(*args, **kw)
     return info.value.reason
 
@@ -315,7 +315,7 @@ def test_global_rejections(keys, lora):
 
 
 def test_global_authentic_but_invalid_payload_is_malformed(keys, monkeypatch):
-    monkeypatch.setattr(envelope, "serialize_arrays", lambda arrays: b"\xff" * 40)
+    monkeypatch.setattr(global_envelope, "serialize_arrays", lambda arrays: b"\xff" * 40)
     blob = sign_global({}, run_id=RUN, server_round=ROUND, server_signing_key=keys["server_sign"])
     monkeypatch.undo()
     assert _reason(_open_global, keys, blob) == "malformed"

@@ -2,7 +2,7 @@
 
 Two levels:
 
-* in process: the real ``run_secagg`` drives Flower's ``SecAggPlusWorkflow``
+* in process: the real ServerApp main (``server.app.main``) drives Flower's ``SecAggPlusWorkflow``
   through a grid that hands every message, serialized to Flower's wire format
   and back, to the real ClientApp (``client.app.app`` with ``secaggplus_mod``).
   It sees every byte the server receives, so it can show that no reply carries
@@ -28,6 +28,7 @@ from safetensors.numpy import load_file
 
 import client.secagg as client_secagg
 import server.run.secagg_loop as server_secagg
+from server.app import main as server_main
 from client import reply_cache
 from client.app import app as client_app
 from client.channel import BranchChannel
@@ -136,7 +137,7 @@ def in_process_run(tmp_path_factory):
         make_keys(cfg, 4)
         grid = InProcessGrid(cfg, [1101, 2202, 3303, 4404], drop=(2, 4404))
         server_ctx = Context(run_id=RUN_ID, node_id=0, node_config={}, state=RecordDict(), run_config=cfg.to_flower())
-        server_secagg.run_secagg(grid, server_ctx, cfg)
+        server_main(grid, server_ctx)
     finally:
         TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved
     return cfg, grid
@@ -251,11 +252,21 @@ def test_branch_refuses_a_plain_request_in_a_secagg_run(server_task_identity):
 
 
 @pytest.mark.parametrize("override, match", [
-    ({"aggregation.method": "median"}, "fedavg"),  # refused by the config itself or by check_supported
+    ({"aggregation.method": "median"}, "fedavg"),  # refused by RunConfig itself
     ({"central-dp.mode": "fixed"}, "central-dp.mode"),
     ({"resume": True}, "resume"),
+    ({"aggregation.server-momentum": 0.9}, "server-momentum"),
 ])
 def test_settings_that_need_individual_updates_are_refused(tmp_path, override, match):
+    with pytest.raises(FedbankError, match=match):
+        _cfg(tmp_path, **override)
+
+
+@pytest.mark.parametrize("override, match", [
+    ({"faults.server-crash-round": 1}, "server-crash-round"),
+    ({"num-branches": 1, "min-train-branches": 1}, "at least 2 branches"),
+])
+def test_settings_secagg_cannot_serve_are_refused_before_the_run(tmp_path, override, match):
     with pytest.raises(FedbankError, match=match):
         server_secagg.check_supported(_cfg(tmp_path, **override))
 

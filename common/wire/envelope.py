@@ -1,10 +1,10 @@
-"""Sealed envelopes for model updates (branch -> server) and the global adapter.
+"""The sealed envelope of a model update (branch -> server), and the arrays' serialization.
 
 A branch's LoRA update must reach the aggregation server confidential (no one
 else, the SuperLink included, reads it), authentic (it comes from the branch it
 names) and fresh (it belongs to this run and round).  Much like Fernet, an
 envelope is one versioned byte string and every failure to open one raises a
-single exception type, :class:`~common.errors.EnvelopeError`, whose ``reason``
+single exception type, :class:`~common.errors.Rejection`, whose ``reason``
 names the check that failed.
 
 Arrays are serialized with safetensors (no pickle).
@@ -30,14 +30,8 @@ The AES key is HKDF-SHA256(X25519(ephemeral, server), salt=ephemeral_pub ||
 server_pub, info=b"fedbank-update-v1"), 32 bytes; a fresh ephemeral key and a
 random nonce are drawn for every update.
 
-Global envelope (``sign_global`` / ``open_global``), signed but not encrypted::
-
-    0         4     magic + version: b"FBG" 0x01
-    4         8     run_id
-    12        4     server_round
-    16        8     m
-    24        m     safetensors bytes
-    24+m      64    Ed25519 signature by the server over bytes [0, 24+m)
+The signed global adapter the server sends back is
+:mod:`common.wire.global_envelope`; it shares this module's serialization.
 
 Checks when opening an update, in order: size (``oversized``), layout
 (``malformed``), branch registered (``unknown-branch``), signature, run and
@@ -67,15 +61,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
-from common.errors import EnvelopeError
+from common.errors import Rejection
 
 __all__ = [
-    "DEFAULT_MAX_BYTES", "OpenedUpdate", "deserialize_arrays", "open_global",
-    "open_update", "seal_update", "serialize_arrays", "sign_global",
+    "DEFAULT_MAX_BYTES", "OpenedUpdate", "check_ids", "checked_bytes", "deserialize_arrays",
+    "open_update", "seal_update", "serialize_arrays",
 ]  # fmt: skip
 
 UPDATE_MAGIC = b"FBU\x01"
-GLOBAL_MAGIC = b"FBG\x01"
 HKDF_INFO = b"fedbank-update-v1"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # 64 MiB: far above a LoRA adapter
 MAX_BRANCH_ID_BYTES = 255
@@ -144,32 +137,33 @@ def deserialize_arrays(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> di
         Tensors by name.
 
     Raises:
-        EnvelopeError: ``oversized`` or ``malformed``.
+        Rejection: ``oversized`` or ``malformed``.
     """
-    data = _checked_bytes(data, max_bytes)
+    data = checked_bytes(data, max_bytes)
     try:
         return dict(_st_load(data))
     except Exception as exc:  # SafetensorError, unknown dtype, bad shape...
-        raise EnvelopeError("malformed", f"payload is not valid safetensors: {exc}") from exc
+        raise Rejection("malformed", f"payload is not valid safetensors: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_ids(run_id: int, server_round: int) -> None:
+def check_ids(run_id: int, server_round: int) -> None:
+    """Raise ValueError unless ``run_id`` fits 64 and ``server_round`` 32 unsigned bits (the header fields)."""
     if not 0 <= int(run_id) < 2**64:
         raise ValueError(f"run_id must fit in an unsigned 64-bit integer, got {run_id}")
     if not 0 <= int(server_round) < 2**32:
         raise ValueError(f"server_round must fit in an unsigned 32-bit integer, got {server_round}")
 
 
-def _checked_bytes(blob: object, max_bytes: int) -> bytes:
+def checked_bytes(blob: object, max_bytes: int) -> bytes:
     """Return ``blob`` as bytes; raise ``malformed`` for non-bytes, ``oversized`` before any parsing."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise EnvelopeError("malformed", f"envelope must be bytes, got {type(blob).__name__}")
+        raise Rejection("malformed", f"envelope must be bytes, got {type(blob).__name__}")
     size = blob.nbytes if isinstance(blob, memoryview) else len(blob)
     if size > max_bytes:
-        raise EnvelopeError("oversized", f"{size} bytes > limit {max_bytes}")
+        raise Rejection("oversized", f"{size} bytes > limit {max_bytes}")
     return bytes(blob)
 
 
@@ -194,21 +188,21 @@ class _ParsedUpdate:
 def _parse_update(blob: bytes) -> _ParsedUpdate:
     """Split an update envelope into its fields; raise ``malformed`` on any layout error."""
     if len(blob) < 18 or blob[:4] != UPDATE_MAGIC:
-        raise EnvelopeError("malformed", "not a fedbank update envelope (bad magic or version)")
+        raise Rejection("malformed", "not a fedbank update envelope (bad magic or version)")
     run_id = _U64.unpack_from(blob, 4)[0]
     server_round = _U32.unpack_from(blob, 12)[0]
     n = _U16.unpack_from(blob, 16)[0]
     header_end = 18 + n + _KEY_LEN + _NONCE_LEN
     if n == 0 or len(blob) < header_end + 8:
-        raise EnvelopeError("malformed", "truncated header")
+        raise Rejection("malformed", "truncated header")
     try:
         branch_id = blob[18 : 18 + n].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise EnvelopeError("malformed", "branch id is not UTF-8") from exc
+        raise Rejection("malformed", "branch id is not UTF-8") from exc
     m = _U64.unpack_from(blob, header_end)[0]
     ct_start = header_end + 8
     if m < _TAG_LEN or len(blob) != ct_start + m + _SIG_LEN:
-        raise EnvelopeError("malformed", "length fields do not match the envelope size")
+        raise Rejection("malformed", "length fields do not match the envelope size")
     return _ParsedUpdate(
         header=blob[:header_end],
         run_id=run_id,
@@ -228,12 +222,12 @@ def _decrypt(p: _ParsedUpdate, server_private_key: X25519PrivateKey) -> bytes:
     try:
         shared = server_private_key.exchange(X25519PublicKey.from_public_bytes(p.ephemeral_pub))
     except ValueError as exc:  # low-order point: shared secret all zero
-        raise EnvelopeError("tampered", "invalid ephemeral key") from exc
+        raise Rejection("tampered", "invalid ephemeral key") from exc
     key = _derive_key(shared, p.ephemeral_pub, server_pub)
     try:
         return AESGCM(key).decrypt(p.nonce, p.ciphertext, p.header)
     except InvalidTag as exc:
-        raise EnvelopeError(
+        raise Rejection(
             "tampered", "authentication tag mismatch (altered in transit, or sealed for another server key)"
         ) from exc
 
@@ -266,7 +260,7 @@ def seal_update(
     Raises:
         ValueError: An id is out of range or the arrays cannot be serialized.
     """
-    _check_ids(run_id, server_round)
+    check_ids(run_id, server_round)
     bid = branch_id.encode("utf-8")
     if not 1 <= len(bid) <= MAX_BRANCH_ID_BYTES:
         raise ValueError(f"branch_id must be 1..{MAX_BRANCH_ID_BYTES} UTF-8 bytes, got {branch_id!r}")
@@ -309,24 +303,24 @@ def open_update(
         The opened update.
 
     Raises:
-        EnvelopeError: With reason ``oversized``, ``malformed``,
+        Rejection: With reason ``oversized``, ``malformed``,
             ``unknown-branch``, ``forged``, ``tampered`` or ``replayed``
             (meanings in the module docstring).
     """
-    blob = _checked_bytes(blob, max_bytes)
+    blob = checked_bytes(blob, max_bytes)
     p = _parse_update(blob)
     verify_key = branch_verify_keys.get(p.branch_id)
     if verify_key is None:
-        raise EnvelopeError("unknown-branch", f"branch {p.branch_id!r} is not registered")
+        raise Rejection("unknown-branch", f"branch {p.branch_id!r} is not registered")
     try:
         verify_key.verify(p.signature, p.signed)
     except InvalidSignature as exc:
         _decrypt(p, server_private_key)  # raises ``tampered`` if the bytes were altered
-        raise EnvelopeError(
+        raise Rejection(
             "forged", f"intact envelope not signed by the registered key of branch {p.branch_id!r}"
         ) from exc
     if p.run_id != expected_run_id or p.server_round != expected_round:
-        raise EnvelopeError(
+        raise Rejection(
             "replayed",
             f"envelope is for run {p.run_id} round {p.server_round}, "
             f"expected run {expected_run_id} round {expected_round}",
@@ -334,78 +328,3 @@ def open_update(
     plaintext = _decrypt(p, server_private_key)
     arrays = deserialize_arrays(plaintext, max_bytes=max_bytes)
     return OpenedUpdate(p.branch_id, p.run_id, p.server_round, arrays, len(blob))
-
-
-# --------------------------------------------------------------------------- global adapter
-
-
-def sign_global(
-    arrays: Mapping[str, np.ndarray],
-    *,
-    run_id: int,
-    server_round: int,
-    server_signing_key: Ed25519PrivateKey,
-) -> bytes:
-    """Sign the global adapter the server sends to branches (not encrypted).
-
-    Args:
-        arrays: Global adapter tensors by name.
-        run_id: Flower run id (unsigned 64-bit).
-        server_round: Round the adapter is sent for (unsigned 32-bit).
-        server_signing_key: The aggregation server's Ed25519 signing key.
-
-    Returns:
-        The envelope bytes (layout in the module docstring).
-
-    Raises:
-        ValueError: An id is out of range or the arrays cannot be serialized.
-    """
-    _check_ids(run_id, server_round)
-    payload = serialize_arrays(arrays)
-    signed = GLOBAL_MAGIC + _U64.pack(run_id) + _U32.pack(server_round) + _U64.pack(len(payload)) + payload
-    return signed + server_signing_key.sign(signed)
-
-
-def open_global(
-    blob: bytes,
-    *,
-    expected_run_id: int,
-    expected_round: int,
-    server_verify_key: Ed25519PublicKey,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-) -> dict[str, np.ndarray]:
-    """Verify and parse a global adapter envelope.
-
-    Args:
-        blob: The envelope bytes.
-        expected_run_id: The run the branch is taking part in.
-        expected_round: The round the branch was asked to train.
-        server_verify_key: The aggregation server's Ed25519 public key.
-        max_bytes: Larger envelopes are refused before parsing.
-
-    Returns:
-        Global adapter tensors by name.
-
-    Raises:
-        EnvelopeError: With reason ``oversized``, ``malformed``, ``forged`` or
-            ``replayed``.
-    """
-    blob = _checked_bytes(blob, max_bytes)
-    if len(blob) < 24 + _SIG_LEN or blob[:4] != GLOBAL_MAGIC:
-        raise EnvelopeError("malformed", "not a fedbank global envelope (bad magic, version or length)")
-    m = _U64.unpack_from(blob, 16)[0]
-    if len(blob) != 24 + m + _SIG_LEN:
-        raise EnvelopeError("malformed", "length field does not match the envelope size")
-    signed, signature = blob[: 24 + m], blob[24 + m :]
-    try:
-        server_verify_key.verify(signature, signed)
-    except InvalidSignature as exc:
-        raise EnvelopeError("forged", "global adapter not signed by the server key") from exc
-    run_id, server_round = _U64.unpack_from(blob, 4)[0], _U32.unpack_from(blob, 12)[0]
-    if run_id != expected_run_id or server_round != expected_round:
-        raise EnvelopeError(
-            "replayed",
-            f"global adapter is for run {run_id} round {server_round}, "
-            f"expected run {expected_run_id} round {expected_round}",
-        )
-    return deserialize_arrays(blob[24:24 + m], max_bytes=max_bytes)

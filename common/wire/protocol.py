@@ -10,7 +10,7 @@ Server -> branch (train):
   stable across a resumed run);
 * ``arrays`` (ArrayRecord) -- the global adapter in plain form, or, when the
   envelope is on, ``envelope`` (ConfigRecord) with ``global``: the adapter
-  signed by the server (:func:`common.wire.envelope.sign_global`).
+  signed by the server (:func:`common.wire.global_envelope.sign_global`).
 
 Branch -> server (train reply):
 
@@ -38,7 +38,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
 
 from common.wire.canonical import canonical_json
 from common.config.run import RunConfig
-from common.errors import RejectedUpdate
+from common.errors import Rejection
 from common.privacy.pii import PII_TYPES
 
 # Config keys of the SecAgg+ messages (server/run/secagg_loop.py builds them, client/secagg.py reads them).
@@ -122,23 +122,23 @@ def branch_record(claim: Mapping[str, Any], signature: bytes | None) -> ConfigRe
 
 
 def read_claim(record: ConfigRecord) -> tuple[dict[str, Any], bytes | None]:
-    """Parse and type-check a reply's claim; raise ``RejectedUpdate('malformed')`` if it is not one."""
+    """Parse and type-check a reply's claim; raise ``Rejection('malformed')`` if it is not one."""
     try:
         raw = record["claim"]
         claim = json.loads(raw)
     except (KeyError, TypeError, ValueError) as exc:
-        raise RejectedUpdate("malformed", f"reply has no readable privacy claim ({exc})") from exc
+        raise Rejection("malformed", f"reply has no readable privacy claim ({exc})") from exc
     if not isinstance(claim, dict) or set(claim) != set(CLAIM_FIELDS):
-        raise RejectedUpdate("malformed", "privacy claim does not have the expected fields")
+        raise Rejection("malformed", "privacy claim does not have the expected fields")
     for key, types in CLAIM_FIELDS.items():
         value = claim[key]
         if isinstance(value, bool) or not isinstance(value, types):
-            raise RejectedUpdate("malformed", f"privacy claim field '{key}' has type {type(value).__name__}")
+            raise Rejection("malformed", f"privacy claim field '{key}' has type {type(value).__name__}")
     if claim["status"] not in STATUSES:
-        raise RejectedUpdate("malformed", f"privacy claim status {claim['status']!r} is unknown")
+        raise Rejection("malformed", f"privacy claim status {claim['status']!r} is unknown")
     signature = record.get("signature") if "signature" in record else None
     if signature is not None and not isinstance(signature, bytes):
-        raise RejectedUpdate("malformed", "claim signature is not bytes")
+        raise Rejection("malformed", "claim signature is not bytes")
     return claim, signature
 
 

@@ -4,11 +4,12 @@ For each training reply of a round, in order:
 
 1. the reply is not a Flower error (a dropped branch is counted as a failure), and every
    branch sent a message answered before the round's time limit (else: a failure);
-2. its privacy claim parses (``malformed``) and, when keys exist, carries the
-   claimed branch's valid signature (``unknown-branch``, ``forged``);
-3. the claim is for this run and round (``replayed``);
-4. it is the first reply from that branch this round (``duplicate``);
-5. when it trained: the envelope opens (``tampered``, ``forged``,
+2. its privacy claim passes the checks of :mod:`server.admission.claims`
+   (shared with SecAgg+): it parses (``malformed``), carries the claimed
+   branch's valid signature when keys exist (``unknown-branch``, ``forged``),
+   is for this run and round (``replayed``) and is the branch's first reply
+   this round (``duplicate``);
+3. when it trained: the envelope opens (``tampered``, ``forged``,
    ``replayed``, ``oversized``, ``malformed``) and is from the same branch as
    the claim, and the adapter passes :func:`server.admission.validation.validate_update`
    (``keys``, ``shape``, ``dtype``, ``non-finite``, ``norm``).
@@ -24,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from cryptography.exceptions import InvalidSignature
 from flwr.app import Message, RecordDict
 
 from common.wire.envelope import open_update
-from common.errors import EnvelopeError, RejectedUpdate, fedbank_message, one_line
-from common.wire.protocol import STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim, record_to_arrays
+from common.errors import Rejection, fedbank_message, one_line
+from common.wire.protocol import STATUS_TRAINED, arrays_to_record, record_to_arrays
+from server.admission.claims import ClaimChecks, Rejected
 from server.records.keyring import ServerKeys
 from server.admission.validation import validate_update
 
@@ -44,17 +45,6 @@ class Admitted:
     message: Message
     wire_bytes: int = 0
     norm: float | None = None
-
-
-@dataclass
-class Rejected:
-    """A reply excluded from aggregation, with why."""
-
-    branch_id: str
-    reason: str
-    detail: str
-    claim: dict | None = None  # set when the claim itself verified
-    signature: bytes | None = None
 
 
 @dataclass
@@ -77,6 +67,7 @@ class Intake:
     def __init__(self, *, run_id: int, keys: ServerKeys | None, max_update_norm: float, max_bytes: int) -> None:
         self.run_id = int(run_id)
         self.keys = keys
+        self.claims = ClaimChecks(run_id=self.run_id, keys=keys)
         self.max_update_norm = max_update_norm
         self.max_bytes = max_bytes
         self.node_branch: dict[int, str] = {}  # learned from verified claims: names a node that fails later
@@ -109,63 +100,42 @@ class Intake:
 
     def _admit(self, msg: Message, server_round: int, global_arrays: dict[str, np.ndarray], seen: set[str]) -> Admitted | Rejected:
         try:
-            claim, signature = read_claim(msg.content["branch"])
-        except (KeyError, RejectedUpdate) as exc:
-            return Rejected("?", "malformed", getattr(exc, "detail", str(exc)))
-        branch = claim["branch"]
-        rejected = self._check_claim(claim, signature)
-        if rejected is not None:
-            return rejected
-        if claim["run_id"] != self.run_id or claim["round"] != server_round:
-            return Rejected(branch, "replayed", f"claim is for run {claim['run_id']} round {claim['round']}, expected run {self.run_id} round {server_round}")
-        if branch in seen:
-            return Rejected(branch, "duplicate", f"second reply from {branch} in round {server_round}")
-        seen.add(branch)
+            record = msg.content["branch"]
+        except KeyError as exc:
+            return Rejected("?", "malformed", str(exc))
+        verified = self.claims.check(record, server_round, seen)
+        if isinstance(verified, Rejected):
+            return verified
+        branch, claim, signature = verified.branch_id, verified.claim, verified.signature
         self.node_branch[int(msg.metadata.src_node_id)] = branch
         if claim["status"] != STATUS_TRAINED:
             return Admitted(branch, claim, signature, msg)
         try:
             arrays, wire = self._open_update(msg, branch, server_round)
             norm = validate_update(arrays, global_arrays, self.max_update_norm)
-        except (EnvelopeError, RejectedUpdate) as exc:
+        except Rejection as exc:
             return Rejected(branch, exc.reason, exc.detail, claim, signature)
         ordered = {name: arrays[name] for name in global_arrays}  # the global order: Flower's DP wrappers zip by position
         plain = Message(content=RecordDict({"arrays": arrays_to_record(ordered), "metrics": msg.content["metrics"]}), reply_to=msg)
         return Admitted(branch, claim, signature, plain, wire_bytes=wire, norm=norm)
 
-    def _check_claim(self, claim: dict, signature: bytes | None) -> Rejected | None:
-        """Verify the branch's signature on its claim (when the server has keys)."""
-        if self.keys is None:
-            return None
-        branch = claim["branch"]
-        key = self.keys.branch_keys.get(branch)
-        if key is None:
-            return Rejected(branch, "unknown-branch", f"branch {branch!r} is not registered")
-        if signature is None:
-            return Rejected(branch, "forged", "privacy claim is not signed")
-        try:
-            key.verify(signature, claim_bytes(claim))
-        except InvalidSignature:
-            return Rejected(branch, "forged", f"privacy claim not signed by the registered key of {branch!r}")
-        return None
-
     def _open_update(self, msg: Message, branch: str, server_round: int) -> tuple[dict[str, np.ndarray], int]:
         """The update's arrays and its size on the wire."""
         if self.keys is None:
             if "arrays" not in msg.content:
-                raise RejectedUpdate("malformed", "trained reply without arrays")
+                raise Rejection("malformed", "trained reply without arrays")
             arrays = record_to_arrays(msg.content["arrays"])
             return arrays, sum(a.nbytes for a in arrays.values())
         try:
             blob = msg.content["envelope"]["update"]
         except KeyError as exc:
-            raise EnvelopeError("malformed", "trained reply without a sealed update") from exc
+            raise Rejection("malformed", "trained reply without a sealed update") from exc
         if not isinstance(blob, bytes):
-            raise EnvelopeError("malformed", "sealed update is not bytes")
+            raise Rejection("malformed", "sealed update is not bytes")
         opened = open_update(blob, expected_run_id=self.run_id, expected_round=server_round,
                              server_private_key=self.keys.decrypt_key, branch_verify_keys=self.keys.branch_keys,
                              max_bytes=self.max_bytes)
         if opened.branch_id != branch:
-            raise EnvelopeError("forged", f"update sealed by {opened.branch_id!r} but claimed by {branch!r}")
+            raise Rejection("forged", f"update sealed by {opened.branch_id!r} but claimed by {branch!r}")
         return opened.arrays, opened.nbytes
 

@@ -4,7 +4,7 @@ An update is compared with the global adapter the branch was sent: the same
 tensor names, each with the same shape and dtype, every value finite, and the
 L2 distance from the global adapter (the size of the branch's step) within
 ``aggregation.max-update-norm``.  A failure raises
-:class:`~common.errors.RejectedUpdate` whose ``reason`` the server logs and
+:class:`~common.errors.Rejection` whose ``reason`` the server logs and
 records: ``keys``, ``shape``, ``dtype``, ``non-finite`` or ``norm``.
 """
 
@@ -14,9 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from common.errors import RejectedUpdate
-
-REASONS = ("keys", "shape", "dtype", "non-finite", "norm")
+from common.errors import Rejection
 
 
 def update_norm(update: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> float:
@@ -29,7 +27,7 @@ def update_norm(update: Mapping[str, np.ndarray], reference: Mapping[str, np.nda
 
 
 def validate_update(update: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray], max_norm: float) -> float:
-    """Check ``update`` against the global ``reference``; return its norm or raise ``RejectedUpdate``.
+    """Check ``update`` against the global ``reference``; return its norm or raise ``Rejection``.
 
     Args:
         update: The branch's adapter tensors by name.
@@ -39,16 +37,16 @@ def validate_update(update: Mapping[str, np.ndarray], reference: Mapping[str, np
     missing, extra = sorted(set(reference) - set(update)), sorted(set(update) - set(reference))
     if missing or extra:
         parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + ([f"unexpected {', '.join(extra[:3])}"] if extra else [])
-        raise RejectedUpdate("keys", "; ".join(parts))
+        raise Rejection("keys", "; ".join(parts))
     for name, ref in reference.items():
         got = update[name]
         if not isinstance(got, np.ndarray) or got.shape != ref.shape:
-            raise RejectedUpdate("shape", f"{name} has shape {getattr(got, 'shape', None)}, expected {ref.shape}")
+            raise Rejection("shape", f"{name} has shape {getattr(got, 'shape', None)}, expected {ref.shape}")
         if got.dtype != ref.dtype:
-            raise RejectedUpdate("dtype", f"{name} has dtype {got.dtype}, expected {ref.dtype}")
+            raise Rejection("dtype", f"{name} has dtype {got.dtype}, expected {ref.dtype}")
         if not np.all(np.isfinite(got)):
-            raise RejectedUpdate("non-finite", f"{name} holds NaN or infinite values")
+            raise Rejection("non-finite", f"{name} holds NaN or infinite values")
     norm = update_norm(update, reference)
     if max_norm > 0 and norm > max_norm:
-        raise RejectedUpdate("norm", f"update norm {norm:.3g} exceeds aggregation.max-update-norm {max_norm:g}")
+        raise Rejection("norm", f"update norm {norm:.3g} exceeds aggregation.max-update-norm {max_norm:g}")
     return norm

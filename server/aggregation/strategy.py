@@ -31,7 +31,7 @@ from flwr.common.logger import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
-from common.wire.envelope import sign_global
+from common.wire.global_envelope import sign_global
 from common.wire.protocol import CLIENT_LEVEL, PROTECTS, STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, record_to_arrays
 from server.aggregation.aggregators import ClientLevelAccountant
 from server.admission.intake import Intake, RoundIntake

@@ -15,16 +15,19 @@ message-API ``@app.main`` with its ``Grid``, but it needs a ``LegacyContext``
 with a legacy ``flwr.server.strategy.Strategy`` (``configure_fit`` /
 ``aggregate_fit`` on ``FitIns``/``FitRes``); none of the message-API
 strategies (``flwr.serverapp.strategy``) can drive it.  This module supplies a
-minimal legacy strategy and runs the workflow one round at a time, so the
-round loop (held-out evaluation, ledger, ``metrics.json``, the final adapter)
-stays fedbank's.
+minimal legacy strategy and runs the workflow one round at a time
+(:class:`SecAggRounds`), so the round loop (:func:`server.run.rounds.run_rounds`)
+and the run's setup and finish (:class:`server.run.setup.ServerRun`: held-out
+evaluation, ``metrics.json``, the final adapter) are the normal path's.
 
 What the branches send is the **update delta** (trained adapter minus the
 global), so the aggregate is added to the global here.  Per round:
 
 * every reply's privacy claim travels in the clear beside the masked vector
-  (``fitres.metrics``); claims are verified (signature, run/round, duplicate)
-  and ledgered exactly as in the normal path, one line per branch;
+  (``fitres.metrics``); claims are verified by the normal path's checks
+  (:mod:`server.admission.claims`: signature, run/round, duplicate), the
+  weight beside the masked vector must match the claim, and claims are
+  ledgered as in the normal path, one line per branch;
 * the masked sum cannot be taken apart: when any reply is rejected, or fewer
   than ``min-train-branches`` branches trained, the round's aggregate is
   discarded and the global adapter stays unchanged (fail closed);
@@ -49,7 +52,6 @@ import timeit
 from datetime import datetime, timezone
 
 import numpy as np
-from cryptography.exceptions import InvalidSignature
 from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.common import FitIns, FitRes, Parameters, Scalar, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.logger import log
@@ -59,30 +61,24 @@ from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.compat.grid_client_proxy import GridClientProxy
 from flwr.server.strategy import Strategy as LegacyStrategy
-from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp import Grid
 
+from common.config.run import RunConfig
+from common.errors import FedbankError
+from common.wire.global_envelope import sign_global
 from common.wire.protocol import SECAGG_KEY_ARRAY_NAMES as KEY_NAMES
 from common.wire.protocol import SECAGG_KEY_GLOBAL as KEY_GLOBAL
 from common.wire.protocol import SECAGG_KEY_ROUND as KEY_ROUND
 from common.wire.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
-from common.config.run import RunConfig
-from common.wire.envelope import sign_global
-from common.errors import FedbankError, RejectedUpdate
-from common.model.adapter import adapter_arrays, load_adapter_arrays, save_adapter
-from common.wire.protocol import STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, claim_bytes, read_claim
-from server.evaluation.canary_audit import formal_epsilon_of, run_audit
-from server.evaluation.holdout import HoldoutEvaluator
-from server.records.keyring import ServerKeys
-from server.records.ledger import PrivacyLedger
-from server.records.metrics import RunRecorder
+from common.wire.protocol import STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, record_to_arrays
+from server.admission.claims import ClaimChecks, Rejected, VerifiedClaim
+from server.flower_patches import ClaimKeepingSecAggPlusWorkflow
+from server.run.setup import ServerRun
 
 INFO = 20
 WARNING = 30
-
-#: FitIns config keys (keep equal to client/secagg.py).
 
 #: SecAgg+ parameters.  Shares as a fraction of the sampled branches (1.0: every
 #: branch shares its secrets with every other, i.e. SecAgg on a complete graph);
@@ -104,16 +100,10 @@ FIRST_MAX_WEIGHT = 1000.0
 
 
 def check_supported(cfg: RunConfig) -> None:
-    """Refuse, with one line each, the settings that need individual updates at the server."""
-    if cfg.federation.resume:
-        raise FedbankError("resume is not supported with security.secagg: re-running a round would reveal a second "
-                           "sum of the same cached updates over a possibly different set of branches")
-    if cfg.aggregation.method != "fedavg":
-        raise FedbankError(f"aggregation.method={cfg.aggregation.method!r} needs each branch's update, but with "
-                           "security.secagg the server sees only their sum: use aggregation.method=fedavg")
-    if cfg.central_dp.mode != "off":
-        raise FedbankError(f"central-dp.mode={cfg.central_dp.mode!r} clips each branch's update at the server, which "
-                           "SecAgg+ makes impossible: use central-dp.mode=off (record-level DP at the branches still applies)")
+    """Refuse, with one line each, the settings SecAgg+ cannot serve that :class:`RunConfig` itself allows.
+
+    (``RunConfig`` already refuses, with security.secagg, a robust aggregator, server momentum, central DP and resume.)
+    """
     if cfg.faults.server_crash_round:
         raise FedbankError("faults.server-crash-round tests resume, which security.secagg does not support")
     if max(int(cfg.federation.num_branches * cfg.federation.fraction_train), cfg.federation.min_train_branches) < 2:
@@ -121,61 +111,13 @@ def check_supported(cfg: RunConfig) -> None:
                            "one branch's update from the others): raise min-train-branches or fraction-train")
 
 
-def run_secagg(grid: Grid, context: Context, cfg: RunConfig) -> None:
-    """Run the federation with SecAgg+ and write the outputs of the normal path."""
-    check_supported(cfg)
-    out = cfg.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "ledger.jsonl").exists() or (out / "checkpoint").exists():
-        raise FedbankError(f"{out} already holds a run: choose a new output-dir")
-    keys = ServerKeys.load(cfg.keys_dir) if cfg.security.envelope else None
-    run_id = int(context.run_id)
-    recorder = RunRecorder(out / "metrics.json", {
-        "run_id": str(run_id),
-        "config": cfg.to_flower(),
-        "accountant": cfg.dp.accountant if cfg.dp.enabled else "none",
-        "delta": cfg.dp.delta if cfg.dp.enabled else 0.0,
-        "secure_aggregation": {
-            "protocol": "SecAgg+ (flwr.server.workflow.SecAggPlusWorkflow)", "weighting": "num-examples",
-            "num_shares": NUM_SHARES, "reconstruction_threshold": RECONSTRUCTION_THRESHOLD,
-            "clipping_range": CLIPPING_RANGE, "quantization_range": QUANTIZATION_RANGE, "modulus_range": MODULUS_RANGE,
-        },
-    })
-    evaluator = HoldoutEvaluator(cfg, recorder)
-    rounds = SecAggRounds(cfg, grid, context, keys=keys, ledger=PrivacyLedger(out / "ledger.jsonl"),
-                          recorder=recorder, run_id=run_id)
-    arrays = adapter_arrays(evaluator.model)
-    evaluator(0, arrays_to_record(arrays))
-    for server_round in range(1, cfg.federation.num_rounds + 1):
-        log(INFO, "[ROUND %s/%s]", server_round, cfg.federation.num_rounds)
-        arrays = rounds.run_round(server_round, arrays)
-        evaluator(server_round, arrays_to_record(arrays))
-        if rounds.all_exhausted():
-            log(INFO, "fedbank: every branch has exhausted its privacy budget after round %d; the run ends here", server_round)
-            break
-    load_adapter_arrays(evaluator.model, arrays)
-    save_adapter(evaluator.model, out / "adapter", cfg.model, evaluator.labels, task=cfg.task.name)
-    if cfg.audit.canaries > 0:
-        run_audit(cfg, evaluator.model, evaluator.tokenizer, evaluator.labels, out,
-                  formal_epsilon=formal_epsilon_of(recorder.data, cfg.audit.canary_branch, cfg.dp.enabled),
-                  delta=cfg.dp.delta)
-
-
-class _Workflow(SecAggPlusWorkflow):
-    """Flower's SecAgg+ workflow, keeping the third stage's replies (claims) for the ledger.
-
-    The claims are captured when the masked vectors arrive, so a round whose
-    unmasking fails still ledgers the privacy its branches spent.
-    """
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.replies: list[tuple[int, FitRes]] = []
-
-    def collect_masked_vectors_stage(self, grid, context, state) -> bool:  # noqa: ANN001 (Flower's signature)
-        ok = super().collect_masked_vectors_stage(grid, context, state)
-        self.replies = [(int(proxy.node_id), fitres) for proxy, fitres in state.legacy_results]
-        return ok
+def run_info() -> dict:
+    """What the head of a SecAgg+ run's ``metrics.json`` adds: the protocol and its parameters."""
+    return {"secure_aggregation": {
+        "protocol": "SecAgg+ (flwr.server.workflow.SecAggPlusWorkflow)", "weighting": "num-examples",
+        "num_shares": NUM_SHARES, "reconstruction_threshold": RECONSTRUCTION_THRESHOLD,
+        "clipping_range": CLIPPING_RANGE, "quantization_range": QUANTIZATION_RANGE, "modulus_range": MODULUS_RANGE,
+    }}
 
 
 class _Strategy(LegacyStrategy):
@@ -211,14 +153,16 @@ class _Strategy(LegacyStrategy):
 
 
 class SecAggRounds:
-    """One SecAgg+ round at a time: sample, run the protocol, admit and ledger the claims, apply the aggregate."""
+    """The :class:`server.run.rounds.RoundDriver` of SecAgg+: sample, run the protocol, admit and ledger the
+    claims, apply the aggregate.  No checkpoint: a SecAgg+ run cannot resume."""
 
-    def __init__(self, cfg: RunConfig, grid: Grid, context: Context, *, keys: ServerKeys | None,
-                 ledger: PrivacyLedger, recorder: RunRecorder, run_id: int) -> None:
-        self.cfg, self.grid, self.keys = cfg, grid, keys
-        self.ledger, self.recorder, self.run_id = ledger, recorder, run_id
+    def __init__(self, run: ServerRun, grid: Grid, context: Context) -> None:
+        cfg = run.cfg
+        self.cfg, self.grid, self.keys = cfg, grid, run.keys
+        self.ledger, self.recorder, self.run_id = run.ledger, run.recorder, run.run_id
+        self.claims = ClaimChecks(run_id=run.run_id, keys=run.keys)
         self.flower_run_id = int(context.run_id)
-        self.workflow = _Workflow(
+        self.workflow = ClaimKeepingSecAggPlusWorkflow(
             num_shares=NUM_SHARES, reconstruction_threshold=RECONSTRUCTION_THRESHOLD, max_weight=FIRST_MAX_WEIGHT,
             clipping_range=CLIPPING_RANGE, quantization_range=QUANTIZATION_RANGE, modulus_range=MODULUS_RANGE,
             timeout=cfg.federation.round_timeout,
@@ -230,10 +174,16 @@ class SecAggRounds:
         self.last_statuses: list[str] = []
         self._global: dict[str, np.ndarray] = {}
         self._names: list[str] = []
+
+    def summary(self) -> None:
+        """Log SecAgg+'s parameters and what the envelope still does."""
         log(INFO, "fedbank: SecAgg+ on (shares %s, threshold %.2f, clipping range %s, quantization 2^%d, modulus 2^%d); "
             "envelope %s", NUM_SHARES, RECONSTRUCTION_THRESHOLD, CLIPPING_RANGE, QUANTIZATION_RANGE.bit_length() - 1,
             MODULUS_RANGE.bit_length() - 1, "signs the global and the claims (masking replaces its encryption)"
-            if keys else "off")
+            if self.keys else "off")
+
+    def checkpoint(self, server_round: int, arrays: ArrayRecord) -> None:
+        """Nothing to checkpoint: re-running a round would reveal a second sum of the same updates."""
 
     # -- called by the workflow -------------------------------------------------------------
 
@@ -272,8 +222,13 @@ class SecAggRounds:
 
     # -- one round ------------------------------------------------------------------------------
 
-    def run_round(self, server_round: int, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run SecAgg+ for ``server_round``; return the new global adapter (unchanged when not aggregated)."""
+    def train_round(self, server_round: int, arrays: ArrayRecord) -> ArrayRecord:
+        """Run SecAgg+ for ``server_round``; return the new global adapter (``arrays`` when not aggregated)."""
+        updated = self._run_round(server_round, record_to_arrays(arrays))
+        return arrays_to_record(updated) if updated is not None else arrays
+
+    def _run_round(self, server_round: int, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """The protocol, the claims, the aggregate: the new global adapter, or None when not aggregated."""
         self._global, self._names = arrays, list(arrays)
         self.aggregate, self.sampled, self.workflow.replies = None, [], []
         state = self.legacy.state
@@ -291,7 +246,7 @@ class SecAggRounds:
             self.workflow.max_weight = float(max(weights))
         updated = self._apply(server_round, arrays, trained, rejected)
         self._ledger_admitted(server_round, admitted, aggregated=updated is not None)
-        return updated if updated is not None else arrays
+        return updated
 
     def _apply(self, server_round: int, arrays: dict[str, np.ndarray], trained: int,
                rejected: int) -> dict[str, np.ndarray] | None:
@@ -331,16 +286,17 @@ class SecAggRounds:
         rejected = 0
         seen: set[str] = set()
         for _, fitres in replies:
-            claim, signature, reason, detail = self._admit(fitres, server_round, seen)
-            if reason is None:
-                admitted.append((claim, signature))
+            result = self._admit(fitres, server_round, seen)
+            if isinstance(result, VerifiedClaim):
+                admitted.append((result.claim, result.signature))
                 continue
             rejected += 1
-            branch = claim["branch"] if claim else "?"
-            log(WARNING, "round %s: rejected reply from %s: %s (%s)", server_round, branch, reason, detail)
-            self.recorder.add_rejection(server_round, branch, reason, detail)
-            if claim is not None and reason == "malformed":  # verified claim, bad weight: the spend is real
-                self.ledger.append({**claim, "time": now, "aggregated": False, "reject_reason": reason}, signature=signature)
+            log(WARNING, "round %s: rejected reply from %s: %s (%s)", server_round, result.branch_id, result.reason,
+                result.detail)
+            self.recorder.add_rejection(server_round, result.branch_id, result.reason, result.detail)
+            if result.claim is not None:  # verified claim, bad weight: the spend is real
+                self.ledger.append({**result.claim, "time": now, "aggregated": False, "reject_reason": result.reason},
+                                   signature=result.signature)
         return admitted, rejected
 
     def _ledger_admitted(self, server_round: int, admitted: list[tuple[dict, bytes | None]], *, aggregated: bool) -> None:
@@ -355,34 +311,17 @@ class SecAggRounds:
                 log(INFO, "round %s: %s did not train (budget exhausted at epsilon %.3f of %.3f)", server_round,
                     claim["branch"], claim["epsilon"] or 0.0, claim["budget_epsilon"] or 0.0)
 
-    def _admit(self, fitres: FitRes, server_round: int, seen: set[str]) -> tuple[dict | None, bytes | None, str | None, str]:
-        """(claim, signature, reject reason or None, detail) -- the checks of server.admission.intake on the claim alone."""
-        try:
-            claim, signature = read_claim(fitres.metrics)
-        except (KeyError, RejectedUpdate) as exc:
-            return None, None, "malformed", getattr(exc, "detail", str(exc))
-        branch = claim["branch"]
-        if self.keys is not None:
-            key = self.keys.branch_keys.get(branch)
-            if key is None:
-                return claim, signature, "unknown-branch", f"branch {branch!r} is not registered"
-            if signature is None:
-                return claim, signature, "forged", "privacy claim is not signed"
-            try:
-                key.verify(signature, claim_bytes(claim))
-            except InvalidSignature:
-                return claim, signature, "forged", f"privacy claim not signed by the registered key of {branch!r}"
-        if claim["run_id"] != self.run_id or claim["round"] != server_round:
-            return claim, signature, "replayed", (f"claim is for run {claim['run_id']} round {claim['round']}, "
-                                                  f"expected run {self.run_id} round {server_round}")
-        if branch in seen:
-            return claim, signature, "duplicate", f"second reply from {branch} in round {server_round}"
-        seen.add(branch)
+    def _admit(self, fitres: FitRes, server_round: int, seen: set[str]) -> VerifiedClaim | Rejected:
+        """The claim checks of the normal path (:mod:`server.admission.claims`), then the weight beside the masked vector."""
+        verified = self.claims.check(fitres.metrics, server_round, seen)
+        if isinstance(verified, Rejected):
+            return verified
+        claim = verified.claim
         expected_weight = claim["examples"] if claim["status"] == STATUS_TRAINED else 0
         if int(fitres.num_examples) != expected_weight:
-            return claim, signature, "malformed", (f"SecAgg+ weight {fitres.num_examples} does not match the claim "
-                                                   f"({expected_weight})")
-        return claim, signature, None, ""
+            return Rejected(verified.branch_id, "malformed", f"SecAgg+ weight {fitres.num_examples} does not match "
+                            f"the claim ({expected_weight})", claim, verified.signature)
+        return verified
 
     def all_exhausted(self) -> bool:
         """True when the last round's every admitted reply was a budget refusal."""
