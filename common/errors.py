@@ -43,7 +43,16 @@ class FedbankError(Exception):
     ``str(err)`` is always one line, even when a message quotes text that holds
     line breaks (a CSV cell, a library's error), so the front end can print it
     as a single ``fedbank: error: ...`` line.
+
+    ``public`` (optional) is the same error told without any data value: only
+    column names, counts and types.  A branch sends that, and nothing else, to
+    headquarters (:mod:`client.outbound`); the full message stays in the
+    branch's own log.
     """
+
+    def __init__(self, *args: object, public: str | None = None) -> None:
+        super().__init__(*args)
+        self.public = one_line(public) if public else None
 
     def __str__(self) -> str:
         return one_line(super().__str__())
@@ -80,6 +89,10 @@ class Rejection(FedbankError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"update rejected ({reason})" + (f": {detail}" if detail else ""))
+
+
+class BranchFailure(FedbankError):
+    """A branch could not answer a round; the message is its public account (no data value)."""
 
 
 class LedgerError(FedbankError):

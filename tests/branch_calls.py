@@ -40,10 +40,14 @@ def train_message(cfg: RunConfig, server_round: int, run_id: int = 9, arrays: di
     return Message(content=content, dst_node_id=1, message_type=MessageType.TRAIN)
 
 
-def call_branch(cfg: RunConfig, msg: Message, partition: int = 0, num_partitions: int = 2) -> Message:
-    """One fresh ClientApp invocation (as after a process restart: only disk state carries over)."""
-    ctx = Context(run_id=7, node_id=1, node_config={"partition-id": partition, "num-partitions": num_partitions},
-                  state=RecordDict(), run_config=cfg.to_flower())
+def call_branch(cfg: RunConfig, msg: Message, partition: int = 0, num_partitions: int = 2,
+                node_config: dict | None = None) -> Message:
+    """One fresh ClientApp invocation (as after a process restart: only disk state carries over).
+
+    ``node_config`` replaces the simulated partition with a deployed branch's node config.
+    """
+    node = node_config if node_config is not None else {"partition-id": partition, "num-partitions": num_partitions}
+    ctx = Context(run_id=7, node_id=1, node_config=node, state=RecordDict(), run_config=cfg.to_flower())
     return client_app(msg, ctx)
 
 

@@ -1,11 +1,13 @@
 """Fault injection at a branch, for testing the federation's reliability.
 
-Driven by the ``faults.*`` settings, off by default.  Draws are seeded by the
-run seed, the round and the branch id, so a test sees the same failures on
-every run.  A failure raises :class:`InjectedFault`; Flower turns it into an
-error reply, which the server counts as a dropout.  Poisoning rewrites the
-branch's update after training (scaled x100, or its step sign-flipped), as a
-compromised branch would.
+Enabled only by the branch's own policy (``[testing]`` in
+``branch-policy.toml``: ``fault-injection = true`` plus the faults), never by
+HQ's run config: a test fixture writes such a policy; a real branch never has
+one.  Draws are seeded by the run seed, the round and the branch id, so a
+test sees the same failures on every run.  A failure raises
+:class:`InjectedFault`; Flower turns it into an error reply, which the server
+counts as a dropout.  Poisoning rewrites the branch's update after training
+(scaled x100, or its step sign-flipped), as a compromised branch would.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import hashlib
 
 import numpy as np
 
-from common.config.run import RunConfig
+from common.config.policy import BranchPolicy
+from common.errors import FedbankError
 
 
-class InjectedFault(RuntimeError):
-    """A failure injected on purpose by ``faults.*``."""
+class InjectedFault(FedbankError):
+    """A failure injected on purpose by the branch policy's ``[testing]`` section (its text holds no data)."""
 
 
 def _draw(seed: int, server_round: int, branch_id: str, stage: str) -> float:
@@ -26,20 +29,21 @@ def _draw(seed: int, server_round: int, branch_id: str, stage: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def maybe_fail(cfg: RunConfig, server_round: int, branch_id: str, stage: str) -> None:
-    """Raise :class:`InjectedFault` with the configured probability for ``stage`` ('before-train' or 'after-train')."""
-    p = cfg.faults.fail_before_train if stage == "before-train" else cfg.faults.fail_after_train
-    if p > 0 and _draw(cfg.federation.seed, server_round, branch_id, stage) < p:
-        raise InjectedFault(f"injected fault: {branch_id} fails round {server_round} {stage.replace('-', ' ')}")
+def maybe_fail(policy: BranchPolicy, seed: int, server_round: int, branch_id: str, stage: str) -> None:
+    """Raise :class:`InjectedFault` with the policy's probability for ``stage`` ('before-train' or 'after-train')."""
+    if not policy.fault_injection:
+        return
+    p = policy.fail_before_train if stage == "before-train" else policy.fail_after_train
+    if p > 0 and _draw(seed, server_round, branch_id, stage) < p:
+        message = f"injected fault: {branch_id} fails round {server_round} {stage.replace('-', ' ')}"
+        raise InjectedFault(message, public=message)
 
 
-def maybe_poison(cfg: RunConfig, branch_id: str, update: dict[str, np.ndarray], global_arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Return the update a poisoning branch would send (unchanged for every other branch)."""
-    if not cfg.faults.poison_branch or branch_id != cfg.faults.poison_branch:
+def maybe_poison(policy: BranchPolicy, branch_id: str, update: dict[str, np.ndarray],
+                 global_arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return the update a poisoning branch would send (unchanged unless the policy poisons this branch)."""
+    if not policy.fault_injection or branch_id not in policy.poison_branches:
         return update
-    out = {}
-    for name, value in update.items():
-        step = value - global_arrays[name]
-        factor = 100.0 if cfg.faults.poison_kind == "scale" else -1.0
-        out[name] = (global_arrays[name] + factor * step).astype(value.dtype)
-    return out
+    factor = 100.0 if policy.poison_kind == "scale" else -1.0
+    return {name: (global_arrays[name] + factor * (value - global_arrays[name])).astype(value.dtype)
+            for name, value in update.items()}

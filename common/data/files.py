@@ -68,11 +68,13 @@ def load_table(path: str | Path, text_column: str, label_column: str, max_rows: 
                                      max_rows):
         text, label = row[text_column], row[label_column]
         if text is None or label is None or str(label).strip() == "":
-            raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row")
+            raise DataError(f"{path}:{lineno}: empty text or label; remove or fill the row",
+                            public=f"data file line {lineno}: empty text or label; remove or fill the row")
         texts.append(str(text))
         labels.append(str(label).strip())
     if not texts:
-        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one example")
+        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one example",
+                        public="the data file has no rows: give a file with a header and at least one example")
     return Corpus(texts, labels)
 
 
@@ -98,12 +100,14 @@ def load_records(path: str | Path, label_column: str, columns: dict[str, str] | 
     for lineno, row in _checked_rows(path, rows, required, max_rows):
         label = row[label_column]
         if label is None or str(label).strip() == "":
-            raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row")
+            raise DataError(f"{path}:{lineno}: empty label in column '{label_column}'; remove or fill the row",
+                            public=f"data file line {lineno}: empty label in column '{label_column}'; remove or fill the row")
         records.append({str(k): "" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
                         for k, v in row.items() if k != label_column})
         labels.append(str(label).strip())
     if not labels:
-        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one record")
+        raise DataError(f"data file '{path}' has no rows: give a file with a header and at least one record",
+                        public="the data file has no rows: give a file with a header and at least one record")
     return Corpus([None] * len(labels), labels, records)
 
 
@@ -120,15 +124,18 @@ def _checked_rows(path: Path, rows, required: dict[str, str], max_rows: int):
             if max_rows and count >= max_rows:
                 return
     except OSError as err:
-        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file") from err
+        raise DataError(f"cannot read data file '{path}': {err.strerror or err}; check that it is a readable file",
+                        public="cannot read the data file; check that it is a readable file") from err
 
 
 def check_file(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
-        raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")
+        raise DataError(f"data file '{path}' is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file",
+                        public="the data file is a directory: set data.source (or the branch's data-path) to a CSV or JSONL file")
     if not path.is_file():
-        raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
+        raise DataError(f"data file '{path}' does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file",
+                        public="the data file does not exist: set data.source (or the branch's data-path) to a CSV or JSONL file")
     return path
 
 
@@ -137,7 +144,8 @@ def _require_columns(path: Path, lineno: int, row: dict, required: dict[str, str
     for col, key in required.items():
         if col not in row:
             cols = ", ".join(sorted(map(str, row))) or "none"
-            raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
+            raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}",
+                            public=f"data file line {lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
 
 
 def _column_fix(key: str) -> str:
@@ -152,22 +160,27 @@ def _read_csv(path: Path, columns: tuple[str, ...] | dict[str, str] = ()):
         with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the first column name
             reader = csv.DictReader(fh)
             if not reader.fieldnames:
-                raise DataError(f"CSV file '{path}' has no header row: add a header naming the columns")
+                raise DataError(f"CSV file '{path}' has no header row: add a header naming the columns",
+                                public="the CSV file has no header row: add a header naming the columns")
             width = len(reader.fieldnames)
             keys = columns if isinstance(columns, dict) else dict.fromkeys(columns, "data.text-column")
             for col, key in keys.items():
                 if col not in reader.fieldnames:
                     cols = ", ".join(sorted(str(c) for c in reader.fieldnames))
-                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_column_fix(key)}")
+                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_column_fix(key)}",
+                                    public=f"the CSV file has no column '{col}' (columns: {cols}); {_column_fix(key)}")
             for lineno, row in enumerate(reader, start=2):
                 if None in row or len(row) != width or any(v is None for v in row.values()):
-                    raise DataError(f"{path}:{reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators")
+                    raise DataError(f"{path}:{reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators",
+                                    public=f"data file line {reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators")
                 yield lineno, row
     except UnicodeDecodeError as err:
-        raise DataError(f"CSV file '{path}' is not UTF-8 text: re-save it as UTF-8 CSV") from err
+        raise DataError(f"CSV file '{path}' is not UTF-8 text: re-save it as UTF-8 CSV",
+                        public="the CSV file is not UTF-8 text: re-save it as UTF-8 CSV") from err
     except csv.Error as err:
         where = f"{path}:{reader.line_num}" if reader is not None and reader.line_num else f"CSV file '{path}'"
-        raise DataError(f"{where}: malformed CSV ({err}); check quoting and separators") from err
+        raise DataError(f"{where}: malformed CSV ({err}); check quoting and separators",
+                        public="malformed CSV; check quoting and separators") from err
 
 
 def _read_jsonl(path: Path):
@@ -179,12 +192,15 @@ def _read_jsonl(path: Path):
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from err
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line",
+                                    public=f"data file line {lineno}: not valid JSON ({err.msg}); one JSON object per line") from err
                 if not isinstance(row, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+                    raise DataError(f"{path}:{lineno}: expected a JSON object per line",
+                                    public=f"data file line {lineno}: expected a JSON object per line")
                 yield lineno, row
     except UnicodeDecodeError as err:
-        raise DataError(f"JSONL file '{path}' is not UTF-8 text: re-save it as UTF-8") from err
+        raise DataError(f"JSONL file '{path}' is not UTF-8 text: re-save it as UTF-8",
+                        public="the JSONL file is not UTF-8 text: re-save it as UTF-8") from err
 
 
 def corpus_table(cfg: RunConfig, corpus: Corpus) -> tuple[list[str], list[list[str]]]:

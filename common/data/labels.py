@@ -61,7 +61,9 @@ class LabelSet:
         index = {name: i for i, name in enumerate(self.names)}
         unknown = sorted(set(labels) - set(index))
         if unknown:
-            raise DataError(f"{where}: label(s) {unknown[:5]} are not in the run's label set; add them to data.labels")
+            raise DataError(f"{where}: label(s) {unknown[:5]} are not in the run's label set; add them to data.labels",
+                            public=f"{len(unknown)} label value(s) of the data are not in the run's label set "
+                                   f"({len(self.names)} labels): fix data.labels or data.label-column")
         import torch  # lazily: loading and checking data needs no torch
 
         return torch.tensor([index[label] for label in labels], dtype=torch.long)
@@ -110,7 +112,9 @@ def positive_label(cfg: RunConfig, task: Task, values: Sequence[str]) -> str:
             return lowered[name]
     shown = ", ".join(repr(v) for v in sorted(values)[:5]) or "none"
     raise DataError(f"task '{task.name}' needs the positive class: set data.positive-label to one of the values of "
-                    f"column '{cfg.data.label_column}' ({shown})")
+                    f"column '{cfg.data.label_column}' ({shown})",
+                    public=f"task '{task.name}' needs the positive class: set data.positive-label to one of the "
+                           f"{len(values)} values of column '{cfg.data.label_column}'")
 
 
 def binary_label_names(cfg: RunConfig, task: Task, explicit: list[str] | None, labels: Sequence[str] | None) -> list[str]:
@@ -127,16 +131,21 @@ def binary_label_names(cfg: RunConfig, task: Task, explicit: list[str] | None, l
     if len(values) > 2:
         shown = ", ".join(repr(v) for v in values[:6]) + (" ..." if len(values) > 6 else "")
         raise DataError(f"task '{task.name}' is binary but {where} has {len(values)} values ({shown}): "
-                        "keep two label values (map the others before loading) or use task=intent")
+                        "keep two label values (map the others before loading) or use task=intent",
+                        public=f"task '{task.name}' is binary but {where} has {len(values)} values: "
+                               "keep two label values or use task=intent")
     pos = positive_label(cfg, task, values)
     if pos not in values:
         shown = ", ".join(repr(v) for v in values) or "none"
         raise DataError(f"data.positive-label '{pos}' is not a value of {where} ({shown}): "
-                        "set data.positive-label to the label of the positive class")
+                        "set data.positive-label to the label of the positive class",
+                        public=f"data.positive-label is not one of the {len(values)} values of {where}: "
+                               "set data.positive-label to the label of the positive class")
     negatives = [v for v in values if v != pos]
     if not negatives:
         raise DataError(f"{where} holds only the positive label '{pos}': task '{task.name}' needs rows of both classes "
-                        "(or name both in data.labels)")
+                        "(or name both in data.labels)",
+                        public=f"{where} holds only the positive label: task '{task.name}' needs rows of both classes")
     return [negatives[0], pos]
 
 
@@ -166,7 +175,9 @@ def check_label_coverage(train: Corpus, test: Corpus, names: Sequence[str], requ
     for where, corpus in (("training data", train), ("held-out evaluation set", test)):
         unknown = sorted(set(corpus.labels) - known)
         if unknown:
-            raise DataError(f"label {_show_labels(unknown)} in the {where} is not in the run's label set: add it to data.labels or remove its rows")
+            raise DataError(f"label {_show_labels(unknown)} in the {where} is not in the run's label set: add it to data.labels or remove its rows",
+                            public=f"{len(unknown)} label value(s) in the {where} are not in the run's label set "
+                                   f"({len(known)} labels): fix data.labels or data.label-column")
     unseen = sorted(set(test.labels) - set(train.labels)) if require_trained else []
     if unseen:
         unseen_set = set(unseen)
