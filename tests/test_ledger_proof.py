@@ -101,14 +101,13 @@ def test_rechained_edit_of_any_field_fails(signed, edit):
 def test_edited_field_keeping_the_server_signature_fails(signed, field, value):
     path, _, fp = signed
     raw = path.read_text().splitlines(keepends=True)
-    entry = json.loads(raw[2])
+    entry = json.loads(raw[4])  # branch-1's claim of round 2
     entry[field] = value  # the hash is recomputed, the signatures kept
     entry["hash"] = entry_hash(entry)
-    raw[2] = canonical_json(entry).decode() + "\n"
+    raw[4] = canonical_json(entry).decode() + "\n"
     path.write_text("".join(raw))
     proof = prove_ledger(path, server_fingerprint=fp)
-    assert proof.status == FAILED and proof.result.bad_line == 3 and "server signature does not verify" in proof.reason
-    assert verify_ledger(path).ok  # what the chain alone (the old check) would have let through
+    assert proof.status == FAILED and proof.result.bad_line == 5 and "server signature does not verify" in proof.reason
 
 
 def test_replaced_server_key_is_refused(signed, tmp_path):

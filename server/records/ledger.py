@@ -259,7 +259,9 @@ def _chain_fault(entry: Mapping, n: int, prev: str, prev_line: int) -> str | Non
 
 
 def _server_fault(entry: Mapping, server_key: VerifyKey | None, required: bool) -> tuple[str | None, bool]:
-    """(fault, verified) of a line's ``server_signature``."""
+    """(fault, verified) of a line's ``server_signature`` (and the form of its ``signature``)."""
+    if "signature" in entry and parse_signature(entry["signature"]) is None:
+        return "signature is malformed (not 64 bytes of hex)", False
     if "server_signature" not in entry:
         return ("no server signature (stripped, or written without the server's key)" if required else None), False
     sig = parse_signature(entry["server_signature"])
@@ -365,7 +367,11 @@ def verify_ledger(path: str | os.PathLike[str], verify_keys: Mapping[str, Verify
         server_ok.append(verified)
     keys = verify_keys if verify_keys is not None or server_key is None else {**head_keys, SERVER_BRANCH: server_key}
     signers: dict[str, int] = {}
+    # a head past the first bad line is not trusted: its branches' earlier claims stay unchecked, not blamed
+    unknown_ok = fault is not None and keys is not None and verify_keys is None
     for n, entry in enumerate(entries, start=1):
+        if unknown_ok and "signature" in entry and entry.get("branch") not in keys:
+            continue
         why = _claim_fault(entry, keys, require_signatures or server_key is not None, server_ok[n - 1])
         if why is not None:
             fault = (n, why)
