@@ -266,6 +266,20 @@ def _add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
                              "copied when the keys were made")
 
 
+def _add_ledger_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``fedbank ledger verify``: the reviewer states the anchor; a keys/ folder beside the ledger is never trusted."""
+    ledger = sub.add_parser("ledger", help="privacy ledger tools")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = lsub.add_parser(
+        "verify", help="verify a ledger.jsonl: hash chain, server and branch signatures, signed head",
+        description="Checks a ledger against the server key the reviewer states (never a keys/ folder beside it); "
+                    "branch keys come from the ledger's server-signed head lines. Exit 0: all verified; "
+                    "2: nothing wrong, but less was proven (printed); 1: a bad line.")
+    verify.add_argument("ledger", help="path to ledger.jsonl")
+    _add_anchor_arguments(verify)
+    verify.set_defaults(func=cmd_ledger_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="fedbank", description="Privacy-preserving federated LoRA fine-tuning for bank branches.")
@@ -283,16 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
     sim.set_defaults(func=cmd_simulate)
 
-    ledger = sub.add_parser("ledger", help="privacy ledger tools")
-    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
-    verify = lsub.add_parser(
-        "verify", help="verify a ledger.jsonl: hash chain, server and branch signatures, signed head",
-        description="Checks a ledger against the server key the reviewer states (never a keys/ folder beside it); "
-                    "branch keys come from the ledger's server-signed head lines. Exit 0: all verified; "
-                    "2: nothing wrong, but less was proven (printed); 1: a bad line.")
-    verify.add_argument("ledger", help="path to ledger.jsonl")
-    _add_anchor_arguments(verify)
-    verify.set_defaults(func=cmd_ledger_verify)
+    _add_ledger_parser(sub)
 
     report = sub.add_parser("report", help="compliance report of a run: epsilon per branch, ledger check, utility")
     report.add_argument("run_dir", help="the run's output directory (holds metrics.json and ledger.jsonl)")
