@@ -168,3 +168,20 @@ def test_keys_init_prints_the_server_fingerprint(tmp_path, capsys):
     assert main(["keys", "init", "--branches", "2", "--out", str(tmp_path / "keys")]) == 0
     pub = load_ed25519_public(KeyLayout.from_dir(tmp_path / "keys").server_ed25519_pub)
     assert f"server signing key fingerprint: {key_fingerprint(pub)}" in capsys.readouterr().out
+
+
+def test_resume_checks_the_checkpoint_against_the_signed_head(signed):
+    from common.errors import LedgerError
+    from server.records.checkpoint import Checkpoint, rewind_ledger
+
+    path, server, _ = signed
+    ledger = PrivacyLedger(path, signing_key=server)
+    ckpt = Checkpoint(run_id=7, round=2, adapter_file="", ledger_entries=len(ledger), ledger_head=ledger.head)
+    ledger.append(claim(3, "branch-0", 3.0))  # a round that did not finish
+    assert rewind_ledger(path, ckpt, server.public_key()) == 1
+    wrong_round = Checkpoint(run_id=7, round=3, adapter_file="", ledger_entries=ckpt.ledger_entries,
+                             ledger_head=ckpt.ledger_head)
+    with pytest.raises(LedgerError, match="server-signed head of round 3"):
+        rewind_ledger(path, wrong_round, server.public_key())
+    with pytest.raises(LedgerError, match="does not match the checkpoint"):
+        rewind_ledger(path, ckpt, Ed25519PrivateKey.generate().public_key())
