@@ -208,7 +208,7 @@ def test_tampered_ledger_shows_fail_with_the_line_number(e2e_run, tmp_path):
     lines[n - 1] = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
     (run / "ledger.jsonl").write_text("".join(lines))
     text = _html(run, tmp_path)
-    assert f'data-ok="false" data-bad-line="{n}"' in text
+    assert f'data-ok="false" data-status="failed" data-bad-line="{n}"' in text
     assert "<b>FAIL</b>" in text and f"first bad line: <b>{n}</b>" in text and f"line {n}: hash does not match" in text
     doc = json.loads(write_report(run, tmp_path / "r.json", "json").read_text())
     assert doc["verification"]["ok"] is False and doc["verification"]["bad_line"] == n
