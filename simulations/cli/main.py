@@ -136,20 +136,18 @@ def resume_config(run_dir: Path) -> dict[str, object]:
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    """Verify a ledger's hash chain and signatures; print OK or the first bad line."""
-    from server.records.keyring import ledger_verify_keys
-    from server.records.ledger import verify_ledger
+    """Verify a ledger against the trust anchor the reviewer states; print exactly what was proven.
 
-    ledger = Path(args.ledger)
-    keys_dir = Path(args.keys) if args.keys else ledger.parent / "keys"
-    verify_keys = ledger_verify_keys(keys_dir) if (args.keys or (keys_dir / "manifest.json").exists()) else None
-    result = verify_ledger(ledger, verify_keys, require_signatures=args.require_signatures)
-    signed = f", signatures checked against {keys_dir}" if verify_keys else ", signatures not checked (no keys)"
-    if result.ok:
-        print(f"OK: {result.entries} entries, chain intact{signed} (head {result.head_hash[:16]})")
-        return 0
-    print(f"FAIL: {result.reason}")
-    return 1
+    Exit 0: everything verified; 2: nothing wrong, but less was proven (reason printed); 1: a bad line.
+    """
+    from server.records.ledger_proof import VERIFIED, prove_ledger
+
+    proof = prove_ledger(Path(args.ledger), server_fingerprint=args.server_fingerprint, server_key_file=args.server_key)
+    verdict = {VERIFIED: "OK", "not-verified": "NOT VERIFIED", "failed": "FAIL"}[proof.status]
+    print(f"{verdict}: {proof.reason or 'every line verified against the stated server key'}")
+    for statement in proof.statements:
+        print(f"  {statement}")
+    return {VERIFIED: 0, "not-verified": 2, "failed": 1}[proof.status]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -157,7 +155,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from server.report.build import infer_format, write_report
 
     fmt = infer_format(args.out, args.format)
-    out = write_report(Path(args.run_dir), Path(args.out), fmt)
+    out = write_report(Path(args.run_dir), Path(args.out), fmt, server_fingerprint=args.server_fingerprint,
+                       server_key_file=args.server_key)
     print(f"{fmt} report of {args.run_dir} written to {out}")
     return 0
 
@@ -172,11 +171,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
     """Create the CA, TLS, SuperNode-auth, server and branch keys of a deployment."""
-    from common.keys.layout import init_keys
+    from common.keys.fingerprint import key_fingerprint
+    from common.keys.layout import init_keys, load_ed25519_public
 
     hosts = args.host or ["127.0.0.1", "localhost"]
     layout = init_keys(Path(args.out), args.branches, hosts=hosts, force=args.force)
     print(f"keys for {len(layout.branch_ids)} branches written to {layout.root} (private keys mode 0600)")
+    fingerprint = key_fingerprint(load_ed25519_public(layout.server_ed25519_pub))
+    print(f"  server signing key fingerprint: {fingerprint} (give it to the reviewer: ledger verify --server-fingerprint)")
     print(f"  SuperLink TLS: {layout.superlink_cert} (SANs: {', '.join(hosts)}), CA: {layout.ca_cert}")
     return 0
 
@@ -255,6 +257,29 @@ def cmd_deploy_branch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The trust anchor a reviewer states for a ledger (``ledger verify`` and ``report``)."""
+    parser.add_argument("--server-fingerprint", metavar="SHA256:...",
+                        help="fingerprint of the server's signing key, as `fedbank keys init` printed it")
+    parser.add_argument("--server-key", metavar="FILE",
+                        help="the server's Ed25519 public key (PEM) you hold, e.g. from keys/server/ed25519.pub "
+                             "copied when the keys were made")
+
+
+def _add_ledger_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``fedbank ledger verify``: the reviewer states the anchor; a keys/ folder beside the ledger is never trusted."""
+    ledger = sub.add_parser("ledger", help="privacy ledger tools")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = lsub.add_parser(
+        "verify", help="verify a ledger.jsonl: hash chain, server and branch signatures, signed head",
+        description="Checks a ledger against the server key the reviewer states (never a keys/ folder beside it); "
+                    "branch keys come from the ledger's server-signed head lines. Exit 0: all verified; "
+                    "2: nothing wrong, but less was proven (printed); 1: a bad line.")
+    verify.add_argument("ledger", help="path to ledger.jsonl")
+    _add_anchor_arguments(verify)
+    verify.set_defaults(func=cmd_ledger_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="fedbank", description="Privacy-preserving federated LoRA fine-tuning for bank branches.")
@@ -272,19 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
     sim.set_defaults(func=cmd_simulate)
 
-    ledger = sub.add_parser("ledger", help="privacy ledger tools")
-    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
-    verify = lsub.add_parser("verify", help="verify a ledger.jsonl hash chain")
-    verify.add_argument("ledger", help="path to ledger.jsonl")
-    verify.add_argument("--keys", help="key directory whose branch/server public keys verify the signatures (default: keys/ beside the ledger)")
-    verify.add_argument("--require-signatures", action="store_true", help="fail on any unsigned line")
-    verify.set_defaults(func=cmd_ledger_verify)
+    _add_ledger_parser(sub)
 
     report = sub.add_parser("report", help="compliance report of a run: epsilon per branch, ledger check, utility")
     report.add_argument("run_dir", help="the run's output directory (holds metrics.json and ledger.jsonl)")
     report.add_argument("--out", required=True, help="file to write, e.g. report.html")
     report.add_argument("--format", choices=("html", "json", "csv"),
                         help="html (one self-contained page), json or csv; default: from --out's suffix, else html")
+    _add_anchor_arguments(report)
     report.set_defaults(func=cmd_report)
 
     chat = sub.add_parser("chat", help="answer prompts with a chat adapter (task chat); prompts are desensitized first")
