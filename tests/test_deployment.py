@@ -146,7 +146,7 @@ def test_deploy_local_leaves_no_process_running(deployed):
 @pytest.fixture(scope="module")
 def auth_link(tmp_path_factory):
     """A SuperLink with TLS and --enable-supernode-auth; only branch-0's key is registered."""
-    from common.keys.layout import init_keys
+    from common.keys.provision import init_keys
     from simulations.deploy.orchestration import register_supernodes, start_superlink
 
     root = tmp_path_factory.mktemp("auth")
@@ -292,7 +292,7 @@ def test_deploy_superlink_and_branch_commands_run_until_ctrl_c(tmp_path):
     """`fedbank deploy superlink` / `deploy branch` serve in the foreground; SIGINT stops what they started."""
     import signal
 
-    from common.keys.layout import init_keys
+    from common.keys.provision import init_keys
     from simulations.local.runner import free_port
 
     init_keys(tmp_path / "keys", 2, hosts=["127.0.0.1", "localhost"])

@@ -172,7 +172,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
     """Create the CA, TLS, SuperNode-auth, server and branch keys of a deployment."""
-    from common.keys.layout import init_keys
+    from common.keys.provision import init_keys
 
     hosts = args.host or ["127.0.0.1", "localhost"]
     layout = init_keys(Path(args.out), args.branches, hosts=hosts, force=args.force)

@@ -185,7 +185,7 @@ class LocalDeployment:
     # -- set-up
     def init_keys(self) -> KeyLayout:
         """Create the key directory (once)."""
-        from common.keys.layout import init_keys
+        from common.keys.provision import init_keys
 
         if (self.keys_dir / "manifest.json").is_file():
             return KeyLayout.from_dir(self.keys_dir)

@@ -29,7 +29,8 @@ from typing import Callable, Mapping
 
 from common.config.run import RunConfig
 from common.errors import ConfigError, RunFailed
-from common.keys.layout import KeyLayout, init_keys
+from common.keys.layout import KeyLayout
+from common.keys.provision import init_keys
 from simulations.processes import START_TIMEOUT, ManagedProcess, _spawn, _wait_port
 from simulations.signals import sigterm_as_interrupt
 
