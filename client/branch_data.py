@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from common.audit.canaries import canaries
-from common.config.run import BranchSettings, RunConfig, read_labels
+from common.config.files import read_labels
+from common.config.run import BranchSettings, RunConfig
 from common.data.corpus import Corpus
 from common.data.sources import SYNTHETIC, TokenizedSet, encode_labels, label_names, load_file, partition_corpus, tokenize
 from common.privacy.desensitize import Desensitizer

@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from common.config.run import RunConfig, read_labels
+from common.config.files import read_labels
+from common.config.run import RunConfig
 from common.data.corpus import Corpus
 from common.data.files import check_file, load_records, load_table
 from common.data.synthetic.streams import rows_corpus, synthetic_branch, synthetic_held_out_rows

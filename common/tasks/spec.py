@@ -53,7 +53,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from common.config.run import RunConfig, read_labels
+from common.config.files import read_labels
+from common.config.run import RunConfig
 from common.errors import ConfigError, DataError
 
 if TYPE_CHECKING:

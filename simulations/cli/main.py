@@ -12,33 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.config.overrides import parse_overrides
 from common.config.run import RunConfig
 from common.errors import FedbankError
 
 APP_DIR = Path(__file__).resolve().parents[2]
-
-
-def _parse_set(items: list[str]) -> dict[str, object]:
-    """``key=value`` overrides, values parsed as TOML scalars would be."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise FedbankError(f"--set '{item}' is not key=value")
-        raw = raw.strip()
-        value: object
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            try:
-                value = int(raw)
-            except ValueError:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = raw.strip('"')
-        out[key.strip()] = value
-    return out
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -64,7 +42,7 @@ def run_overrides(args: argparse.Namespace) -> dict[str, object]:
 def simulate_config(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides a ``fedbank simulate`` call asks for."""
     cfg = {**run_overrides(args), "num-branches": args.branches, "min-train-branches": min(args.branches, 2)}
-    cfg.update(_parse_set(args.set))
+    cfg.update(parse_overrides(args.set))
     return cfg
 
 
@@ -184,7 +162,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 def deploy_local_config(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides a ``fedbank deploy local`` call asks for (every branch trains by default)."""
     cfg = {**run_overrides(args), "min-train-branches": args.branches}
-    cfg.update(_parse_set(args.set))
+    cfg.update(parse_overrides(args.set))
     return cfg
 
 
