@@ -147,7 +147,7 @@ def test_deploy_local_leaves_no_process_running(deployed):
 def auth_link(tmp_path_factory):
     """A SuperLink with TLS and --enable-supernode-auth; only branch-0's key is registered."""
     from common.keys.provision import init_keys
-    from simulations.deploy.orchestration import register_supernodes, start_superlink
+    from simulations.deploy.superlink import register_supernodes, start_superlink
 
     root = tmp_path_factory.mktemp("auth")
     init_keys(root / "keys", 2, hosts=["127.0.0.1", "localhost"])
@@ -166,7 +166,9 @@ def _fleet_port(link) -> int:
 
 
 def test_unregistered_supernode_is_refused(auth_link):
-    from simulations.deploy.orchestration import ProcessFailed, list_supernodes, start_supernode, wait_supernodes_online
+    from simulations.deploy.superlink import list_supernodes, wait_supernodes_online
+    from simulations.deploy.supernode import start_supernode
+    from simulations.processes import ProcessFailed
 
     link, root, ids = auth_link
     fleet = f"127.0.0.1:{_fleet_port(link)}"
@@ -201,7 +203,9 @@ def test_unregistered_supernode_is_refused(auth_link):
 
 
 def test_client_without_the_ca_certificate_cannot_connect(auth_link):
-    from simulations.deploy.orchestration import SuperLink, list_supernodes, start_supernode, write_connection
+    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION, SuperLink, list_supernodes
+    from simulations.deploy.supernode import start_supernode
+    from simulations.flower_cli import write_connection
     from common.errors import FedbankError
 
     link, root, ids = auth_link
@@ -233,7 +237,7 @@ def test_client_without_the_ca_certificate_cannot_connect(auth_link):
 
     # the flwr CLI without root-certificates in its connection cannot talk to the Control API
     home = root / "cli-no-ca"
-    write_connection(home, link.control_address, None)
+    write_connection(home, DEPLOYMENT_CONNECTION, link.control_address)
     blind = SuperLink(link, fleet_address=link.fleet_address, control_address=link.control_address,
                       flwr_home=home, keys=link.keys)
     with pytest.raises(FedbankError):
@@ -244,7 +248,7 @@ def test_client_without_the_ca_certificate_cannot_connect(auth_link):
 
 
 def test_node_config_and_branch_ids():
-    from simulations.deploy.orchestration import branch_id_for, node_config_string
+    from simulations.deploy.supernode import branch_id_for, node_config_string
 
     assert branch_id_for("3") == "branch-3" and branch_id_for(2) == "branch-2" and branch_id_for("bank-a") == "bank-a"
     text = node_config_string({"branch-id": "branch-1", "data-path": "/d/it's.csv", "budget-epsilon": 4.0})
@@ -293,7 +297,7 @@ def test_deploy_superlink_and_branch_commands_run_until_ctrl_c(tmp_path):
     import signal
 
     from common.keys.provision import init_keys
-    from simulations.local.runner import free_port
+    from simulations.processes import free_port
 
     init_keys(tmp_path / "keys", 2, hosts=["127.0.0.1", "localhost"])
     data = tmp_path / "branch-1.csv"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,7 @@ __all__ = [
     "KeyLayout",
     "check_branch_ids",
     "check_key_dir",
+    "require_key_files",
     "load_branch_verify_keys",
     "load_certificate",
     "load_ed25519_private",
@@ -156,6 +157,13 @@ def check_branch_ids(ids: Sequence[str]) -> list[str]:
     if len(set(ids)) != len(ids):
         raise ConfigError(f"duplicate branch ids in {ids}")
     return ids
+
+
+def require_key_files(paths: Iterable[Path], role: str) -> None:
+    """Raise :class:`KeyFileError` naming the first of ``paths`` that is missing, which ``role`` needs."""
+    for path in paths:
+        if not path.is_file():
+            raise KeyFileError(f"{path} is missing: the {role} needs it (copy it from the `fedbank keys init` directory)")
 
 
 # --------------------------------------------------------------------------- loading

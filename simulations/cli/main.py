@@ -200,7 +200,8 @@ def cmd_deploy_local(args: argparse.Namespace) -> int:
 
 def cmd_deploy_superlink(args: argparse.Namespace) -> int:
     """Run the headquarters' SuperLink (TLS, node auth) with every branch's key registered, until Ctrl-C."""
-    from simulations.deploy.orchestration import CONNECTION, serve_superlink
+    from simulations.deploy.hosts import serve_superlink
+    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION
 
     state = Path(args.state).expanduser().resolve()
 
@@ -210,7 +211,7 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
         hosts = json.loads(link.keys.manifest.read_text(encoding="utf-8")).get("hosts", [])
         print(f"ready: branches run  fedbank deploy branch --superlink HOST:{args.fleet_port}  with HOST one of the "
               f"certificate's names: {', '.join(hosts)}")
-        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {CONNECTION} --stream --run-config \"...\"")
+        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {DEPLOYMENT_CONNECTION} --stream --run-config \"...\"")
         print("Ctrl-C stops the SuperLink", flush=True)
 
     branches = [b.strip() for b in args.branches.split(",") if b.strip()] if args.branches else None
@@ -223,7 +224,8 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
 
 def cmd_deploy_branch(args: argparse.Namespace) -> int:
     """Run one branch's SuperNode (TLS with the CA, authenticated with its key), until Ctrl-C."""
-    from simulations.deploy.orchestration import branch_id_for, serve_branch
+    from simulations.deploy.hosts import serve_branch
+    from simulations.deploy.supernode import branch_id_for
 
     branch_id = branch_id_for(args.id)
     state = Path(args.state or Path("fedbank-state") / branch_id).expanduser().resolve()
