@@ -258,6 +258,23 @@ def test_node_config_and_branch_ids():
     assert parse_config_args([text]) == {"branch-id": "branch-1", "data-path": "/d/it's.csv", "budget-epsilon": 4.0}
 
 
+def test_connection_config_of_the_simulation_and_of_a_deployment(tmp_path):
+    import tomllib
+
+    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION
+    from simulations.flower_cli import run_command, write_connection
+    from simulations.local.runner import SIMULATION_CONNECTION
+
+    sim = tomllib.loads(write_connection(tmp_path / "sim", SIMULATION_CONNECTION, "127.0.0.1:1", insecure=True).read_text())
+    assert sim == {"superlink": {"default": "local-simulation", "local-simulation": {"address": "127.0.0.1:1", "insecure": True}}}
+    ca = tmp_path / "ca.crt"
+    dep = tomllib.loads(write_connection(tmp_path / "dep", DEPLOYMENT_CONNECTION, "localhost:2", ca_cert=ca).read_text())
+    assert dep == {"superlink": {"default": "fedbank", "fedbank": {"address": "localhost:2", "root-certificates": str(ca.resolve())}}}
+    cmd = run_command("app", "fedbank", {"dp.enabled": False, "model.name": "it's", "dp.delta": 1e-5}, "num-supernodes=2")
+    assert cmd[1:] == ["run", "app", "fedbank", "--stream", "--federation-config", "num-supernodes=2",
+                       "--run-config", "dp.enabled=false model.name=\"it's\" dp.delta=1e-05"]
+
+
 def test_deploy_cli_parses_and_refuses_bad_input_before_starting_anything(tmp_path, capsys):
     args = build_parser().parse_args(["deploy", "branch", "--id", "2", "--keys", "k", "--data", "d.csv",
                                       "--superlink", "hq:9092"])
