@@ -26,7 +26,8 @@ def synthetic_run(root: Path, *, signed: bool = False, dp: bool = True) -> Path:
     run.mkdir(parents=True)
     signers, server_key, branch_keys = {}, None, None
     if signed:
-        from common.keys.layout import init_keys, load_ed25519_private
+        from common.keys.layout import load_ed25519_private
+        from common.keys.provision import init_keys
 
         layout = init_keys(run / "keys", 3)
         signers = {b: load_ed25519_private(layout.branch(b).ed25519_key) for b in layout.branch_ids}

@@ -9,7 +9,8 @@ import json
 import dp_accounting
 import pytest
 
-from common.config.run import ConfigError, RunConfig
+from common.config.run import RunConfig
+from common.errors import ConfigError
 from server.records.keyring import ledger_verify_keys
 from server.records.ledger import verify_ledger
 from simulations.local.runner import simulate

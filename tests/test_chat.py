@@ -201,7 +201,7 @@ def test_fedbank_chat_refuses_a_classifier_adapter(tmp_path):
 
 def test_a_causal_lm_saved_to_a_local_path_is_the_same_base(tmp_path):
     """model.name / fedbank chat --base: a local save_pretrained directory builds the identical causal LM."""
-    from common.config.run import ModelConfig
+    from common.config.sections import ModelConfig
     from common.model.build import build_base_model, check_base_model
 
     tiny = _cfg().model

@@ -190,7 +190,7 @@ def _verify_cli(ledger: Path) -> str:
 
 
 def _final_status(dep, run_id: int, timeout: float = 90.0) -> tuple[str, str]:
-    from simulations.deploy.orchestration import run_status
+    from simulations.flower_cli import run_status
 
     deadline = time.monotonic() + timeout
     status = run_status(dep.superlink, run_id)
@@ -309,7 +309,7 @@ VICTIM = "branch-1"
 
 
 def _node_status(dep, node_id: int) -> str:
-    from simulations.deploy.orchestration import list_supernodes
+    from simulations.deploy.superlink import list_supernodes
 
     return next((str(n.get("status")) for n in list_supernodes(dep.superlink) if int(n["node-id"]) == node_id), "")
 

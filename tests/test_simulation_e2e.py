@@ -105,7 +105,7 @@ def test_flower_processes_come_from_this_interpreters_environment(tmp_path):
     import sys
     from pathlib import Path
 
-    from simulations.local.runner import flower_env
+    from simulations.flower_cli import flower_env
 
     env = flower_env(tmp_path)
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)

@@ -31,7 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.config.run import QUASI_RULES, RunConfig, read_json_setting
+from common.config.files import read_json_setting
+from common.config.run import RunConfig
+from common.config.sections import QUASI_RULES
 from common.privacy.desensitize import Desensitizer, field_pii_type
 from common.errors import ConfigError
 from common.privacy.pii import PII_TYPES

@@ -12,33 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.config.overrides import parse_overrides
 from common.config.run import RunConfig
 from common.errors import FedbankError
 
 APP_DIR = Path(__file__).resolve().parents[2]
-
-
-def _parse_set(items: list[str]) -> dict[str, object]:
-    """``key=value`` overrides, values parsed as TOML scalars would be."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise FedbankError(f"--set '{item}' is not key=value")
-        raw = raw.strip()
-        value: object
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            try:
-                value = int(raw)
-            except ValueError:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = raw.strip('"')
-        out[key.strip()] = value
-    return out
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -64,7 +42,7 @@ def run_overrides(args: argparse.Namespace) -> dict[str, object]:
 def simulate_config(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides a ``fedbank simulate`` call asks for."""
     cfg = {**run_overrides(args), "num-branches": args.branches, "min-train-branches": min(args.branches, 2)}
-    cfg.update(_parse_set(args.set))
+    cfg.update(parse_overrides(args.set))
     return cfg
 
 
@@ -172,7 +150,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_keys_init(args: argparse.Namespace) -> int:
     """Create the CA, TLS, SuperNode-auth, server and branch keys of a deployment."""
     from common.keys.fingerprint import key_fingerprint
-    from common.keys.layout import init_keys, load_ed25519_public
+    from common.keys.layout import load_ed25519_public
+    from common.keys.provision import init_keys
 
     hosts = args.host or ["127.0.0.1", "localhost"]
     layout = init_keys(Path(args.out), args.branches, hosts=hosts, force=args.force)
@@ -186,7 +165,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 def deploy_local_config(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides a ``fedbank deploy local`` call asks for (every branch trains by default)."""
     cfg = {**run_overrides(args), "min-train-branches": args.branches}
-    cfg.update(_parse_set(args.set))
+    cfg.update(parse_overrides(args.set))
     return cfg
 
 
@@ -224,7 +203,8 @@ def cmd_deploy_local(args: argparse.Namespace) -> int:
 
 def cmd_deploy_superlink(args: argparse.Namespace) -> int:
     """Run the headquarters' SuperLink (TLS, node auth) with every branch's key registered, until Ctrl-C."""
-    from simulations.deploy.orchestration import CONNECTION, serve_superlink
+    from simulations.deploy.hosts import serve_superlink
+    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION
 
     state = Path(args.state).expanduser().resolve()
 
@@ -234,7 +214,7 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
         hosts = json.loads(link.keys.manifest.read_text(encoding="utf-8")).get("hosts", [])
         print(f"ready: branches run  fedbank deploy branch --superlink HOST:{args.fleet_port}  with HOST one of the "
               f"certificate's names: {', '.join(hosts)}")
-        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {CONNECTION} --stream --run-config \"...\"")
+        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {DEPLOYMENT_CONNECTION} --stream --run-config \"...\"")
         print("Ctrl-C stops the SuperLink", flush=True)
 
     branches = [b.strip() for b in args.branches.split(",") if b.strip()] if args.branches else None
@@ -247,7 +227,8 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
 
 def cmd_deploy_branch(args: argparse.Namespace) -> int:
     """Run one branch's SuperNode (TLS with the CA, authenticated with its key), until Ctrl-C."""
-    from simulations.deploy.orchestration import branch_id_for, serve_branch
+    from simulations.deploy.hosts import serve_branch
+    from simulations.deploy.supernode import branch_id_for
 
     branch_id = branch_id_for(args.id)
     state = Path(args.state or Path("fedbank-state") / branch_id).expanduser().resolve()
