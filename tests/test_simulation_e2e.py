@@ -18,7 +18,7 @@ from tests.conftest import E2E_CONFIG
 
 
 def _ledger(run):
-    return [json.loads(l) for l in (run.output_dir / "ledger.jsonl").read_text().splitlines()]
+    return [e for e in map(json.loads, (run.output_dir / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
 
 
 def _cfg(run) -> RunConfig:
