@@ -63,12 +63,15 @@ def _copy_run(src: Path, dst: Path) -> Path:
 
 
 def _rechain(run_dir: Path, edit) -> None:
-    """Rewrite the ledger through the real writer, passing each entry through ``edit`` (a valid chain)."""
-    rows = _ledger(run_dir)
+    """Rewrite the ledger through the real writer, passing each entry through ``edit`` (a valid chain).
+
+    Without the server's key: the rewritten ledger is unsigned (its old server signatures and heads are dropped).
+    """
+    rows = [row for row in _ledger(run_dir) if row.get("kind") != "head"]
     (run_dir / "ledger.jsonl").unlink()
     ledger = PrivacyLedger(run_dir / "ledger.jsonl")
     for row in rows:
-        ledger.append(edit({k: v for k, v in row.items() if k not in RESERVED_FIELDS}))
+        ledger.append(edit({k: v for k, v in row.items() if k not in RESERVED_FIELDS + ("server_signature",)}))
 
 
 class _Rows(HTMLParser):
