@@ -74,6 +74,6 @@ def _detect_zh_address(work: str) -> list[tuple[int, int]]:
     return spans
 
 
-def detect_address(work: str) -> list[tuple[int, int]]:
-    return _detect_zh_address(work) + [m.span() for m in _EN_ADDRESS.finditer(work)]
+def detect_address(work: str) -> list[tuple[int, int, str]]:
+    return [(s, e, "ADDRESS") for s, e in _detect_zh_address(work) + [m.span() for m in _EN_ADDRESS.finditer(work)]]
 

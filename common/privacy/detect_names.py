@@ -197,6 +197,6 @@ def _detect_en_name(work: str) -> list[tuple[int, int]]:
     return by_priority(cued, known)
 
 
-def detect_name(work: str) -> list[tuple[int, int]]:
-    return by_priority(_detect_cn_name(work), _detect_en_name(work))
+def detect_name(work: str) -> list[tuple[int, int, str]]:
+    return [(s, e, "NAME") for s, e in by_priority(_detect_cn_name(work), _detect_en_name(work))]
 
