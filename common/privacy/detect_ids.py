@@ -25,7 +25,10 @@ import re
 from stdnum import imei
 from stdnum.us import ssn
 
-_SEP = r"[ \t]*(?:[:：#=]|是|为|号码?|is|number|no\.?|ID)?[ \t]*(?:[:：#=][ \t]*)?"
+ANSWER_GAP = r"(?:[?？]?[ \t]*\n[ \t]*(?:[^\n:：]{1,12}[:：])?[ \t]*)?"
+"""A question in a transcript, then the next speaker's label: the value follows in the answer."""
+_SEP = (r"[ \t]*(?:卡号|号码|号|number|no\.?|ID|handle|account)?[ \t]*(?:[:：#=(（]|是|为|由|is|[?？])?[ \t]*(?:[:：#=][ \t]*)?"
+        + ANSWER_GAP)
 _VALUE = r"(?P<value>[A-Za-z0-9@_+][A-Za-z0-9@_.+\-]*(?:\(\w\))?(?:[ -](?:[A-Z0-9]{1,10}|\(\w\)))*)"
 _CUES = {
     "HK_ID": r"香港身份证(?:号码?)?|HKID(?:\s+(?:no\.?|number))?|HK\s*ID(?:\s+card)?|Hong\s+Kong\s+ID(?:\s+card)?(?:\s+(?:no\.?|number))?|Hong\s+Kong\s+identity\s+card",
@@ -36,7 +39,7 @@ _CUES = {
     "PASSPORT": r"护照(?:号码?)?|passport(?:\s+(?:no\.?|number|#))?",
     "SSN": r"社保卡号?|社会保障(?:卡)?号码?|社保(?:编号|号码?)|SSN|SS#|social\s+security(?:\s+(?:number|no\.?|#))?|"
            r"NI\s+(?:number|no\.?)|NINO|national\s+insurance(?:\s+(?:number|no\.?))?",
-    "MEDICAL_INSURANCE": r"医保(?:卡号?|号码?|编号|账号)|医疗保险(?:卡)?号码?|参保号|(?:medical|health)\s+insurance(?:\s+(?:card|member|policy))?"
+    "MEDICAL_INSURANCE": r"医保(?:个人)?(?:卡号?|号码?|编号|账号)|医疗保险(?:卡)?号码?|参保号|(?:medical|health)\s+insurance(?:\s+(?:card|member|policy))?"
                          r"(?:\s+(?:no\.?|number|id|#))?|insurance\s+(?:member\s+)?(?:id|no\.?|number)|member\s+id|"
                          r"NHS(?:\s+(?:number|no\.?))?|Medicare(?:\s+(?:number|no\.?|card))?|Medicaid(?:\s+(?:number|id))?",
     "DEVICE_ID": r"IMEI|MEID|设备(?:号|ID|码|标识)|(?:device|android|advertising|ad)\s+id|IDFA|IDFV|GAID|MAC(?:\s+address)?|MAC地址",
@@ -45,7 +48,11 @@ _CUES = {
     "LICENSE_PLATE": r"车牌(?:号码?)?|号牌|(?:licen[cs]e|number)\s+plate(?:\s+(?:no\.?|number))?|plate(?:\s+(?:no\.?|number))?|"
                      r"reg(?:istration)?(?:\s+(?:no\.?|number|plate))?|VRN",
 }
-_CUED = re.compile("|".join(rf"(?P<{t}>(?<![A-Za-z]){cue})(?![A-Za-z])" for t, cue in _CUES.items()), re.IGNORECASE)
+# An ASCII cue must end at a word end; a Chinese one may run straight into its value (微信tangtang_2019).
+_CUED = re.compile("|".join(rf"(?P<{t}>(?<![A-Za-z])(?:{cue})(?:(?<![A-Za-z])|(?![A-Za-z])))" for t, cue in _CUES.items()),
+                   re.IGNORECASE)
+_HANDLE = re.compile(r"(?<![A-Za-z0-9_.@])(?:@[A-Za-z][A-Za-z0-9_-]{3,}(?![\w.@-])|wxid_[a-z0-9]{6,})")
+_CLAUSE_END = re.compile(r"[。！？!?\n;；]")
 _VALUE_AT = re.compile(_SEP + _VALUE)
 
 _HKID = re.compile(r"(?<![A-Za-z0-9])([A-Z]{1,2})(\d{6})[ ]?\(?([0-9A])\)?(?![A-Za-z0-9])")
@@ -100,7 +107,21 @@ def detect_cued(work: str) -> list[tuple[int, int, str]]:
         social = cue.lastgroup == "SOCIAL_ID" and len(value) >= 5 and (has_digit or "_" in value or "@" in value)
         if (has_digit and len(re.sub(r"\W", "", value)) >= 5) or social:
             spans.append((s, e, cue.lastgroup))
-    return spans
+            spans += _same_shape_after(work, e, value, cue.lastgroup)
+    return spans + [(*m.span(), "SOCIAL_ID") for m in _HANDLE.finditer(work)]
+
+
+def _shape(value: str) -> str:
+    return re.sub(r"[A-Za-z]", "a", re.sub(r"\d", "9", value))
+
+
+def _same_shape_after(work: str, end: int, value: str, pii_type: str) -> list[tuple[int, int, str]]:
+    """Further values of the same shape later in the clause (由05827163换发为10394852: both are permits)."""
+    stop = _CLAUSE_END.search(work, end)
+    clause_end = min(stop.start() if stop else len(work), end + 40)
+    shape = _shape(value)
+    tokens = re.finditer(r"(?<![A-Za-z0-9])[A-Za-z0-9]+(?![A-Za-z0-9])", work[end:clause_end])
+    return [(end + m.start(), end + m.end(), pii_type) for m in tokens if _shape(m.group()) == shape]
 
 
 def detect_id_formats(work: str) -> list[tuple[int, int, str]]:

@@ -33,12 +33,14 @@ _SPOKEN_EMAIL = re.compile(  # r dot hallberg at gmail dot com / li.na (at) qq (
     r"(?:com|net|org|cn|edu|gov|co|uk|de|fr|hk|io|me)\b")
 
 _DIGIT_CHAIN = re.compile(r"(?<![0-9A-Za-z+_])\d+(?:[ -]\d+)*(?:[ -]?[Xx])?(?![0-9A-Za-z_])")
+_ID_CHAIN = re.compile(r"(?<![0-9A-Za-z+_])\d+(?:(?:[ -]|[ \t]*\n[ \t]*)\d+)*(?:[ -]?[Xx])?(?![0-9A-Za-z_])")
 _CARD_KEYWORD = re.compile(r"(?:卡号|银行卡|信用卡|储蓄卡|借记卡|账号|帐号|账户|(?i:card|account))[^\d\n\x00]{0,10}$")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,8}){2,9}")
 _ACCOUNT_CUE = re.compile(
-    r"(?:账号|帐号|账户号码?|账户|户号|结算户|对公户|(?i:\baccount(?:\s+(?:number|no\.?|#))?|\bacct\.?(?:\s*(?:no\.?|#))?|"
-    r"\ba/c(?:\s*(?:no\.?|#))?|\bsort code and account))"
+    r"(?:账号|帐号|账户号码?|账户|户号|结算户|对公户|(?i:(?<![A-Za-z])account(?:\s+(?:number|no\.?|#))?|(?<![A-Za-z])acct\.?(?:\s*(?:no\.?|#))?|"
+    r"(?<![A-Za-z])a/c(?:\s*(?:no\.?|#))?|sort code and account))"
     r"[^\d\n\x00]{0,16}?(?<![\d$£€¥])(?P<number>\d[\d -]{4,26}\d)(?![\d.,]\d|\s*(?:元|块|万|美元|USD|RMB|GBP|EUR|dollars|pounds))")
+_DATE_LIKE = re.compile(r"(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}")
 _UK_ACCOUNT = re.compile(r"(?<![\d-])\d{2}-\d{2}-\d{2}[ ,/]+\d{8}(?!\d)")  # sort code + account number
 _CARD_MAX_GROUPS = 5
 _CARD_FIRST_DIGITS = "234569"  # network identifiers; 9 = PRC domestic cards (9558...)
@@ -50,7 +52,7 @@ _NANP = re.compile(r"(?<![0-9A-Za-z])(?:\(\d{3}\)[ ]?|\d{3}[-. ])\d{3}[-. ]\d{4}
 _TRUNK = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{1,4}\)|0\d{2,4})[ -]?\d{3,4}[ -]?\d{3,4}(?![0-9])")
 _PHONE_KEYWORD = re.compile(
     r"(?:电话|手机(?!银行)|手机号码?|联系方式|座机|致电|拨打|回电|"
-    r"\b(?i:phone|mobile|cell|cellphone|tel|telephone|whatsapp|call me|reach me|call back on|number)\b)[^\d\n\x00+。！？]{0,12}$")
+    r"(?<![A-Za-z])(?i:phone|mobile|cell|cellphone|tel|telephone|whatsapp|call me|reach me|call back on|number)(?![A-Za-z]))[^\d\n\x00+。！？]{0,12}$")
 _LOOSE_NUMBER = re.compile(r"(?<![$£€¥￥\d.,A-Za-z])\+?\(?\d[\d ()-]{5,20}\d(?![\d,:/A-Za-z]|\.\d)(?!\s*(?:元|块|万|千|百|美元|USD|RMB))")
 _SEVEN_DIGITS = re.compile(r"\d(?:[ ()+.-]*\d){6}")
 
@@ -93,8 +95,8 @@ def _plausible_birth(yyyymmdd: str) -> bool:
 def detect_id_card(work: str) -> list[tuple[int, int, str]]:
     """18-digit (17 + check) and 15-digit resident IDs, contiguous or in any digit grouping."""
     spans = []
-    for m in _DIGIT_CHAIN.finditer(work):
-        raw = re.sub(r"[ -]", "", m.group())
+    for m in _ID_CHAIN.finditer(work):
+        raw = re.sub(r"\s|-", "", m.group())
         if len(raw) in (15, 18) and raw[:-1].isdigit() and _id_like(raw):
             spans.append((*m.span(), "ID_CARD"))
     return spans
@@ -117,7 +119,7 @@ def detect_iban(work: str) -> list[tuple[int, int, str]]:
     spans = []
     for m in _IBAN.finditer(work):
         groups = list(re.finditer(r"[A-Z0-9]+", m.group()))
-        for k in range(len(groups), 1, -1):
+        for k in range(len(groups), 0, -1):
             end = m.start() + groups[k - 1].end()
             if IBAN(work[m.start():end], allow_invalid=True).is_valid:
                 spans.append((m.start(), end, "IBAN"))
@@ -131,7 +133,7 @@ def detect_account(work: str) -> list[tuple[int, int, str]]:
         s, e = m.span("number")
         while e > s and work[e - 1] in " -":
             e -= 1
-        if 6 <= len(_digits(work[s:e])) <= 24:
+        if 6 <= len(_digits(work[s:e])) <= 24 and not _DATE_LIKE.match(work, s):
             spans.append((s, e, "ACCOUNT"))
     return spans
 

@@ -17,20 +17,22 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from common.privacy.detect_ids import ANSWER_GAP
+
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
-_CN_PLATE = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领][A-Z][·•・.\- ]?"
+_CN_PLATE = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领] ?[A-Z]{1,2}[·•・.\- ]?"
                        r"(?=[A-Z0-9]{5,6}(?![A-Za-z0-9]))[A-Z]*\d[A-Z0-9]*")
 _UK_PLATE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2} ?[A-Z]{3}(?![A-Za-z0-9])")
 
 _MONTHS = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
            r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
-_DATE = (rf"(?:\d{{4}}[-/.年]\d{{1,2}}[-/.月](?:\d{{1,2}}[日号]?)?|\d{{4}}年\d{{1,2}}月|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
+_DATE = (rf"(?:\d{{4}}\s*[-/.年]\s*\d{{1,2}}\s*[-/.月](?:\s*\d{{1,2}}\s*[日号]?)?|\d{{4}}年\d{{1,2}}月|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?,?\s+\d{{4}}|{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|"
          rf"\d{{1,2}}\s*{_MONTHS}\s*\d{{4}}|\d{{8}})")
 _DOB_CUE = re.compile(
     r"(?:出生日期|出生年月日?|生日|生于|出生于|(?i:\bd\.?o\.?b\.?|date\s+of\s+birth|birth\s*date|birthday|born(?:\s+on|\s+in)?))"
-    r"[\s:：是为=,(]*", re.IGNORECASE)
+    r"[ \t:：是为=,(]*" + ANSWER_GAP + r"[\s:：]*", re.IGNORECASE)
 _DATE_AT = re.compile(_DATE, re.IGNORECASE)
 _SPOKEN_DATE = re.compile(rf"(?i)[^.;!?\n。；！？]{{4,48}}?(?:\b(?:nineteen|twenty|two thousand)[\w -]*|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?)")
 _BORN_AFTER = re.compile(rf"(?P<date>{_DATE})(?:出生|生人|生)", re.IGNORECASE)

@@ -36,7 +36,8 @@ _EN_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _EN_RUN = re.compile(rf"(?i)\b{_EN_WORD}(?:(?:,?[ \t]+|-){_EN_WORD}){{3,}}\b")
 _EN_WORD_AT = re.compile(rf"(?i)\b{_EN_WORD}\b")
 # Single characters separated by one or two spaces: "5 5 2 0  8 4 1 1", "D 4 9 1 0 3 6 ( 3 )".
-_SPACED = re.compile(r"(?<![\w(])[0-9A-Za-z()/\-](?:(?: {1,2})[0-9A-Za-z()/\-](?![\w]))+")
+_TOKEN = r"(?:[0-9A-Za-z](?:\(\w\))?|\(\w\)|[()/.\-])"
+_SPACED = re.compile(rf"(?<![A-Za-z0-9(])(?:(?:[A-Z]{{2,3}}|[A-Z]\d)(?= ))?{_TOKEN}(?: {{1,2}}{_TOKEN}(?![A-Za-z0-9]))+")
 _MIN_SPACED_TOKENS = 5
 
 
