@@ -73,10 +73,11 @@ def find_pii(text: str) -> list[Span]:
     claimed: list[Span] = []
     for detect in _DETECTORS:
         fresh = sorted(claim(taken, detect(work)))  # drops overlaps with earlier detectors' spans
-        if fresh:
-            claimed += fresh
+        claimed += fresh
+        blank = [span for span in fresh if span[2] != KEEP]  # kept words stay visible as context
+        if blank:
             pieces, cursor = [], 0
-            for s, e, _ in fresh:  # blank the claimed spans so later detectors cannot see them
+            for s, e, _ in blank:  # blank the claimed spans so later detectors cannot see them
                 pieces += [work[cursor:s], BLOCK * (e - s)]
                 cursor = e
             work = "".join(pieces) + work[cursor:]

@@ -26,7 +26,7 @@ _ZH_HOUSE_NUMBER = re.compile(rf"(?:\d+{_ZH_NUMBER_UNIT})+")
 # Continuation after a house number: building name, 一座 / 3号楼 / 2801室, or a bare room number (502).
 _ZH_ADDRESS_MORE = re.compile(
     rf"(?:{_ZH_FILL_CHAR.pattern}{{0,10}}?(?:\d+|[一二三四五六七八九十两]+){_ZH_NUMBER_UNIT})+"
-    r"|\d{1,5}(?![\d.,:年月日号元块万%])")
+    r"|\d{1,5}(?![\d年月日号元块万%]|[.,:]\d)")
 _ZH_LEAD_IN = ("改成", "改为", "换成", "变更为", "更新为", "更改为", "寄往", "送到", "发到", "搬到", "位于", "家")
 _ZH_MAX_HEAD = 30
 _ZH_PLACE_AT = re.compile(rf"(?:{'|'.join(CN_PLACE_NAMES)})(?=省|市|自治区|特别行政区)")

@@ -28,9 +28,9 @@ _DOT_NAME = re.compile(r"[\u4e00-\u9fff]{2,6}[·•・.][\u4e00-\u9fff]{2,8}")  
 _NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[老小阿]([\u4e00-\u9fff])(?=[，。！？,.!?\s说的在帮给让跟和也都就已]|$)")
 
 
-def _ordinary_word(word: str) -> bool:
-    """A word, or a word opening it, that jieba's dictionary knows as something other than a person name (商家, 银行卡)."""
-    for piece in (word, word[:2]):
+def _ordinary_word(word: str, opening: bool = True) -> bool:
+    """A word (or, with ``opening``, a word opening it) that jieba knows as something other than a name (商家, 银行卡)."""
+    for piece in (word, word[:2]) if opening and word[:2] not in CN_COMPOUND_SURNAMES else (word,):
         tag = _WORD_TAGS.get(piece)
         if tag is not None and not tag.startswith("nr"):
             return True
@@ -48,8 +48,10 @@ def _jieba_names(work: str) -> list[tuple[int, int]]:
             spans[-1] = (spans[-1][0], pos)
         else:
             spans.append((start, pos))
-    return [(s, e) for s, e in spans if 2 <= e - s <= 4 and _cn_surname_at(work, s) and not _ordinary_word(work[s:e])
-            and work[s:e] not in _CN_NOT_NAME_WORDS]
+    return [(s, e) for s, e in spans if 2 <= e - s <= 4 and (surname := _cn_surname_at(work, s))
+            and not _ordinary_word(work[s:e]) and work[s:e] not in _CN_NOT_NAME_WORDS
+            and not any(c in _CN_GIVEN_STOP for c in work[s + len(surname):e])
+            and any(c in CN_GIVEN_NAME_CHARS for c in work[s + len(surname):e])]
 
 # --------------------------------------------------------------------------- names
 _CN_NAME_CUE = re.compile(
@@ -148,14 +150,15 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
         if ch in CN_SURNAMES and len(given) == 2 and all(c in CN_GIVEN_NAME_CHARS for c in given):
             if _cn_free_start(work, start) and work[start:start + 2] not in _CN_NOT_NAME_WORDS:
                 cueless.append((start, start + 3))
-    cued = [(s, e) for s, e in cued if not _ordinary_word(work[s:e])]
+    cued = [(s, e) for s, e in cued if not _ordinary_word(work[s:e], opening=False)]
     dotted = [m.span() for m in _DOT_NAME.finditer(work)]
     nick = [(m.start(), m.end()) for m in _NICKNAME.finditer(work) if _cn_surname_at(m.group(1), 0)
             and not _ordinary_word(m.group())]
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
-    titled = [(s, e) for s, e in titled if not _ordinary_word(work[s:e])]
+    titled = [(s, e) for s, e in titled if not _ordinary_word(work[s:e], opening=False)]
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
-    found = by_priority(dotted, cued, titled, cueless, jieba_found, nick)
+    found = [(s, e) for s, e in by_priority(dotted, cued, titled, cueless, jieba_found, nick)
+             if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
     names = {work[s:e] for s, e in found if e - s >= 2}
     again = [m.span() for name in names for m in re.finditer(re.escape(name), work)]  # every later mention
     return by_priority(found, again)

@@ -38,6 +38,8 @@ _STRONG_CUE = re.compile(
     r"signed|name|full name|cardholder|card holder|account holder|account name|payee|beneficiary|recipient|remitter|"
     r"attn|attention|spoke with|speaking with|汇款人是|收款人是?|付款人是?|户名|持卡人|姓名|联系人)"
     r"[ \t]*[:：,.\-]?[ \t]*(?:\n[ \t]*)?$")
+_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]*$")
+_LOWER_NAME = re.compile(r"(?i:my name is|my name's|name\s*:|i am called)\s+(?P<first>[a-z]+)(?:[ \t]+(?P<last>[a-z]+))?")
 _WEAK_CUE = re.compile(
     r"(?i:\b(?:from|to|by|cc|agent|officer|manager|advisor|adviser|colleague|customer|client|applicant|borrower|"
     r"guarantor|husband|wife|son|daughter|mother|father|mum|mom|dad|brother|sister|partner|friend|landlord|tenant|"
@@ -56,22 +58,24 @@ def _is_name_word(word: str) -> bool:
     return word[:1].isupper() and (len(word) >= 2 or word.endswith(".")) and word.upper() not in _ALL_CAPS_STOP
 
 
-def _name_tokens(work: str, m: re.Match[str]) -> list[tuple[int, int, str]]:
-    """The tokens of a run that may belong to a name (capitalized words, particles, initials), cut at a stop word."""
-    kept = []
+def _name_groups(work: str, m: re.Match[str]) -> list[list[tuple[int, int, str]]]:
+    """The groups of consecutive name tokens (capitalized words, particles, initials) in a run."""
+    groups: list[list[tuple[int, int, str]]] = [[]]
     for s, e, word in _tokens(m.group(), m.start()):
         low = word.casefold()
-        if re.fullmatch(rf"(?i:{_PARTICLES})", word) and kept:
-            kept.append((s, e, word))
+        if re.fullmatch(rf"(?i:{_PARTICLES})", word) and groups[-1]:
+            groups[-1].append((s, e, word))
             continue
-        if not _is_name_word(word) or low in COUNTRY_WORDS or (low in COMMON_WORDS and low not in ("lee", "li", "ma", "ho", "an", "bo")):
-            if kept:
-                break
+        contraction = re.search(r"['’](?:m|s|d|ll|ve|re|t)$", low)  # I'm, it's, we'd: no name
+        if contraction or not _is_name_word(word) or low in COUNTRY_WORDS or (low in COMMON_WORDS and low not in (
+                "lee", "li", "ma", "ho", "an", "bo")):
+            groups.append([])
             continue
-        kept.append((s, e, word))
-    while kept and re.fullmatch(rf"(?i:{_PARTICLES})", kept[-1][2]):
-        kept.pop()
-    return kept
+        groups[-1].append((s, e, word))
+    for group in groups:
+        while group and re.fullmatch(rf"(?i:{_PARTICLES})", group[-1][2]):
+            group.pop()
+    return [g for g in groups if g]
 
 
 def _known(word: str) -> bool:
@@ -86,6 +90,8 @@ def _accept(work: str, tokens: list[tuple[int, int, str]]) -> bool:
     before = max(0, tokens[0][0] - 24), tokens[0][0]
     if "'" in words[0] or "’" in words[0]:
         return False  # I'm, I'd
+    if _TITLE.search(work, *before):
+        return True
     if _STRONG_CUE.search(work, *before):
         return any(_known(w) for w in words)
     if _WEAK_CUE.search(work, *before) and any(w.casefold() in FIRST_NAMES and not w.isupper() for w in words):
@@ -99,9 +105,14 @@ def _accept(work: str, tokens: list[tuple[int, int, str]]) -> bool:
 def detect_en_name(work: str) -> list[tuple[int, int, str]]:
     spans = []
     for m in _RUN.finditer(work):
-        tokens = _name_tokens(work, m)
-        if tokens and _accept(work, tokens):
-            spans.append((tokens[0][0], tokens[-1][1], "NAME"))
+        for tokens in _name_groups(work, m):
+            if _accept(work, tokens):
+                spans.append((tokens[0][0], tokens[-1][1], "NAME"))
+    for m in _LOWER_NAME.finditer(work):  # "my name is kevin lee": lower case, a known first name
+        if m.group("first") in FIRST_NAMES:
+            last = m.group("last")
+            end = m.end("last") if last and (last in LAST_NAMES or last in FIRST_NAMES) else m.end("first")
+            spans.append((m.start("first"), end, "NAME"))
     found = {w for s, e, _ in spans for w in _SPLIT.split(work[s:e]) if len(w) >= 3 and w[0].isupper()}
     for word in found:
         for m in re.finditer(rf"(?<![\w]){re.escape(word)}(?![\w])", work):

@@ -39,7 +39,7 @@ _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,8}){2,9}")
 _ACCOUNT_CUE = re.compile(
     r"(?:账号|帐号|账户号码?|账户|户号|结算户|对公户|(?i:(?<![A-Za-z])account(?:\s+(?:number|no\.?|#))?|(?<![A-Za-z])acct\.?(?:\s*(?:no\.?|#))?|"
     r"(?<![A-Za-z])a/c(?:\s*(?:no\.?|#))?|sort code and account))"
-    r"[^\d\n\x00]{0,16}?(?<![\d$£€¥])(?P<number>\d[\d -]{4,26}\d)(?![\d.,]\d|\s*(?:元|块|万|美元|USD|RMB|GBP|EUR|dollars|pounds))")
+    r"[^\d\n\x00]{0,16}?(?<![\d$£€¥])(?P<number>\d[\d -]{4,26}\d)(?!\d)(?![.,]\d|\s*(?:元|块|万|美元|USD|RMB|GBP|EUR|dollars|pounds))")
 _DATE_LIKE = re.compile(r"(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}")
 _UK_ACCOUNT = re.compile(r"(?<![\d-])\d{2}-\d{2}-\d{2}[ ,/]+\d{8}(?!\d)")  # sort code + account number
 _CARD_MAX_GROUPS = 5
@@ -52,7 +52,7 @@ _NANP = re.compile(r"(?<![0-9A-Za-z])(?:\(\d{3}\)[ ]?|\d{3}[-. ])\d{3}[-. ]\d{4}
 _TRUNK = re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{1,4}\)|0\d{2,4})[ -]?\d{3,4}[ -]?\d{3,4}(?![0-9])")
 _PHONE_KEYWORD = re.compile(
     r"(?:电话|手机(?!银行)|手机号码?|联系方式|座机|致电|拨打|回电|"
-    r"(?<![A-Za-z])(?i:phone|mobile|cell|cellphone|tel|telephone|whatsapp|call me|reach me|call back on|number)(?![A-Za-z]))[^\d\n\x00+。！？]{0,12}$")
+    r"(?<![A-Za-z])(?i:phone|mobile|cell|cellphone|tel|telephone|whatsapp|call me|reach me|call back on)(?![A-Za-z]))[^\d\n\x00+。！？]{0,12}$")
 _LOOSE_NUMBER = re.compile(r"(?<![$£€¥￥\d.,A-Za-z])\+?\(?\d[\d ()-]{5,20}\d(?![\d,:/A-Za-z]|\.\d)(?!\s*(?:元|块|万|千|百|美元|USD|RMB))")
 _SEVEN_DIGITS = re.compile(r"\d(?:[ ()+.-]*\d){6}")
 
@@ -106,6 +106,11 @@ def _card_like(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and digits[0] in _CARD_FIRST_DIGITS and luhn.is_valid(digits)
 
 
+def _card_shaped(value: str) -> bool:
+    """13-19 digits, contiguous or grouped by spaces: a card number after an account cue (收款账号：6214...)."""
+    return 13 <= len(_digits(value)) <= 19 and "-" not in value
+
+
 def _card_grouping_ok(lengths: list[int]) -> bool:
     if len(lengths) == 1:
         return True
@@ -133,7 +138,7 @@ def detect_account(work: str) -> list[tuple[int, int, str]]:
         s, e = m.span("number")
         while e > s and work[e - 1] in " -":
             e -= 1
-        if 6 <= len(_digits(work[s:e])) <= 24 and not _DATE_LIKE.match(work, s):
+        if 6 <= len(_digits(work[s:e])) <= 24 and not _DATE_LIKE.match(work, s) and not _card_shaped(work[s:e]):
             spans.append((s, e, "ACCOUNT"))
     return spans
 

@@ -24,6 +24,8 @@ import importlib
 
 import pycountry
 
+from common.privacy import pii
+
 _LATIN_LOCALES = (
     "en_US en_GB en_IE en_IN en_NG en_KE en_PK en_NZ de_DE de_AT de_CH fr_FR fr_BE es_ES es_MX es_AR pt_BR pt_PT "
     "it_IT nl_NL nl_BE pl_PL cs_CZ sk_SK sv_SE no_NO da_DK fi_FI id_ID tr_TR vi_VN ro_RO hu_HU hr_HR sl_SI lt_LT "
@@ -63,8 +65,8 @@ LAST_NAMES: frozenset[str] = frozenset(
     if n.replace("-", "").replace("'", "").isalpha())
 """Case-folded surnames of the Latin-script locales, and romanized Chinese surnames."""
 
-CN_SURNAMES: frozenset[str] = frozenset(_names(_CN_LOCALES, ("last_names",)))
-"""Chinese surnames (one or two characters)."""
+CN_SURNAMES: frozenset[str] = frozenset(_names(_CN_LOCALES, ("last_names",))) | pii.CN_SURNAMES
+"""Chinese surnames (one or two characters): Faker's and the common ones of :mod:`common.privacy.pii`."""
 
 # The compound surnames of the classic 百家姓 (Hundred Family Surnames, public domain); Faker lists only a few.
 _BAIJIAXING_COMPOUND = (
@@ -75,7 +77,7 @@ CN_COMPOUND_SURNAMES: tuple[str, ...] = tuple(sorted({s for s in CN_SURNAMES if 
 """Two-character Chinese surnames."""
 
 CN_GIVEN_CHARS: frozenset[str] = frozenset("".join(_names(_CN_LOCALES, ("first_names", "first_names_male",
-                                                                        "first_names_female"))))
+                                                                        "first_names_female")))) | pii.CN_GIVEN_NAME_CHARS
 """Characters of Chinese given names."""
 
 COUNTRY_WORDS: frozenset[str] = frozenset(
