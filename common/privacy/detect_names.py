@@ -37,6 +37,12 @@ def _ordinary_word(word: str, opening: bool = True) -> bool:
     return False
 
 
+def _cued_word(word: str) -> bool:
+    """After a cue, a word jieba knows as a common noun, verb, place word ... (我是商家), not a proper name (金洋 is ns)."""
+    tag = _WORD_TAGS.get(word)
+    return tag is not None and tag[0] in "nvsatfdrmqpculi" and not tag.startswith(("nr", "ns", "nz", "nt"))
+
+
 def _jieba_names(work: str) -> list[tuple[int, int]]:
     """Person names jieba's part-of-speech tagger finds, starting with a known surname; adjacent pieces merged."""
     spans, pos = [], 0
@@ -150,12 +156,12 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
         if ch in CN_SURNAMES and len(given) == 2 and all(c in CN_GIVEN_NAME_CHARS for c in given):
             if _cn_free_start(work, start) and work[start:start + 2] not in _CN_NOT_NAME_WORDS:
                 cueless.append((start, start + 3))
-    cued = [(s, e) for s, e in cued if not _ordinary_word(work[s:e], opening=False)]
+    cued = [(s, e) for s, e in cued if not _cued_word(work[s:e])]
     dotted = [m.span() for m in _DOT_NAME.finditer(work)]
     nick = [(m.start(), m.end()) for m in _NICKNAME.finditer(work) if _cn_surname_at(m.group(1), 0)
             and not _ordinary_word(m.group())]
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
-    titled = [(s, e) for s, e in titled if not _ordinary_word(work[s:e], opening=False)]
+    titled = [(s, e) for s, e in titled if not _cued_word(work[s:e])]
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
     found = [(s, e) for s, e in by_priority(dotted, cued, titled, cueless, jieba_found, nick)
              if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
