@@ -96,8 +96,8 @@ def _accept(work: str, tokens: list[tuple[int, int, str]]) -> bool:
         return any(_known(w) for w in words)
     if _WEAK_CUE.search(work, *before) and any(w.casefold() in FIRST_NAMES and not w.isupper() for w in words):
         return True
-    if len(words) < 2:
-        return False
+    if len(words) < 2 or all(w.isupper() for w in words):
+        return False  # ALL-CAPS without a cue is a merchant descriptor (CON EDISON), not a form's name field
     caps = [w for w in words if w[0].isupper()]
     return any(w.casefold() in FIRST_NAMES for w in caps) or all(_known(w) for w in caps)
 
