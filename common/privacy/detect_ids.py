@@ -40,7 +40,8 @@ _CUES = {
     "SSN": r"社保卡号?|社会保障(?:卡)?号码?|社保(?:编号|号码?)|SSN|SS#|social\s+security(?:\s+(?:number|no\.?|#))?|"
            r"NI\s+(?:number|no\.?)|NINO|national\s+insurance(?:\s+(?:number|no\.?))?",
     "MEDICAL_INSURANCE": r"医保(?:个人)?(?:卡号?|号码?|编号|账号)|医疗保险(?:卡)?号码?|参保号|(?:medical|health)\s+insurance(?:\s+(?:card|member|policy))?"
-                         r"(?:\s+(?:no\.?|number|id|#))?|insurance\s+(?:member\s+)?(?:id|no\.?|number)|member\s+id|"
+                         r"(?:\s+(?:no\.?|number|id|#))?|insurance\s+(?:member\s+)?(?:id|no\.?|number|#)|member\s+(?:id|no\.?|number|#)|"
+                         r"(?:health|medical|dental)\s+plan(?:\s+(?:id|no\.?|number|#))?|"
                          r"NHS(?:\s+(?:number|no\.?))?|Medicare(?:\s+(?:number|no\.?|card))?|Medicaid(?:\s+(?:number|id))?",
     "DEVICE_ID": r"IMEI|MEID|设备(?:号|ID|码|标识)|(?:device|android|advertising|ad)\s+id|IDFA|IDFV|GAID|MAC(?:\s+address)?|MAC地址",
     "SOCIAL_ID": r"微信(?:号|ID)?|WeChat(?:\s+ID)?|QQ(?:号码?)?|支付宝(?:账号|账户|帐号)?|Alipay(?:\s+(?:account|ID))?|Venmo|抖音号|"

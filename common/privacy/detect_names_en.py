@@ -66,6 +66,9 @@ def _name_groups(work: str, m: re.Match[str]) -> list[list[tuple[int, int, str]]
         if re.fullmatch(rf"(?i:{_PARTICLES})", word) and groups[-1]:
             groups[-1].append((s, e, word))
             continue
+        if _surname_after_given(groups[-1], word):  # Oliver Young, Ahmed Martin: an everyday word as a surname
+            groups[-1].append((s, e, word))
+            continue
         contraction = re.search(r"['’](?:m|s|d|ll|ve|re|t)$", low)  # I'm, it's, we'd: no name
         if contraction or not _is_name_word(word) or low in COUNTRY_WORDS or (low in COMMON_WORDS and low not in (
                 "lee", "li", "ma", "ho", "an", "bo")):
@@ -76,6 +79,14 @@ def _name_groups(work: str, m: re.Match[str]) -> list[list[tuple[int, int, str]]
         while group and re.fullmatch(rf"(?i:{_PARTICLES})", group[-1][2]):
             group.pop()
     return [g for g in groups if g]
+
+
+def _surname_after_given(group: list[tuple[int, int, str]], word: str) -> bool:
+    """A capitalized known surname that is also an everyday or country word, right after a known given name."""
+    if not group or not word[:1].isupper() or word.isupper() or word.casefold() not in LAST_NAMES:
+        return False
+    given = group[-1][2]
+    return not given.isupper() and given.casefold() in FIRST_NAMES and given.casefold() not in COMMON_WORDS
 
 
 def _known(word: str) -> bool:

@@ -182,10 +182,22 @@ def detect_phone(work: str) -> list[tuple[int, int, str]]:
              if 7 <= len(_digits(m.group())) <= 15
              and _PHONE_KEYWORD.search(work, max(0, m.start() - 24), m.start())]
     intl = [_trim_intl(work, m) for m in _INTL.finditer(work)]
-    library = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(work, "CN", leniency=phonenumbers.Leniency.VALID)]
+    library = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(work, "CN", leniency=phonenumbers.Leniency.VALID)
+               if _phone_shaped(work, m.start, m.end)]
     spans = by_priority([m.span() for m in _CN_MOBILE.finditer(work)], intl, library,
                         [m.span() for m in _NANP.finditer(work)], trunk, loose)
     return [(s, e, "PHONE") for s, e in spans]
+
+
+def _phone_shaped(work: str, start: int, end: int) -> bool:
+    """A library match that reads as a phone: not the tail of a code (ORD-93919...), and a bare digit run
+    (2882304215) only with a trunk 0, a mobile 1 or a phone cue before it."""
+    if start >= 2 and work[start - 1] == "-" and work[start - 2].isalnum():
+        return False
+    value = work[start:end]
+    if not value.isdigit() or value[0] in "01":
+        return True
+    return _PHONE_KEYWORD.search(work, max(0, start - 24), start) is not None
 
 
 def _trim_intl(work: str, m: re.Match[str]) -> tuple[int, int]:

@@ -29,7 +29,7 @@ _REFERENCE_CUE = re.compile(
     r"invoice(?:\s+(?:no\.?|number|#))?|txn(?:[_ ]?id)?|transaction\s+(?:id|ref|number|no\.?)|case(?:\s+(?:ref|no\.?|number|id))?|"
     r"confirmation(?:\s+(?:no\.?|number|code))?|tracking(?:\s+(?:no\.?|number))?|customer[_ ]id|complaint(?:\s+(?:ref|no\.?))?|"
     r"vin|cheque(?:\s+(?:no\.?|number))?|check\s+(?:no\.?|number)|claim(?:\s+(?:no\.?|number))?))"
-    r"(?P<sep>\s*(?:[:：=#]|是|为|is)?\s*[\"'“]?)(?P<value>[A-Za-z0-9][A-Za-z0-9/_-]*[0-9][A-Za-z0-9/_-]*)")
+    r"(?P<sep>(?:\s+(?i:for|of|on)\s+(?i:this|that|the|your|my)\s+[A-Za-z]+)?\s*(?:[:：=#]|是|为|is)?\s*[\"'“]?)(?P<value>[A-Za-z0-9][A-Za-z0-9/_-]*[0-9][A-Za-z0-9/_-]*)")
 
 _PRODUCTS_ZH = (
     "花呗 借呗 余额宝 余利宝 网商贷 微粒贷 零钱通 理财通 朝朝宝 招招宝 闪电贷 快e贷 融e借 e招贷 京东白条 白条 金条 "
