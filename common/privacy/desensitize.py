@@ -114,9 +114,14 @@ _FIELD_TYPES: dict[str, tuple[str, ...]] = {
     "ID_CARD": ("id_card", "id_number", "id_no", "national_id", "identity_card", "身份证", "身份证号", "证件号"),
     "BANK_CARD": ("card_number", "card_no", "card", "account_number", "account_no", "卡号", "银行卡号", "账号"),
     "ADDRESS": ("address", "addr", "street_address", "home_address", "mailing_address", "地址", "住址"),
+    "IBAN": ("iban", "iban_number"),
+    "PASSPORT": ("passport", "passport_no", "passport_number", "护照号", "护照号码"),
+    "SSN": ("ssn", "social_security_number", "ni_number", "nino", "社保号", "社保卡号"),
+    "EMPLOYER": ("employer", "employer_name", "company_name", "工作单位", "单位名称"),
 }
 _FIELD_PREFIXES = ("customer_", "client_", "cust_", "holder_", "account_holder_", "contact_", "user_",
-                   "home_", "billing_", "mailing_", "客户", "联系", "家庭", "持卡人")
+                   "home_", "billing_", "mailing_", "beneficiary_", "payee_", "guarantor_", "spouse_",
+                   "客户", "联系", "家庭", "持卡人", "收款人", "担保人", "配偶")
 
 
 def field_pii_type(column: str) -> str | None:

@@ -45,6 +45,8 @@ _WEAK_CUE = re.compile(
     r"guarantor|husband|wife|son|daughter|mother|father|mum|mom|dad|brother|sister|partner|friend|landlord|tenant|"
     r"paid|pay|sent|send|owe|transferred|wired|for|with|and|it['’]s)|客户|经理|同事|朋友|叫|是|给|和|跟)"
     r"[ \t]*[:：,.\-]?[ \t]*$")
+_ROLE_WORDS = frozenset("customer client applicant borrower guarantor payee beneficiary recipient remitter cardholder "
+                        "agent officer manager advisor adviser teller clerk caller member".split())  # cues, not names
 _SPLIT = re.compile(r"[ \t,]+")
 _ALL_CAPS_STOP = frozenset("ID IBAN SWIFT BIC ATM PIN OTP USD GBP EUR RMB CNY HKD VIP APP SMS DOB NI SSN PO OK UK US "
                            "HK PRC EU CC REF NO TEL FAX".split())
@@ -70,7 +72,7 @@ def _name_groups(work: str, m: re.Match[str]) -> list[list[tuple[int, int, str]]
             groups[-1].append((s, e, word))
             continue
         contraction = re.search(r"['’](?:m|s|d|ll|ve|re|t)$", low)  # I'm, it's, we'd: no name
-        if contraction or not _is_name_word(word) or low in COUNTRY_WORDS or (low in COMMON_WORDS and low not in (
+        if contraction or low in _ROLE_WORDS or not _is_name_word(word) or low in COUNTRY_WORDS or (low in COMMON_WORDS and low not in (
                 "lee", "li", "ma", "ho", "an", "bo")):
             groups.append([])
             continue

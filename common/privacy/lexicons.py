@@ -80,7 +80,12 @@ CN_GIVEN_CHARS: frozenset[str] = frozenset("".join(_names(_CN_LOCALES, ("first_n
                                                                         "first_names_female")))) | pii.CN_GIVEN_NAME_CHARS
 """Characters of Chinese given names."""
 
+_COUNTRY_NAMES = [name.replace(",", " ").split() for c in pycountry.countries
+                  for name in (c.name, getattr(c, "common_name", c.name))]
 COUNTRY_WORDS: frozenset[str] = frozenset(
-    w.casefold() for c in pycountry.countries for name in (c.name, getattr(c, "common_name", c.name))
-    for w in name.replace(",", " ").split() if len(w) > 3)
-"""Words of country names (ISO 3166, :mod:`pycountry`): ``France`` after *from* is a place, not a person."""
+    w.casefold() for words in _COUNTRY_NAMES for w in words
+    if len(w) > 3 and (len(words) == 1 or (w.casefold() not in FIRST_NAMES and w.casefold() not in LAST_NAMES)))
+"""Words of country names (ISO 3166, :mod:`pycountry`): ``France`` after *from* is a place, not a person.
+
+A word of a longer country name that is also a given name or surname
+(Helena of Saint Helena, Martin of Saint Martin) stays a possible name."""
