@@ -53,6 +53,9 @@ def _automaton() -> ahocorasick.Automaton:
 _AUTO = _automaton()
 
 
+_PLACE_AFTER = re.compile(r"[\u4e00-\u9fff]?(?:路|街|大道)|新城|大厦|广场|小区|花园")
+
+
 def _word_edge(text: str, i: int) -> bool:
     """No ASCII letter or digit on the outer side of position ``i`` (Chinese products need no boundary)."""
     return i < 0 or i >= len(text) or not (text[i].isascii() and text[i].isalnum())
@@ -64,6 +67,9 @@ def detect_keep(work: str) -> list[tuple[int, int, str]]:
     lower = work.lower()
     for end, length in _AUTO.iter(lower):
         start = end - length + 1
-        if not lower[start].isascii() or (_word_edge(lower, start - 1) and _word_edge(lower, end + 1)):
+        if not lower[start].isascii():
+            if not _PLACE_AFTER.match(lower, end + 1):  # 华夏路, 平安大街: a street, not the bank
+                spans.append((start, end + 1, KEEP))
+        elif _word_edge(lower, start - 1) and _word_edge(lower, end + 1):
             spans.append((start, end + 1, KEEP))
     return spans
