@@ -67,3 +67,17 @@ ADDRESSES = [
 @pytest.mark.parametrize(("text", "expected"), ADDRESSES)
 def test_addresses_with_their_unit_building_and_place_parts(text: str, expected: str) -> None:
     assert desensitize(text).text == expected
+
+
+NAMES = [
+    # Latin names glued to Chinese text (mixed zh/en), with or without a title.
+    ("收款人Daniel Brooks，金额500元", "收款人[NAME]，金额500元"),
+    ("贵宾客户Ms. Tse来电要求补卡", "贵宾客户Ms. [NAME]来电要求补卡"),
+    # Two capitalized words after a strong cue, even when no list knows them.
+    ("Best regards,\nTenzin Dorje", "Best regards,\n[NAME]"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NAMES)
+def test_names_in_mixed_text_and_after_strong_cues(text: str, expected: str) -> None:
+    assert desensitize(text).text == expected

@@ -25,20 +25,21 @@ import re
 
 from common.privacy.lexicons import COMMON_WORDS, COUNTRY_WORDS, FIRST_NAMES, LAST_NAMES
 
-_WORD = r"[^\W\d_](?:[^\W\d_]|['’\-][^\W\d_])*"
+_LETTER = r"[^\W\d_\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff]"  # any letter but CJK: 汇款人Michael Chen splits at the cue
+_WORD = rf"{_LETTER}(?:{_LETTER}|['’\-]{_LETTER})*"
 _PARTICLES = ("van der|van den|van de|van|von der|von|de la|de los|de las|del|della|de|da|das|dos|do|du|di|le|la|"
               "bin|binti|bint|ibn|al|el|ní|nic|ó|ter|ten|mac|ap")
 _TOKEN = re.compile(rf"(?:[A-Z]\.|{_WORD})")
 _RUN = re.compile(
-    rf"(?<![\w@.])(?:[A-Z]\.[ \t]*)?(?P<first>{_WORD})(?:(?:[ \t]{{1,2}}|,[ \t]?)(?:(?i:{_PARTICLES})[ \t]+)*"
+    rf"(?<!{_LETTER})(?<![\d_@.])(?:[A-Z]\.[ \t]*)?(?P<first>{_WORD})(?:(?:[ \t]{{1,2}}|,[ \t]?)(?:(?i:{_PARTICLES})[ \t]+)*"
     rf"(?:[A-Z]\.|{_WORD}))*")
 _STRONG_CUE = re.compile(
-    r"(?i:\b(?:mr|mrs|ms|miss|mx|dr|prof|sir|madam|aunt|uncle|auntie|grandma|grandpa)\.?|my name is|my name's|"
+    r"(?i:(?<![a-z])(?:mr|mrs|ms|miss|mx|dr|prof|sir|madam|aunt|uncle|auntie|grandma|grandpa)\.?|my name is|my name's|"
     r"i am|i['’]m|this is|call me|dear|hi|hello|hey|thanks|thank you|cheers|regards|sincerely|best wishes|"
     r"signed|name|full name|cardholder|card holder|account holder|account name|payee|beneficiary|recipient|remitter|"
     r"attn|attention|spoke with|speaking with|汇款人是|收款人是?|付款人是?|户名|持卡人|姓名|联系人)"
     r"[ \t]*[:：,.\-]?[ \t]*(?:\n[ \t]*)?$")
-_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]*$")
+_TITLE = re.compile(r"(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]*$")
 _LOWER_NAME = re.compile(r"(?i:my name is|my name's|name\s*:|i am called)\s+(?P<first>[a-z]+)(?:[ \t]+(?P<last>[a-z]+))?")
 _WEAK_CUE = re.compile(
     r"(?i:\b(?:from|to|by|cc|agent|officer|manager|advisor|adviser|colleague|customer|client|applicant|borrower|"
@@ -105,8 +106,8 @@ def _accept(work: str, tokens: list[tuple[int, int, str]]) -> bool:
         return False  # I'm, I'd
     if _TITLE.search(work, *before):
         return True
-    if _STRONG_CUE.search(work, *before):
-        return any(_known(w) for w in words)
+    if _STRONG_CUE.search(work, *before):  # name: Hiroshi Yamamoto, Regards, Tashi Norbu: two or three capitalized words
+        return any(_known(w) for w in words) or (2 <= len(words) <= 3 and all(w[1:].islower() for w in words))
     if _WEAK_CUE.search(work, *before) and any(w.casefold() in FIRST_NAMES and not w.isupper() for w in words):
         return True
     if len(words) < 2 or all(w.isupper() for w in words):
