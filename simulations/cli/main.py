@@ -15,6 +15,7 @@ from pathlib import Path
 from common.config.overrides import parse_overrides
 from common.config.run import RunConfig
 from common.errors import FedbankError
+from simulations.cli.desensitize import add_parser as add_desensitize_parser
 
 APP_DIR = Path(__file__).resolve().parents[2]
 
@@ -295,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-new-tokens", type=int, default=128, help="most tokens per reply (default 128)")
     chat.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run the model (default auto)")
     chat.set_defaults(func=cmd_chat)
+
+    add_desensitize_parser(sub)
 
     keys = sub.add_parser("keys", help="deployment key material")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
