@@ -95,7 +95,7 @@ DIALOGUE_SEED = 7
 
 # --------------------------------------------------------------------------- the arms' run configs
 def run_config(args, preset: dict, arm: str, device: str):
-    from simulations.cli.main import _parse_set
+    from common.config.overrides import parse_overrides
 
     from common.config.run import RunConfig
 
@@ -116,7 +116,7 @@ def run_config(args, preset: dict, arm: str, device: str):
         "dp.enabled": dp,
         "dp.ghost-clipping": ghost,
         "num-server-rounds": 1,
-        **_parse_set(args.set),
+        **parse_overrides(args.set),
     }
     return RunConfig.from_flower(flat)
 

@@ -98,7 +98,7 @@ def _summary(kind: str, out: Path, wall: float, clock: LineClock, stamped: dict 
 
 
 def main() -> None:
-    from simulations.cli.main import _parse_set
+    from common.config.overrides import parse_overrides
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--keep", help="keep the run directories under this directory (default: a temporary one, removed)")
     parser.add_argument("--out", default=str(RESULTS / "deploy_vs_sim.json"), help="JSON result file")
     args = parser.parse_args()
-    config = {**BASE, "num-server-rounds": args.rounds, "min-train-branches": args.branches, **_parse_set(args.set)}
+    config = {**BASE, "num-server-rounds": args.rounds, "min-train-branches": args.branches, **parse_overrides(args.set)}
     info = machine()
     work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="fedbank-bench-dvs-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py`: the repo's packages first
 
-from common.config.run import ModelConfig  # noqa: E402
+from common.config.sections import ModelConfig  # noqa: E402
 from common.model.build import build_peft_model, load_tokenizer  # noqa: E402
 
 CONFIGS = {

@@ -78,7 +78,7 @@ def real_exchange(name: str, workdir: Path, envelope: bool) -> dict:
 
     from client.app import app as client_app
     from common.wire.global_envelope import sign_global
-    from common.keys.layout import init_keys
+    from common.keys.provision import init_keys
     from common.model.build import build_peft_model, load_tokenizer
     from common.model.adapter import adapter_arrays
     from common.wire.protocol import arrays_to_record

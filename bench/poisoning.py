@@ -93,7 +93,7 @@ def run_config(args, run: dict, extra: dict) -> dict:
 
 
 def main() -> None:
-    from simulations.cli.main import _parse_set
+    from common.config.overrides import parse_overrides
     from simulations.local.runner import simulate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
@@ -123,7 +123,7 @@ def main() -> None:
     if args.threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
-    extra = {**BASE, **_parse_set(args.set)}
+    extra = {**BASE, **parse_overrides(args.set)}
     runs = plan(args)
     if args.only:
         wanted = set(_split(args.only))

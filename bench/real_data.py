@@ -279,7 +279,7 @@ def goals(result: dict, args) -> list[dict]:
 
 
 def parse_args(argv=None):
-    from simulations.cli.main import _parse_set
+    from common.config.overrides import parse_overrides
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -323,8 +323,8 @@ def parse_args(argv=None):
     for d in args.datasets:
         if not (args.data_dir / DATASETS[d]["file"]).is_file():
             parser.error(f"{args.data_dir / DATASETS[d]['file']} not found: set --data-dir")
-    args.overrides = _parse_set(args.set)
-    args.central_overrides = _parse_set(args.central_set)
+    args.overrides = parse_overrides(args.set)
+    args.central_overrides = parse_overrides(args.central_set)
     return args
 
 

@@ -221,7 +221,7 @@ def central_round(extra: dict, branches: int, rounds: int, repeats: int, work: P
 
 
 def main() -> None:
-    from simulations.cli.main import _parse_set
+    from common.config.overrides import parse_overrides
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -251,7 +251,7 @@ def main() -> None:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
-    extra = {**BASE, **_parse_set(args.set)}
+    extra = {**BASE, **parse_overrides(args.set)}
     info = machine()
     say(f"scale: {args.small} vs {args.large} branches, {args.sampled} trained per round, {args.rounds} rounds, "
         f"load average {info['loadavg']}")

@@ -35,7 +35,7 @@ COMMON = ["--branches", "3", "--rounds", "2", "--set", "seed=42", "--set", "mode
 # Fields that differ between two identical runs: wall-clock times, random ids, hashes and signatures over them.
 VOLATILE = {"time", "hash", "prev_hash", "signature", "seq", "run_id", "seconds", "wall_s", "duration_s",
             "started", "finished", "output_dir", "output-dir", "elapsed_s", "round_seconds", "train_seconds",
-            "keys-dir", "security.keys-dir"}
+            "keys-dir", "security.keys-dir", "server_signature"}
 # What DP's random (unseeded) noise moves between two runs of the same code.
 NOISY = {"loss", "accuracy", "macro_f1", "update_norm", "roc_auc", "ks", "f1", "pr_auc", "perplexity", "rouge_l"}
 
@@ -76,7 +76,9 @@ def adapter_digest(adapter: Path) -> dict:
 
 def summarize(run: Path, noisy: bool) -> dict:
     """What must not change in one run directory (with DP: nothing its random noise moves)."""
-    ledger = [_strip(json.loads(line)) for line in (run / "ledger.jsonl").read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in (run / "ledger.jsonl").read_text().splitlines() if line.strip()]
+    # The server's signed round heads carry only hashes and keys (new every run): their rounds are what counts.
+    ledger = [_strip(e) if e.get("kind") != "head" else {"head_of_round": e["round"]} for e in lines]
     metrics = _strip(json.loads((run / "metrics.json").read_text()))
     adapter = adapter_digest(run / "adapter")
     if noisy:

@@ -1,5 +1,5 @@
 """Rewrite ``[tool.flwr.app.config]`` in pyproject.toml and the configuration table
-in README.md from common.config.run's keys, defaults and help texts.
+in README.md from the keys, defaults and help texts of common.config.sections (``config_table``).
 
 Run after adding or changing a setting: ``python scripts/sync_config.py``.
 Tests check that all three agree.

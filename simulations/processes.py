@@ -4,8 +4,10 @@ A deployment's hosts and the simulation's SuperLink are started here.
 
 :class:`ManagedProcess` wraps one started process (its log, its process group,
 the helpers Flower forks from it: SuperExec, ServerApp, ClientApp, Ray's
-agents) and stops exactly those.  :func:`_spawn` starts one with its output in a log file;
-:class:`ProcessFailed` names the process, its log and the last error line in it.
+agents) and stops exactly those.  :func:`spawn` starts one with its output in a
+log file and :func:`wait_port` waits until it listens (:func:`free_port` picks
+a port); :class:`ProcessFailed` names the process, its log and the last error
+line in it (:func:`last_error_line`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from pathlib import Path
 import psutil
 
 from common.errors import RunFailed
-from simulations.signals import signals_deferred, sigterm_as_interrupt
+from simulations.signals import signals_deferred
 
 START_TIMEOUT = 60.0
-_WILDCARD = {"0.0.0.0", "::", ""}  # listen addresses: connect to 127.0.0.1 instead
+#: Listen addresses that mean "every interface": connect to 127.0.0.1 instead.
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 STOP_TIMEOUT = 15.0
 #: How long helpers get to exit on their own once their parent is gone, before SIGTERM (Ray's agents never do).
 HELPER_GRACE = 5.0
@@ -39,8 +42,7 @@ class ProcessFailed(RunFailed):
     def __init__(self, name: str, log_path: Path, what: str) -> None:
         self.name = name
         self.log_path = log_path
-        detail = _last_error_line(log_path)
-        super().__init__(f"{name} {what}; see {log_path}" + (f" (last error: {detail})" if detail else ""))
+        super().__init__(f"{name} {what}; see {log_path}" + last_error_suffix(log_path))
 
 
 # --------------------------------------------------------------------------- processes
@@ -155,7 +157,8 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _spawn(name: str, cmd: Sequence[str], env: Mapping[str, str], log_path: Path) -> ManagedProcess:
+def spawn(name: str, cmd: Sequence[str], env: Mapping[str, str], log_path: Path) -> ManagedProcess:
+    """Start ``cmd`` in a session of its own, its output appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         log.write(f"\n=== fedbank: starting {name}: {' '.join(cmd)}\n".encode())
@@ -165,7 +168,7 @@ def _spawn(name: str, cmd: Sequence[str], env: Mapping[str, str], log_path: Path
     return ManagedProcess(name, popen, log_path, cmd)
 
 
-def _last_error_line(log_path: Path) -> str:
+def last_error_line(log_path: Path) -> str:
     """The last line of a log that looks like an error, for one-line messages."""
     try:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-200:]
@@ -180,8 +183,22 @@ def _last_error_line(log_path: Path) -> str:
     return ""
 
 
-def _wait_port(proc: ManagedProcess, host: str, port: int, deadline: float, what: str) -> None:
-    host = "127.0.0.1" if host in _WILDCARD else host
+def last_error_suffix(log_path: Path) -> str:
+    """`` (last error: ...)`` naming the last error line of a log, or nothing when it has none."""
+    detail = last_error_line(log_path)
+    return f" (last error: {detail})" if detail else ""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(proc: ManagedProcess, host: str, port: int, deadline: float, what: str) -> None:
+    """Wait until ``proc`` listens on ``host:port``; stop it and raise :class:`ProcessFailed` if it exits or is late."""
+    host = "127.0.0.1" if host in WILDCARD_HOSTS else host
     while True:
         proc.check()
         try:
@@ -193,21 +210,3 @@ def _wait_port(proc: ManagedProcess, host: str, port: int, deadline: float, what
             proc.stop()
             raise ProcessFailed(proc.name, proc.log_path, f"did not open its {what} on {host}:{port} in time")
         time.sleep(0.2)
-
-
-# --------------------------------------------------------------------------- long-running hosts
-
-
-def _serve(procs: Sequence[ManagedProcess], poll: Callable[[], None] | None = None) -> None:
-    """Block until Ctrl-C / SIGTERM (returns) or until a process exits (raises ProcessFailed)."""
-    try:
-        with sigterm_as_interrupt():
-            while True:
-                for proc in procs:
-                    proc.check()
-                if poll:
-                    poll()
-                time.sleep(1.0)
-    except KeyboardInterrupt:
-        return
-

@@ -9,7 +9,7 @@ from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from client.app import app as client_app
 from common.config.run import RunConfig
 from common.wire.global_envelope import sign_global
-from common.keys.layout import init_keys
+from common.keys.provision import init_keys
 from common.model.build import build_peft_model, load_tokenizer
 from common.model.adapter import adapter_arrays
 from common.wire.protocol import arrays_to_record

@@ -1,7 +1,8 @@
 """A small run directory with every optional field the compliance report knows about (tests/test_report.py).
 
-Written with the real ledger writer (and, if asked, real Ed25519 keys), so the
-report reads it exactly as it reads a run's own files.
+Written with the real ledger writer (and, if asked, real Ed25519 keys: the
+branches sign their claims, the server signs every line and seals each round),
+so the report reads it exactly as it reads a run's own files.
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ def synthetic_run(root: Path, *, signed: bool = False, dp: bool = True) -> Path:
     """
     run = root / "run"
     run.mkdir(parents=True)
-    signers = {}
+    signers, server_key, branch_keys = {}, None, None
     if signed:
-        from common.keys.layout import init_keys, load_ed25519_private
+        from common.keys.layout import load_ed25519_private
+        from common.keys.provision import init_keys
 
         layout = init_keys(run / "keys", 3)
         signers = {b: load_ed25519_private(layout.branch(b).ed25519_key) for b in layout.branch_ids}
-        signers["(server)"] = load_ed25519_private(layout.server_ed25519_key)
+        server_key = signers["(server)"] = load_ed25519_private(layout.server_ed25519_key)
+        branch_keys = {b: k.public_key() for b, k in signers.items() if b != "(server)"}
     eps = {"branch-0": [2.0, 3.9, 3.9], "branch-1": [4.0, 7.0, 9.3], "branch-2": [2.0, 3.5, 5.0]}
     budgets = {"branch-0": 4.0, "branch-1": 10.0, "branch-2": 10.0}
-    ledger = PrivacyLedger(run / "ledger.jsonl")
+    ledger = PrivacyLedger(run / "ledger.jsonl", signing_key=server_key, branch_keys=branch_keys)
     rounds = [{"round": 0, "branches": {}, "failures": [], "loss": 2.1, "accuracy": 0.12, "macro_f1": 0.05}]
     for rnd in (1, 2, 3):
         entry = {"round": rnd, "branches": {}, "failures": [], "rejected": [],
@@ -64,6 +67,7 @@ def synthetic_run(root: Path, *, signed: bool = False, dp: bool = True) -> Path:
                       "epsilon": 1.5 * rnd, "delta": 1e-3, "budget_epsilon": None, "pii_counts": {},
                       "time": "2025-01-01T00:00:00+00:00", "aggregated": True}
             ledger.append(server, signer=signers["(server)"].sign if signed else None)
+        ledger.seal_round(rnd)
         if rnd == 2:
             entry["failures"].append({"node": 12345, "reason": "branch process died"})
             entry["rejected"].append({"branch": "branch-2", "reason": "update-norm", "detail": f"norm 1e9 > 50 {EVIL}"})
@@ -80,3 +84,11 @@ def synthetic_run(root: Path, *, signed: bool = False, dp: bool = True) -> Path:
             "empirical_epsilon_lower_bound": 0.72, "formal_epsilon": 9.3, "delta": 1e-5, "note": EVIL,
         }), encoding="utf-8")
     return run
+
+
+def server_fingerprint(run: Path) -> str:
+    """The fingerprint of a signed synthetic run's server key (what `fedbank keys init` prints)."""
+    from common.keys.fingerprint import key_fingerprint
+    from common.keys.layout import KeyLayout, load_ed25519_public
+
+    return key_fingerprint(load_ed25519_public(KeyLayout.from_dir(run / "keys").server_ed25519_pub))

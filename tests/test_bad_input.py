@@ -164,7 +164,7 @@ def test_csv_with_a_byte_order_mark_loads(tmp_path):
 
 @pytest.fixture(scope="module")
 def key_template(tmp_path_factory) -> Path:
-    from common.keys.layout import init_keys
+    from common.keys.provision import init_keys
 
     root = tmp_path_factory.mktemp("keys") / "keys"
     init_keys(root, 2)

@@ -157,7 +157,7 @@ def chat_run(tmp_path_factory):
 
 
 def test_chat_federation_trains_with_dp_and_ledgers_like_classification(chat_run):
-    rows = [json.loads(line) for line in (chat_run / "ledger.jsonl").read_text().splitlines()]
+    rows = [e for e in map(json.loads, (chat_run / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
     assert sorted((r["round"], r["branch"]) for r in rows) == [(r, f"branch-{b}") for r in (1, 2) for b in range(3)]
     from opacus.accountants import RDPAccountant
 
@@ -201,7 +201,7 @@ def test_fedbank_chat_refuses_a_classifier_adapter(tmp_path):
 
 def test_a_causal_lm_saved_to_a_local_path_is_the_same_base(tmp_path):
     """model.name / fedbank chat --base: a local save_pretrained directory builds the identical causal LM."""
-    from common.config.run import ModelConfig
+    from common.config.sections import ModelConfig
     from common.model.build import build_base_model, check_base_model
 
     tiny = _cfg().model

@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from common.config.overrides import parse_overrides
 from common.config.run import RunConfig, config_table
 from common.data.labels import label_names
 from common.data.sources import simulation_split
 from common.data.split import partition
 from common.data.files import load_table
-from common.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError, FedbankError
 from tests.conftest import BANKING77
 
 
@@ -29,6 +30,13 @@ def test_bad_config_is_one_clear_line(overrides, fragment):
     with pytest.raises(ConfigError) as err:
         RunConfig.from_flower(overrides)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_set_overrides_parse_as_toml_scalars():
+    got = parse_overrides(["dp.enabled=False", " model.lora.rank = 4", "dp.delta=1e-5", 'model.name="tiny-gpt2"', "data.labels=a,b"])
+    assert got == {"dp.enabled": False, "model.lora.rank": 4, "dp.delta": 1e-5, "model.name": "tiny-gpt2", "data.labels": "a,b"}
+    with pytest.raises(FedbankError, match="--set 'dp.enabled' is not key=value"):
+        parse_overrides(["dp.enabled"])
 
 
 def test_pyproject_declares_every_key_with_the_dataclass_defaults():

@@ -92,12 +92,14 @@ def test_deploy_local_completes_and_writes_simulation_outputs(deployed):
 def test_deployed_ledger_has_six_lines_and_verifies(deployed, capsys):
     assert deployed.returncode == 0, deployed.output[-3000:]
     ledger = deployed.out / "ledger.jsonl"
-    rows = [json.loads(line) for line in ledger.read_text().splitlines()]
+    rows = [e for e in map(json.loads, ledger.read_text().splitlines()) if e.get("kind") != "head"]
     assert len(rows) == 6
     assert sorted((r["round"], r["branch"]) for r in rows) == [(r, f"branch-{b}") for r in (1, 2) for b in range(3)]
     assert all(r["status"] == "trained" and r["epsilon"] > 0 for r in rows)
-    assert main(["ledger", "verify", str(ledger)]) == 0
-    assert "OK: 6 entries" in capsys.readouterr().out
+    server_key = deployed.out / "keys" / "server" / "ed25519.pub"
+    assert main(["ledger", "verify", str(ledger), "--server-key", str(server_key)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK: every line verified") and "lines: 8 of 8" in out, out
 
 
 def test_deployment_ran_over_tls_with_registered_supernodes(deployed):
@@ -146,8 +148,8 @@ def test_deploy_local_leaves_no_process_running(deployed):
 @pytest.fixture(scope="module")
 def auth_link(tmp_path_factory):
     """A SuperLink with TLS and --enable-supernode-auth; only branch-0's key is registered."""
-    from common.keys.layout import init_keys
-    from simulations.deploy.orchestration import register_supernodes, start_superlink
+    from common.keys.provision import init_keys
+    from simulations.deploy.superlink import register_supernodes, start_superlink
 
     root = tmp_path_factory.mktemp("auth")
     init_keys(root / "keys", 2, hosts=["127.0.0.1", "localhost"])
@@ -166,7 +168,9 @@ def _fleet_port(link) -> int:
 
 
 def test_unregistered_supernode_is_refused(auth_link):
-    from simulations.deploy.orchestration import ProcessFailed, list_supernodes, start_supernode, wait_supernodes_online
+    from simulations.deploy.superlink import list_supernodes, wait_supernodes_online
+    from simulations.deploy.supernode import start_supernode
+    from simulations.processes import ProcessFailed
 
     link, root, ids = auth_link
     fleet = f"127.0.0.1:{_fleet_port(link)}"
@@ -201,7 +205,9 @@ def test_unregistered_supernode_is_refused(auth_link):
 
 
 def test_client_without_the_ca_certificate_cannot_connect(auth_link):
-    from simulations.deploy.orchestration import SuperLink, list_supernodes, start_supernode, write_connection
+    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION, SuperLink, list_supernodes
+    from simulations.deploy.supernode import start_supernode
+    from simulations.flower_cli import write_connection
     from common.errors import FedbankError
 
     link, root, ids = auth_link
@@ -233,7 +239,7 @@ def test_client_without_the_ca_certificate_cannot_connect(auth_link):
 
     # the flwr CLI without root-certificates in its connection cannot talk to the Control API
     home = root / "cli-no-ca"
-    write_connection(home, link.control_address, None)
+    write_connection(home, DEPLOYMENT_CONNECTION, link.control_address)
     blind = SuperLink(link, fleet_address=link.fleet_address, control_address=link.control_address,
                       flwr_home=home, keys=link.keys)
     with pytest.raises(FedbankError):
@@ -244,7 +250,7 @@ def test_client_without_the_ca_certificate_cannot_connect(auth_link):
 
 
 def test_node_config_and_branch_ids():
-    from simulations.deploy.orchestration import branch_id_for, node_config_string
+    from simulations.deploy.supernode import branch_id_for, node_config_string
 
     assert branch_id_for("3") == "branch-3" and branch_id_for(2) == "branch-2" and branch_id_for("bank-a") == "bank-a"
     text = node_config_string({"branch-id": "branch-1", "data-path": "/d/it's.csv", "budget-epsilon": 4.0})
@@ -252,6 +258,23 @@ def test_node_config_and_branch_ids():
     from flwr.common.config import parse_config_args
 
     assert parse_config_args([text]) == {"branch-id": "branch-1", "data-path": "/d/it's.csv", "budget-epsilon": 4.0}
+
+
+def test_connection_config_of_the_simulation_and_of_a_deployment(tmp_path):
+    import tomllib
+
+    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION
+    from simulations.flower_cli import run_command, write_connection
+    from simulations.local.runner import SIMULATION_CONNECTION
+
+    sim = tomllib.loads(write_connection(tmp_path / "sim", SIMULATION_CONNECTION, "127.0.0.1:1", insecure=True).read_text())
+    assert sim == {"superlink": {"default": "local-simulation", "local-simulation": {"address": "127.0.0.1:1", "insecure": True}}}
+    ca = tmp_path / "ca.crt"
+    dep = tomllib.loads(write_connection(tmp_path / "dep", DEPLOYMENT_CONNECTION, "localhost:2", ca_cert=ca).read_text())
+    assert dep == {"superlink": {"default": "fedbank", "fedbank": {"address": "localhost:2", "root-certificates": str(ca.resolve())}}}
+    cmd = run_command("app", "fedbank", {"dp.enabled": False, "model.name": "it's", "dp.delta": 1e-5}, "num-supernodes=2")
+    assert cmd[1:] == ["run", "app", "fedbank", "--stream", "--federation-config", "num-supernodes=2",
+                       "--run-config", "dp.enabled=false model.name=\"it's\" dp.delta=1e-05"]
 
 
 def test_deploy_cli_parses_and_refuses_bad_input_before_starting_anything(tmp_path, capsys):
@@ -292,8 +315,8 @@ def test_deploy_superlink_and_branch_commands_run_until_ctrl_c(tmp_path):
     """`fedbank deploy superlink` / `deploy branch` serve in the foreground; SIGINT stops what they started."""
     import signal
 
-    from common.keys.layout import init_keys
-    from simulations.local.runner import free_port
+    from common.keys.provision import init_keys
+    from simulations.processes import free_port
 
     init_keys(tmp_path / "keys", 2, hosts=["127.0.0.1", "localhost"])
     data = tmp_path / "branch-1.csv"

@@ -42,13 +42,13 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT
+from tests.deployment_state import checkpoint_round, epsilon_after, ledger, privacy_state, spend, state_rounds
 from tests.process_checks import assert_stopped, gone
 
 # Small: 2 branches x ~24 records, 3 rounds, 3-4 DP-SGD steps per round.
 BASE = {"num-server-rounds": 3, "data.records-per-branch": 24, "model.max-length": 48, "train.batch-size": 8,
         "dp.target-epsilon": 6.0}
 BRANCHES = ["branch-0", "branch-1"]
-SERVER_FIELDS = {"time", "hash", "prev_hash", "signature", "run_id", "seq"}
 WAIT = 300.0  # upper bound of any single wait for a state of the run
 
 
@@ -76,46 +76,6 @@ def _deployment(out: Path, run_config: dict):
         dep.stop_all()
         raise
     return dep, config
-
-
-def _ledger(out: Path) -> list[dict]:
-    path = out / "ledger.jsonl"
-    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
-
-
-def _checkpoint_round(out: Path) -> int:
-    path = out / "checkpoint" / "checkpoint.json"
-    try:
-        return int(json.loads(path.read_text())["round"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
-def _privacy_state(out: Path, branch: str) -> dict:
-    path = out / "branches" / branch / "privacy_state.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"history": [], "rounds": []}
-
-
-def _state_rounds(out: Path, branch: str) -> list[int]:
-    return [r["round"] for r in _privacy_state(out, branch)["rounds"]]
-
-
-def _spend(lines: list[dict]) -> list[tuple]:
-    """The ledger's content without what only the server's bookkeeping puts there (time, chain, ids)."""
-    return sorted(tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in l.items() if k not in SERVER_FIELDS))
-                  for l in lines)
-
-
-def _epsilon_after(entries: list[dict]) -> float:
-    """Epsilon of a fresh Opacus accountant over the ledgered rounds' (noise, sample rate, steps)."""
-    from opacus.accountants import create_accountant
-
-    acc = create_accountant(entries[0]["accountant"])
-    acc.history = [(float(e["noise_multiplier"]), float(e["sample_rate"]), int(e["steps"])) for e in entries]
-    return float(acc.get_epsilon(delta=entries[0]["delta"]))
 
 
 def _helpers(proc, marker: str) -> list[psutil.Process]:
@@ -182,15 +142,16 @@ def _create_time(proc: psutil.Process) -> float:
 
 
 def _verify_cli(ledger: Path) -> str:
-    """``fedbank ledger verify LEDGER --require-signatures`` (keys from LEDGER's directory)."""
+    """``fedbank ledger verify LEDGER --server-key KEY`` (the server key the run's keys hold)."""
+    server_key = ledger.parent / "keys" / "server" / "ed25519.pub"
     done = subprocess.run([sys.executable, "-m", "simulations.cli.main", "ledger", "verify", str(ledger),
-                           "--require-signatures"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                           "--server-key", str(server_key)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.strip()
 
 
 def _final_status(dep, run_id: int, timeout: float = 90.0) -> tuple[str, str]:
-    from simulations.deploy.orchestration import run_status
+    from simulations.flower_cli import run_status
 
     deadline = time.monotonic() + timeout
     status = run_status(dep.superlink, run_id)
@@ -225,15 +186,15 @@ def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path
 
             # Round 1 is complete (checkpointed) and round 2 is being trained: a branch has spent round 2.
             def round_two_in_flight():
-                return _checkpoint_round(out) >= 1 and any(2 in _state_rounds(out, b) for b in BRANCHES)
+                return checkpoint_round(out) >= 1 and any(2 in state_rounds(out, b) for b in BRANCHES)
 
             _wait_until("round 2 in training", round_two_in_flight, dep, first)
             servers = _helpers(dep.superlink, "flwr-serverapp")
             assert len(servers) == 1, f"expected one ServerApp process, found {[p.pid for p in servers]}"
             _sigkill(servers)
             killed_pid = servers[0].pid
-            at_kill = {"ledger": len(_ledger(out)), "checkpoint": _checkpoint_round(out),
-                       "branch_rounds": {b: _state_rounds(out, b) for b in BRANCHES}}
+            at_kill = {"ledger": len(ledger(out)), "checkpoint": checkpoint_round(out),
+                       "branch_rounds": {b: state_rounds(out, b) for b in BRANCHES}}
             assert at_kill["checkpoint"] < 3 and at_kill["ledger"] < 6, at_kill  # truly mid-run
             first.stop()  # the CLI that streamed the killed run's log; the run itself is dead already
 
@@ -251,19 +212,19 @@ def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path
     assert not psutil.pid_exists(killed_pid) or gone(killed_pid, None)
 
     # the finished ledger: rounds 1..3 x branches, each exactly once, one fedbank run across the crash
-    lines = _ledger(out)
+    lines = ledger(out)
     assert sorted((l["round"], l["branch"]) for l in lines) == [(r, b) for r in (1, 2, 3) for b in BRANCHES]
     assert {l["run_id"] for l in lines} == {first_id}
     assert all(l["status"] == "trained" and l["aggregated"] is True for l in lines)
     # ... exactly the entries of the uninterrupted run of the same config
-    uninterrupted = _ledger(reference_dir)
+    uninterrupted = ledger(reference_dir)
     assert len(uninterrupted) == len(lines) == 6
-    assert _spend(lines) == _spend(uninterrupted)
+    assert spend(lines) == spend(uninterrupted)
     # ... every epsilon is a fresh accountant's over that branch's ledgered rounds 1..r (nothing counted twice)
     for branch in BRANCHES:
         mine = sorted((l for l in lines if l["branch"] == branch), key=lambda l: l["round"])
         for r in range(1, 4):
-            assert mine[r - 1]["epsilon"] == pytest.approx(_epsilon_after(mine[:r]), rel=1e-9)
+            assert mine[r - 1]["epsilon"] == pytest.approx(epsilon_after(mine[:r]), rel=1e-9)
         assert mine[0]["epsilon"] < mine[1]["epsilon"] < mine[2]["epsilon"] <= mine[2]["budget_epsilon"]
     # the lines of the killed server's unfinished round were set aside, not kept
     unfinished = out / "ledger.unfinished.jsonl"
@@ -273,16 +234,16 @@ def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path
 
     # `fedbank ledger verify --require-signatures`
     verdict = _verify_cli(out / "ledger.jsonl")
-    assert verdict.startswith("OK: 6 entries") and "signatures checked" in verdict, verdict
+    assert verdict.startswith("OK: every line verified") and "branch-0 x2, branch-1 x2" in verdict, verdict
 
     # each branch spent each round once
     for branch in BRANCHES:
-        state = _privacy_state(out, branch)
+        state = privacy_state(out, branch)
         assert [r["round"] for r in state["rounds"]] == [1, 2, 3]
         mine = sorted((l for l in lines if l["branch"] == branch), key=lambda l: l["round"])
         assert sum(int(h[2]) for h in state["history"]) == sum(l["steps"] for l in mine)
         assert [r["epsilon"] for r in state["rounds"]] == pytest.approx([l["epsilon"] for l in mine], rel=1e-9)
-        assert state["history"] == _privacy_state(reference_dir, branch)["history"]
+        assert state["history"] == privacy_state(reference_dir, branch)["history"]
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2, 3]
@@ -309,7 +270,7 @@ VICTIM = "branch-1"
 
 
 def _node_status(dep, node_id: int) -> str:
-    from simulations.deploy.orchestration import list_supernodes
+    from simulations.deploy.superlink import list_supernodes
 
     return next((str(n.get("status")) for n in list_supernodes(dep.superlink) if int(n["node-id"]) == node_id), "")
 
@@ -343,7 +304,7 @@ def branch_crash(tmp_path_factory) -> BranchCrash:
         assert old_node_id is not None
 
         # round 1 ledgered for both branches, then the victim's round-2 ClientApp is running (and has spent nothing yet)
-        _wait_until("round 1 in the ledger", lambda: len(_ledger(out)) >= 2, dep, run)
+        _wait_until("round 1 in the ledger", lambda: len(ledger(out)) >= 2, dep, run)
         round_one_done = time.time()
 
         def victim_training():
@@ -352,7 +313,7 @@ def branch_crash(tmp_path_factory) -> BranchCrash:
             return [p for p, _ in apps] if apps and time.time() - apps[0][1] >= 3.0 else None
 
         apps = _wait_until("the victim's round-2 ClientApp", victim_training, dep, run)
-        assert 2 not in _state_rounds(out, VICTIM) and len(_ledger(out)) == 2
+        assert 2 not in state_rounds(out, VICTIM) and len(ledger(out)) == 2
         helpers = [p for p in old.descendants() if _alive(p)]
         # the branch machine "crashes": SIGKILL to the SuperNode (our child: reaped by its Popen), its SuperExec, its ClientApp
         old.popen.send_signal(signal.SIGKILL)
@@ -360,8 +321,8 @@ def branch_crash(tmp_path_factory) -> BranchCrash:
         old.popen.wait(timeout=10)
         killed_at = time.monotonic()
         assert old.returncode == -signal.SIGKILL
-        epsilon_at_kill = _privacy_state(out, VICTIM)["rounds"][-1]["epsilon"]
-        rounds_at_kill = _state_rounds(out, VICTIM)
+        epsilon_at_kill = privacy_state(out, VICTIM)["rounds"][-1]["epsilon"]
+        rounds_at_kill = state_rounds(out, VICTIM)
 
         _wait_until("the SuperLink to mark the killed SuperNode offline", lambda: _node_status(dep, old_node_id) != "online",
                     dep, run, timeout=120, poll=1.0, skip=(old,))
@@ -369,7 +330,7 @@ def branch_crash(tmp_path_factory) -> BranchCrash:
         # Round 2 ends while the victim is offline (Flower answers for it: node unavailable).  Restarting it before
         # the ServerApp has polled that answer would bring the node back online first, leave its round-2 message
         # unanswered and make round 2 wait out round-timeout instead.
-        _wait_until("round 2 to end without the victim", lambda: any(l["round"] == 2 for l in _ledger(out)),
+        _wait_until("round 2 to end without the victim", lambda: any(l["round"] == 2 for l in ledger(out)),
                     dep, run, timeout=BRANCH_RUN["round-timeout"] + 30, poll=0.5, skip=(old,))
         new = dep.start_supernode(VICTIM)  # same keys, same state directory
         assert new.pid != old.pid and new.node_config["state-dir"] == old.node_config["state-dir"]
@@ -378,7 +339,7 @@ def branch_crash(tmp_path_factory) -> BranchCrash:
         result = dep.wait_run(run, 600)  # raises unless finished:completed
         family = _family(dep) + [(p.pid, None, VICTIM) for p in apps]
     assert_stopped(family)
-    return BranchCrash(out, _ledger(out), old.pid, new.pid, old_node_id, len(helpers), epsilon_at_kill, rounds_at_kill,
+    return BranchCrash(out, ledger(out), old.pid, new.pid, old_node_id, len(helpers), epsilon_at_kill, rounds_at_kill,
                        offline_after, result.run_id, time.monotonic() - started)
 
 
@@ -402,17 +363,17 @@ def test_branch_sigkilled_mid_round_restarts_with_its_epsilon_continuing(branch_
     assert crash.rounds_at_kill == [1] and crash.epsilon_at_kill == pytest.approx(eps[0], rel=1e-12)
     # continuing, never reset: strictly increasing, and round 3 composes on top of round 1
     assert all(a < b for a, b in zip(eps, eps[1:])), eps
-    assert eps[1] == pytest.approx(_epsilon_after(mine), rel=1e-9)
-    assert eps[1] > _epsilon_after(mine[1:]) * (1 + 1e-6)  # a reset accountant would give round 1's value again
+    assert eps[1] == pytest.approx(epsilon_after(mine), rel=1e-9)
+    assert eps[1] > epsilon_after(mine[1:]) * (1 + 1e-6)  # a reset accountant would give round 1's value again
     # never above its budget
     assert all(l["epsilon"] <= l["budget_epsilon"] for l in mine)
     # its own persisted accountant covers every round it trained, once each, and agrees with the ledger
-    state = _privacy_state(out, VICTIM)
+    state = privacy_state(out, VICTIM)
     assert [r["round"] for r in state["rounds"]] == [1, 3]
     assert [r["epsilon"] for r in state["rounds"]] == pytest.approx(eps, rel=1e-9)
     assert sum(int(h[2]) for h in state["history"]) == sum(l["steps"] for l in mine)
     # the branch that stayed up trained all three rounds
-    assert _state_rounds(out, "branch-0") == [1, 2, 3]
+    assert state_rounds(out, "branch-0") == [1, 2, 3]
     assert (out / "logs" / f"{VICTIM}.log").read_text().count(f"SuperNode ID: {crash.node_id}") == 2
     print(f"\n[branch SIGKILL] {VICTIM}: SuperNode pid {crash.old_pid} + {crash.helpers} helper(s) killed during round 2 "
           f"(epsilon {crash.epsilon_at_kill:.4f} after round 1); offline at the SuperLink {crash.offline_after:.0f} s later; "

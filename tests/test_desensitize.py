@@ -13,7 +13,7 @@ import pytest
 
 from common.privacy.desensitize import Desensitizer, DesensitizeResult, desensitize, field_pii_type
 from common.errors import ConfigError, DataError
-from common.privacy.pii import PII_TYPES, PLACEHOLDERS
+from common.privacy.pii import PII_TYPES, PLACEHOLDERS, SYNTHETIC_TYPES
 from common.data.synthetic.messages import SyntheticRecord, generate_records
 
 # --------------------------------------------------------------------------- one PII type per case
@@ -50,8 +50,8 @@ MASKED = [
     ("BANK_CARD", "amex 3782 822463 10005 blocked", "amex [BANK_CARD] blocked"),
     ("BANK_CARD", "The card is 5105105105105100.", "The card is [BANK_CARD]."),
     ("BANK_CARD", "帮忙查一下 6225 7612 3456 7899 这张卡", "帮忙查一下 [BANK_CARD] 这张卡"),  # mistyped, card-shaped
-    ("BANK_CARD", "Please transfer 500 to my savings account 12345678 by Friday.",
-     "Please transfer 500 to my savings account [BANK_CARD] by Friday."),
+    ("ACCOUNT", "Please transfer 500 to my savings account 12345678 by Friday.",
+     "Please transfer 500 to my savings account [ACCOUNT] by Friday."),
     ("BANK_CARD", "收款账号：6214830123456789", "收款账号：[BANK_CARD]"),
     # E-mails, including a phone number used as the mailbox name.
     ("EMAIL", "邮箱：zhangwei88@qq.com", "邮箱：[EMAIL]"),
@@ -168,9 +168,9 @@ HAND_WRITTEN = [
     ("hi my name is kevin lee and my card got declined", "hi my name is [NAME] and my card got declined"),
     ("Contact: Dr. A. Kowalski, about the overdraft.", "Contact: Dr. [NAME], about the overdraft."),
     ("We run a bakery at 17 Church Lane, Oxford OX1 4AA; the business account is 20-30-40 12345678.",
-     "We run a bakery at [ADDRESS]; the business account is [BANK_CARD]."),
-    ("Please pay into GB29 NWBK 6016 1331 9268 19 by Friday.", "Please pay into [BANK_CARD] by Friday."),
-    ("The recipient is Lukas Weber, IBAN DE44 5001 0517 5407 3249 31.", "The recipient is [NAME], IBAN [BANK_CARD]."),
+     "We run a bakery at [ADDRESS]; the business account is [ACCOUNT]."),
+    ("Please pay into GB29 NWBK 6016 1331 9268 19 by Friday.", "Please pay into [IBAN] by Friday."),
+    ("The recipient is Lukas Weber, IBAN DE44 5001 0517 5407 3249 31.", "The recipient is [NAME], IBAN [IBAN]."),
     ("Hi, this is Jessica Patel. I sent €1317282 to the wrong account on 2024-03-15.",
      "Hi, this is [NAME]. I sent €1317282 to the wrong account on 2024-03-15."),
     ("Call me at +1 415 555 0132 or email jsmith@acme.com — John Smith",
@@ -190,7 +190,7 @@ def test_counts_cover_all_types_and_count_each_value() -> None:
     result = desensitize("我是张伟，手机13812345678，备用139-1234-5678，邮箱a@b.com")
     assert isinstance(result, DesensitizeResult)
     assert set(result.counts) == set(PII_TYPES)
-    assert result.counts == {"ID_CARD": 0, "PHONE": 2, "BANK_CARD": 0, "EMAIL": 1, "NAME": 1, "ADDRESS": 0}
+    assert result.counts == {**{t: 0 for t in PII_TYPES}, "PHONE": 2, "EMAIL": 1, "NAME": 1}
 
 
 def test_masking_is_idempotent_and_never_touches_placeholders() -> None:
@@ -215,8 +215,8 @@ def test_disabled_types_are_left_verbatim_and_not_retyped() -> None:
 
 
 def test_unknown_type_is_a_config_error_naming_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match=r"PASSPORT.*ID_CARD, PHONE, BANK_CARD, EMAIL, NAME, ADDRESS"):
-        Desensitizer(["PHONE", "PASSPORT"])
+    with pytest.raises(ConfigError, match=r"SWIFT.*ID_CARD, PHONE, BANK_CARD, EMAIL, NAME, ADDRESS, HK_ID"):
+        Desensitizer(["PHONE", "SWIFT"])
     with pytest.raises(ConfigError):
         Desensitizer([])
     assert Desensitizer("phone").types == frozenset({"PHONE"})
@@ -243,7 +243,7 @@ def test_apply_fields_masks_text_and_replaces_identifier_columns_wholly() -> Non
     out, counts = Desensitizer().apply_fields(record, ["text"])
     assert out == {"姓名": "[NAME]", "phone": "[PHONE]", "text": "我叫[NAME]，卡号[BANK_CARD]丢了",
                    "label": "card_lost", "branch_name": "Pudong 0231"}
-    assert counts == {"ID_CARD": 0, "PHONE": 1, "BANK_CARD": 1, "EMAIL": 0, "NAME": 2, "ADDRESS": 0}
+    assert counts == {**{t: 0 for t in PII_TYPES}, "PHONE": 1, "BANK_CARD": 1, "NAME": 2}
     assert record["姓名"] == "张三"  # the input is not modified
 
 
@@ -265,8 +265,8 @@ def measure(records: list[SyntheticRecord], desensitizer: Desensitizer | None = 
         ``{type: recall}`` for every PII type, plus ``"non_pii_survival"``.
     """
     desensitizer = desensitizer or Desensitizer()
-    planted = {t: 0 for t in PII_TYPES}
-    caught = {t: 0 for t in PII_TYPES}
+    planted = {t: 0 for t in SYNTHETIC_TYPES}
+    caught = {t: 0 for t in SYNTHETIC_TYPES}
     numbers = survived = 0
     for record in records:
         out = desensitizer.apply(record.text).text
@@ -275,7 +275,7 @@ def measure(records: list[SyntheticRecord], desensitizer: Desensitizer | None = 
             caught[pii.type] += pii.value not in out
         numbers += len(record.non_pii_numbers)
         survived += sum(n in out for n in record.non_pii_numbers)
-    figures = {t: caught[t] / planted[t] for t in PII_TYPES if planted[t]}
+    figures = {t: caught[t] / planted[t] for t in SYNTHETIC_TYPES if planted[t]}
     figures["non_pii_survival"] = survived / numbers
     return figures
 
@@ -284,8 +284,8 @@ def measure(records: list[SyntheticRecord], desensitizer: Desensitizer | None = 
 def test_acceptance_recall_and_non_pii_survival_on_synthetic_records(seed: int) -> None:
     figures = measure(generate_records(2000, seed=seed))
     print(f"\nseed {seed}: " + ", ".join(f"{k}={v:.4f}" for k, v in figures.items()))
-    assert set(PII_TYPES) <= set(figures)
-    for pii_type in PII_TYPES:
+    assert set(SYNTHETIC_TYPES) <= set(figures)
+    for pii_type in SYNTHETIC_TYPES:
         assert figures[pii_type] >= 0.99, (pii_type, figures[pii_type])
     assert figures["non_pii_survival"] >= 0.95
 

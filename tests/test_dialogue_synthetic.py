@@ -18,7 +18,7 @@ from common.data.synthetic.dialogue_exchanges import EXCHANGES
 from common.privacy.desensitize import Desensitizer, desensitize
 from common.data.synthetic.dialogues import TOPICS, Dialogue, generate_dialogues
 from common.errors import ConfigError
-from common.privacy.pii import PII_TYPES
+from common.privacy.pii import PII_TYPES, SYNTHETIC_TYPES
 from common.data.synthetic.messages import PlantedPII
 
 LANGS = ("en", "zh")
@@ -105,7 +105,7 @@ def test_every_prompt_and_most_replies_carry_pii_in_both_languages(dialogues: li
 def test_every_pii_type_is_planted_in_prompts_and_in_replies_of_both_languages(dialogues: list[Dialogue]) -> None:
     sides = {(d.language, side, p.type) for d in dialogues for p in d.pii
              for side, text in (("prompt", d.prompt), ("response", d.response)) if p.value in text}
-    assert sides == {(lang, side, t) for lang in LANGS for side in ("prompt", "response") for t in PII_TYPES}
+    assert sides == {(lang, side, t) for lang in LANGS for side in ("prompt", "response") for t in SYNTHETIC_TYPES}
 
 
 def test_agent_repeats_values_the_customer_gave_and_card_tails_match_the_card(dialogues: list[Dialogue]) -> None:
@@ -129,7 +129,7 @@ def test_desensitizer_removes_planted_pii_from_prompts_and_replies(masked: list[
         for p in d.pii:
             planted[(d.language, p.type)] += 1
             survived[(d.language, p.type)] += p.value in prompt or p.value in response
-    assert set(planted) == {(lang, t) for lang in LANGS for t in PII_TYPES}
+    assert set(planted) == {(lang, t) for lang in LANGS for t in SYNTHETIC_TYPES}
     assert all(survived[key] == 0 for key in planted), {k: v for k, v in survived.items() if v}
 
 

@@ -78,15 +78,17 @@ def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp
     assert not _running(started), [(p.pid, p.cmdline()[:3]) for p in _running(started)]
 
     # what was written stays: the ledger so far verifies, and resuming finishes the run
-    lines = [json.loads(l) for l in (out / "ledger.jsonl").read_text().splitlines()]
+    lines = [e for e in map(json.loads, (out / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
     assert {(l["round"], l["branch"]) for l in lines} >= {(1, "branch-0"), (1, "branch-1")}
     verify = subprocess.run([sys.executable, "-m", "simulations.cli.main", "ledger", "verify", str(out / "ledger.jsonl"),
-                             "--require-signatures"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+                             "--server-key", str(out / "keys" / "server" / "ed25519.pub")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # 0: verified up to a signed head; 2: verified, with the interrupted round's lines after the last head. Never 1.
+    assert verify.returncode in (0, 2) and "FAIL" not in verify.stdout, verify.stdout + verify.stderr
     resumed = _fedbank("simulate", "--resume", str(out))
     stdout, stderr = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, (stdout + stderr)[-3000:]
-    final = [json.loads(l) for l in (out / "ledger.jsonl").read_text().splitlines()]
+    final = [e for e in map(json.loads, (out / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
     spend = sorted((l["round"], l["branch"]) for l in final if l.get("kind") != "failure")
     assert spend == [(r, f"branch-{b}") for r in (1, 2, 3) for b in (0, 1)]
 

@@ -1,4 +1,4 @@
-"""Tests of common.keys.layout: generation, file modes, certificates, loaders, Flower formats."""
+"""Tests of common.keys.layout and common.keys.provision: generation, file modes, certificates, loaders, Flower formats."""
 
 from __future__ import annotations
 
@@ -23,13 +23,13 @@ from common.wire.envelope import open_update, seal_update
 from common.errors import ConfigError, KeyFileError
 from common.keys.layout import (
     KeyLayout,
-    init_keys,
     load_branch_verify_keys,
     load_ed25519_private,
     load_ed25519_public,
     load_x25519_private,
     load_x25519_public,
 )
+from common.keys.provision import init_keys
 
 BRANCHES = ["bank-a", "bank-b", "bank-c"]
 

@@ -10,15 +10,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.errors import FedbankError, LedgerError
-from server.records.ledger import (
-    GENESIS_HASH,
-    LedgerVerification,
-    PrivacyLedger,
-    canonical_json,
-    entry_hash,
-    signed_bytes,
-    verify_ledger,
-)
+from common.wire.canonical import canonical_json
+from server.records.ledger import GENESIS_HASH, LedgerVerification, PrivacyLedger, verify_ledger
+from server.records.ledger_lines import entry_hash, signed_bytes
 
 
 def spend(round_: int, branch: int, epsilon: float = 2.31) -> dict:
@@ -186,7 +180,7 @@ def test_reopen_refuses_edited_tail(ledger_path):
         PrivacyLedger(ledger_path)
 
 
-@pytest.mark.parametrize("field", ["seq", "prev_hash", "hash", "signature"])
+@pytest.mark.parametrize("field", ["seq", "prev_hash", "hash", "signature", "server_signature"])
 def test_reserved_fields_refused(tmp_path, field):
     ledger = PrivacyLedger(tmp_path / "l.jsonl")
     with pytest.raises(LedgerError):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from common.config.run import ModelConfig
+from common.config.sections import ModelConfig
 from common.errors import ModelError
 from common.model.build import build_peft_model, load_tokenizer
 from common.model.adapter import adapter_arrays

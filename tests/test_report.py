@@ -25,7 +25,7 @@ from common.errors import DataError, FedbankError
 from server.records.ledger import RESERVED_FIELDS, PrivacyLedger
 from server.report.build import build_report, infer_format, write_report
 from server.report.schema import ReportError
-from tests.report_runs import EVIL, synthetic_run
+from tests.report_runs import EVIL, server_fingerprint, synthetic_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,8 +39,13 @@ def _ledger(run_dir: Path) -> list[dict]:
 
 
 def _branch_lines(run_dir: Path) -> list[dict]:
-    """The record-level lines (one per branch per round), without any client-level '(server)' line."""
+    """The record-level lines (one per branch per round), without any server line (release, failure, head)."""
     return [r for r in _ledger(run_dir) if r["branch"] != "(server)" and r.get("kind", "record-level") == "record-level"]
+
+
+def _report_lines(run_dir: Path) -> list[dict]:
+    """The lines the report shows as rows: every line but the server's failure and head lines."""
+    return [r for r in _ledger(run_dir) if r.get("kind") not in ("failure", "head")]
 
 
 def _last_epsilon(run_dir: Path) -> dict[str, float]:
@@ -58,12 +63,15 @@ def _copy_run(src: Path, dst: Path) -> Path:
 
 
 def _rechain(run_dir: Path, edit) -> None:
-    """Rewrite the ledger through the real writer, passing each entry through ``edit`` (a valid chain)."""
-    rows = _ledger(run_dir)
+    """Rewrite the ledger through the real writer, passing each entry through ``edit`` (a valid chain).
+
+    Without the server's key: the rewritten ledger is unsigned (its old server signatures and heads are dropped).
+    """
+    rows = [row for row in _ledger(run_dir) if row.get("kind") != "head"]
     (run_dir / "ledger.jsonl").unlink()
     ledger = PrivacyLedger(run_dir / "ledger.jsonl")
     for row in rows:
-        ledger.append(edit({k: v for k, v in row.items() if k not in RESERVED_FIELDS}))
+        ledger.append(edit({k: v for k, v in row.items() if k not in RESERVED_FIELDS + ("server_signature",)}))
 
 
 class _Rows(HTMLParser):
@@ -127,8 +135,8 @@ def test_html_summary_matches_ledger_last_epsilon_per_branch(e2e_run, tmp_path):
         attrs, cells = rows[branch]
         assert float(attrs["data-epsilon"]) == eps  # exact, not rounded
         assert f"{eps:.3f}" in cells  # and what the reviewer reads
-    assert 'id="ledger-verdict" data-ok="true"' in text and "<b>OK</b>" in text
-    assert f"{len(_ledger(run))} ledger lines" in text
+    # no trust anchor stated: never a green "OK", whatever keys/ folder the run directory holds
+    assert 'data-ok="false" data-status="not-verified"' in text and "<b>not verified</b>" in text
     for heading in ("Summary", "Epsilon over the rounds", "DP parameters per branch per round",
                     "Desensitization", "Ledger verification", "Model utility per round",
                     "Failures, rejected updates", "What each epsilon protects"):
@@ -159,14 +167,14 @@ def test_near_budget_branch_is_highlighted(e2e_run, tmp_path):
         assert rows[other][0]["data-state"] == "ok" and "class" not in rows[other][0]
     report = build_report(run)
     assert report["summary"]["branches_near_budget"] == ["branch-0"]
-    assert report["verification"]["ok"]
+    assert report["verification"]["chain_ok"] and report["verification"]["status"] == "not-verified"
 
 
 def test_json_and_csv_agree_with_the_ledger(e2e_run, tmp_path):
     run = e2e_run.output_dir
     ledger = _branch_lines(run)
     doc = json.loads(write_report(run, tmp_path / "r.json", "json").read_text())
-    assert doc["format"] == "fedbank-report" and doc["verification"]["ok"]
+    assert doc["format"] == "fedbank-report" and doc["verification"]["chain_ok"]
     assert {b["branch"]: b["final_epsilon"] for b in doc["branches"]} == _last_epsilon(run)
     assert {b["branch"]: b["budget_epsilon"] for b in doc["branches"]} == {r["branch"]: r["budget_epsilon"] for r in ledger}
     assert len(doc["ledger"]) == len(ledger)
@@ -180,7 +188,7 @@ def test_json_and_csv_agree_with_the_ledger(e2e_run, tmp_path):
     assert doc["consistency"]["metrics_vs_ledger"] == []
 
     rows = list(csv.DictReader(io.StringIO(write_report(run, tmp_path / "r.csv", "csv").read_text())))
-    assert len(rows) == len(_ledger(run))  # one row per branch per round (and per client-level line, if any)
+    assert len(rows) == len(_report_lines(run))  # one row per branch per round (and per client-level line, if any)
     by_key = {(int(r["round"]), r["branch"]): r for r in rows}
     for line in ledger:
         row = by_key[(line["round"], line["branch"])]
@@ -203,7 +211,7 @@ def test_tampered_ledger_shows_fail_with_the_line_number(e2e_run, tmp_path):
     lines[n - 1] = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
     (run / "ledger.jsonl").write_text("".join(lines))
     text = _html(run, tmp_path)
-    assert f'data-ok="false" data-bad-line="{n}"' in text
+    assert f'data-ok="false" data-status="failed" data-bad-line="{n}"' in text
     assert "<b>FAIL</b>" in text and f"first bad line: <b>{n}</b>" in text and f"line {n}: hash does not match" in text
     doc = json.loads(write_report(run, tmp_path / "r.json", "json").read_text())
     assert doc["verification"]["ok"] is False and doc["verification"]["bad_line"] == n
@@ -255,9 +263,9 @@ def test_format_comes_from_the_flag_else_the_suffix():
 
 def test_client_level_rejections_audit_and_signatures(tmp_path):
     run = synthetic_run(tmp_path, signed=True)
-    report = build_report(run)
+    report = build_report(run, server_fingerprint=server_fingerprint(run))
     v = report["verification"]
-    assert v["ok"] and v["signatures_checked"] and v["entries"] == 12
+    assert v["ok"] and v["status"] == "verified" and v["entries"] == 15  # 12 lines and 3 signed heads
     states = {b["branch"]: b["state"] for b in report["branches"]}
     assert states == {"branch-0": "exhausted", "branch-1": "near-budget", "branch-2": "ok"}
     assert [b["final_epsilon"] for b in report["branches"]] == [3.9, 9.3, 5.0]
@@ -266,7 +274,7 @@ def test_client_level_rejections_audit_and_signatures(tmp_path):
     assert report["summary"]["client_level_epsilon"] == 4.5 and report["summary"]["rejected"] == 1
     assert report["audit"]["consistent"] is True and report["audit"]["empirical_epsilon_lower_bound"] == 0.72
 
-    text = _html(run, tmp_path)
+    text = write_report(run, tmp_path / "report.html", "html", server_fingerprint=server_fingerprint(run)).read_text()
     rows = _branch_rows(text)
     assert rows["branch-0"][0]["class"] == "exhausted" and "budget exhausted" in rows["branch-0"][1]
     assert rows["branch-1"][0]["class"] == "near" and "audit lower bound 0.720" in rows["branch-1"][1]
@@ -275,7 +283,8 @@ def test_client_level_rejections_audit_and_signatures(tmp_path):
     assert "<b>no</b>: update-norm" in text  # the ledger's own mark that the update stayed out of the model
     assert "Empirical privacy audit" in text and "Consistent" in text
     assert EVIL not in text and html.escape(EVIL, quote=True) in text  # file text is escaped, never markup
-    assert "Signed lines: 12 of 12; signatures checked against the verify keys of 4 signer(s)" in text
+    assert 'data-status="verified"' in text and "Lines carrying a signature: 15 of 15." in text
+    assert "claims signed by: (server) x3, branch-0 x3, branch-1 x3, branch-2 x3" in text
 
     rows_csv = list(csv.DictReader(io.StringIO(write_report(run, tmp_path / "r.csv", "csv").read_text())))
     assert len(rows_csv) == 12 and sum(r["branch"] == "(server)" for r in rows_csv) == 3
@@ -286,8 +295,8 @@ def test_client_level_rejections_audit_and_signatures(tmp_path):
     entry["signature"] = "00" * 64  # a forged signature; the hash chain itself stays intact
     lines[5] = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
     (run / "ledger.jsonl").write_text("".join(lines))
-    v = build_report(run)["verification"]
-    assert not v["ok"] and v["bad_line"] == 6 and "signature does not verify" in v["reason"]
+    v = build_report(run, server_fingerprint=server_fingerprint(run))["verification"]
+    assert v["status"] == "failed" and v["bad_line"] == 6 and "signature does not verify" in v["reason"]
 
 
 def test_audit_bound_above_formal_epsilon_is_a_violation(tmp_path):

@@ -18,7 +18,7 @@ from tests.conftest import E2E_CONFIG
 
 
 def _ledger(run):
-    return [json.loads(l) for l in (run.output_dir / "ledger.jsonl").read_text().splitlines()]
+    return [e for e in map(json.loads, (run.output_dir / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
 
 
 def _cfg(run) -> RunConfig:
@@ -105,7 +105,7 @@ def test_flower_processes_come_from_this_interpreters_environment(tmp_path):
     import sys
     from pathlib import Path
 
-    from simulations.local.runner import flower_env
+    from simulations.flower_cli import flower_env
 
     env = flower_env(tmp_path)
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from common.config.run import RunConfig, read_labels
+from common.config.files import read_labels
+from common.config.run import RunConfig
 from common.data.corpus import Corpus
 from common.data.synthetic.streams import SYNTHETIC, generator_labels
 from common.errors import DataError

@@ -1,7 +1,7 @@
-"""Key material for a fedbank deployment: generate, write and load.
+"""A deployment's key directory at run time: its layout, the loaders of its files, their checks.
 
-``init_keys`` creates every key and certificate a deployment needs under one
-directory (private keys mode 0600, never overwritten without ``force``)::
+:func:`common.keys.provision.init_keys` writes every key and certificate a
+deployment needs under one directory (private keys mode 0600)::
 
     <keys>/manifest.json                  {"format": "fedbank-keys", "version": 1, "branches": [...], "hosts": [...]}
     <keys>/ca/ca.crt                      CA certificate (ECDSA P-256, PEM): SuperLink --ssl-ca-certfile,
@@ -24,30 +24,28 @@ the private key with ``load_ssh_private_key`` and needs a NIST-curve EC key;
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from common.errors import ConfigError, KeyFileError
 
 __all__ = [
     "BranchKeys",
     "KeyLayout",
-    "init_keys",
+    "check_branch_ids",
     "check_key_dir",
+    "require_key_files",
     "load_branch_verify_keys",
     "load_certificate",
     "load_ed25519_private",
@@ -58,10 +56,7 @@ __all__ = [
 
 MANIFEST_FORMAT = "fedbank-keys"
 MANIFEST_VERSION = 1
-CA_DAYS = 3650
-CERT_DAYS = 825
 _BRANCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DNS_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _INIT_HINT = "run `fedbank keys init`"
 
 
@@ -145,88 +140,14 @@ class KeyLayout:
             data = json.loads(_read(path, "key manifest"))
             if data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
                 raise ValueError("unknown format or version")
-            ids = tuple(_check_branch_ids(data["branches"]))
+            ids = tuple(check_branch_ids(data["branches"]))
         except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
             raise KeyFileError(f"{path} is not a valid fedbank key manifest ({exc}): run `fedbank keys init --force`") from exc
         return cls(root, ids)
 
 
-# --------------------------------------------------------------------------- generation
-
-
-def init_keys(
-    out_dir: str | os.PathLike[str],
-    branches: Sequence[str] | int,
-    hosts: Sequence[str] = ("127.0.0.1", "localhost"),
-    force: bool = False,
-) -> KeyLayout:
-    """Create all key material of a deployment under ``out_dir``.
-
-    Args:
-        out_dir: Directory to write to (created if missing).
-        branches: Branch ids, or a count ``n`` for ``branch-0`` .. ``branch-{n-1}``.
-        hosts: Names and IP addresses the SuperLink is reached at; each goes into
-            the TLS certificate's subjectAltName.
-        force: Replace existing files instead of refusing.
-
-    Returns:
-        The layout of the written files.
-
-    Raises:
-        ConfigError: A branch id or host is invalid.
-        KeyFileError: A file exists and ``force`` is false, or a file cannot be written.
-    """
-    if isinstance(branches, str):
-        raise ConfigError(f"branches must be a list of branch ids or a count, got the string {branches!r}")
-    ids = [f"branch-{i}" for i in range(branches)] if isinstance(branches, int) else list(branches)
-    layout = KeyLayout(Path(out_dir), tuple(_check_branch_ids(ids)))
-    sans = _subject_alt_names(hosts)
-    if not force:
-        for path in layout.private_files() + layout.public_files():
-            if path.exists() or path.is_symlink():
-                raise KeyFileError(f"{path} already exists: pass --force to overwrite the keys in {layout.root}")
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _ca_certificate(ca_key)
-    tls_key = ec.generate_private_key(ec.SECP256R1())
-    tls_cert = _server_certificate(tls_key, ca_key, ca_cert, sans, hosts[0])
-    pem = serialization.Encoding.PEM
-
-    files: list[tuple[Path, bytes, bool]] = [
-        (layout.ca_cert, ca_cert.public_bytes(pem), False),
-        (layout.ca_key, _private_pem(ca_key), True),
-        (layout.superlink_cert, tls_cert.public_bytes(pem), False),
-        (layout.superlink_key, _private_pem(tls_key), True),
-        *_pem_pair(layout.server_x25519_key, layout.server_x25519_pub, X25519PrivateKey.generate()),
-        *_pem_pair(layout.server_ed25519_key, layout.server_ed25519_pub, Ed25519PrivateKey.generate()),
-    ]
-    for b in layout.branches.values():
-        auth = ec.generate_private_key(ec.SECP384R1())
-        ssh_priv = auth.private_bytes(pem, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
-        ssh_pub = auth.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        files += [(b.supernode_auth_key, ssh_priv, True), (b.supernode_auth_pub, ssh_pub + b"\n", False)]
-        files += _pem_pair(b.ed25519_key, b.ed25519_pub, Ed25519PrivateKey.generate())
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "version": MANIFEST_VERSION,
-        "branches": list(layout.branch_ids),
-        "hosts": list(hosts),
-    }
-    files.append((layout.manifest, (json.dumps(manifest, indent=2) + "\n").encode(), False))
-
-    for directory in [layout.root / sub for sub in ("", "ca", "superlink", "server", "branches")] + [
-        b.dir for b in layout.branches.values()
-    ]:
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise KeyFileError(f"cannot create {directory}: {exc.strerror or exc}; check permissions") from exc
-    for path, data, private in files:
-        _write(path, data, private=private, force=force)
-    return layout
-
-
-def _check_branch_ids(ids: Sequence[str]) -> list[str]:
+def check_branch_ids(ids: Sequence[str]) -> list[str]:
+    """The branch ids, checked: at least one, each 1-64 safe characters, no duplicates (ConfigError otherwise)."""
     ids = list(ids)
     if not ids:
         raise ConfigError("no branches given: name at least one branch")
@@ -238,106 +159,11 @@ def _check_branch_ids(ids: Sequence[str]) -> list[str]:
     return ids
 
 
-def _subject_alt_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
-    if isinstance(hosts, str) or not hosts:
-        raise ConfigError("hosts must be a non-empty list of DNS names or IP addresses")
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-            continue
-        except ValueError:
-            pass
-        if not (len(host) <= 253 and all(_DNS_LABEL_RE.match(label) for label in host.rstrip(".").split("."))):
-            raise ConfigError(f"invalid host {host!r}: give a DNS name or an IP address")
-        sans.append(x509.DNSName(host))
-    return list(dict.fromkeys(sans))
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fedbank"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    )
-
-
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
-        encipher_only=False, decipher_only=False,
-    )  # fmt: skip
-
-
-def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    now = datetime.now(timezone.utc)
-    name = _name("fedbank deployment CA")
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-
-
-def _server_certificate(
-    key: ec.EllipticCurvePrivateKey,
-    ca_key: ec.EllipticCurvePrivateKey,
-    ca_cert: x509.Certificate,
-    sans: list[x509.GeneralName],
-    common_name: str,
-) -> x509.Certificate:
-    now = datetime.now(timezone.utc)
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name[:64]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=CERT_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-
-def _private_pem(key: ec.EllipticCurvePrivateKey | X25519PrivateKey | Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _pem_pair(key_path: Path, pub_path: Path, key: X25519PrivateKey | Ed25519PrivateKey) -> Iterator[tuple]:
-    yield key_path, _private_pem(key), True
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    yield pub_path, pub, False
-
-
-def _write(path: Path, data: bytes, *, private: bool, force: bool) -> None:
-    """Create ``path`` with its final mode from the start (0600 private, 0644 public)."""
-    try:
-        if force and (path.exists() or path.is_symlink()):
-            path.unlink()  # O_TRUNC would keep the old file's (maybe looser) mode
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(path, flags, 0o600 if private else 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-    except FileExistsError as exc:
-        raise KeyFileError(f"{path} already exists: pass --force to overwrite it") from exc
-    except OSError as exc:
-        raise KeyFileError(f"cannot write {path}: {exc.strerror or exc}; check the directory's permissions") from exc
+def require_key_files(paths: Iterable[Path], role: str) -> None:
+    """Raise :class:`KeyFileError` naming the first of ``paths`` that is missing, which ``role`` needs."""
+    for path in paths:
+        if not path.is_file():
+            raise KeyFileError(f"{path} is missing: the {role} needs it (copy it from the `fedbank keys init` directory)")
 
 
 # --------------------------------------------------------------------------- loading
@@ -443,7 +269,7 @@ def load_branch_verify_keys(keys_dir: str | os.PathLike[str]) -> dict[str, Ed255
     """Load every branch's Ed25519 verification key listed in the key manifest.
 
     Args:
-        keys_dir: A key directory written by :func:`init_keys` (only the
+        keys_dir: A key directory written by :func:`~common.keys.provision.init_keys` (only the
             manifest and the ``branches/<id>/ed25519.pub`` files are needed).
 
     Returns:

@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from common.config.run import ModelConfig
+from common.config.sections import ModelConfig
 from common.errors import ModelError
 from common.model.build import build_base_model, load_tokenizer
 

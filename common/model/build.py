@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from common.config.run import ModelConfig
+from common.config.sections import ModelConfig
 from common.errors import ModelError
 
 TINY_MODELS = ("tiny-bert", "tiny-llama", "tiny-gpt2")

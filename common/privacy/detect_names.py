@@ -10,11 +10,54 @@ Mr./Ms./Dr., or starting with a common first name
 
 from __future__ import annotations
 
+import logging
 import re
 
-from common.privacy.detect_addresses import LOWER_CHARS, UPPER_CHARS, ZH_STOP
-from common.privacy.pii import CN_COMPOUND_SURNAMES, CN_GIVEN_NAME_CHARS, CN_SURNAMES, EN_FIRST_NAMES
+import jieba
+from jieba import posseg
+
+from common.privacy.detect_addresses import ZH_STOP
+from common.privacy.detect_names_en import detect_en_name
+from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
+from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
 from common.privacy.spans import by_priority
+
+jieba.setLogLevel(logging.WARNING)
+_WORD_TAGS = posseg.dt.word_tag_tab  # jieba's dictionary: word -> part of speech
+_DOT_NAME = re.compile(r"[\u4e00-\u9fff]{2,6}[·•・.][\u4e00-\u9fff]{2,8}")  # 阿依古丽·买买提, 约翰·史密斯
+_NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[老小阿]([\u4e00-\u9fff])(?=[，。！？,.!?\s说的在帮给让跟和也都就已]|$)")
+
+
+def _ordinary_word(word: str, opening: bool = True) -> bool:
+    """A word (or, with ``opening``, a word opening it) that jieba knows as something other than a name (商家, 银行卡)."""
+    for piece in (word, word[:2]) if opening and word[:2] not in CN_COMPOUND_SURNAMES else (word,):
+        tag = _WORD_TAGS.get(piece)
+        if tag is not None and not tag.startswith("nr"):
+            return True
+    return False
+
+
+def _cued_word(word: str) -> bool:
+    """After a cue, a word jieba knows as a common noun, verb, place word ... (我是商家), not a proper name (金洋 is ns)."""
+    tag = _WORD_TAGS.get(word)
+    return tag is not None and tag[0] in "nvsatfdrmqpculi" and not tag.startswith(("nr", "ns", "nz", "nt"))
+
+
+def _jieba_names(work: str) -> list[tuple[int, int]]:
+    """Person names jieba's part-of-speech tagger finds, starting with a known surname; adjacent pieces merged."""
+    spans, pos = [], 0
+    for word, flag in posseg.cut(work):
+        start, pos = pos, pos + len(word)
+        if not flag.startswith("nr"):
+            continue
+        if spans and spans[-1][1] == start and pos - spans[-1][0] <= 4:
+            spans[-1] = (spans[-1][0], pos)
+        else:
+            spans.append((start, pos))
+    return [(s, e) for s, e in spans if 2 <= e - s <= 4 and (surname := _cn_surname_at(work, s))
+            and not _ordinary_word(work[s:e]) and work[s:e] not in _CN_NOT_NAME_WORDS
+            and not any(c in _CN_GIVEN_STOP for c in work[s + len(surname):e])
+            and any(c in CN_GIVEN_NAME_CHARS for c in work[s + len(surname):e])]
 
 # --------------------------------------------------------------------------- names
 _CN_NAME_CUE = re.compile(
@@ -38,35 +81,7 @@ _CN_NOT_NAME_WORDS = frozenset(
     "谢谢 马上 黄金 曾经 许多 许可 朱古 林业 邮箱 代办 代理".split())
 _CN_HAN = re.compile(r"[\u4e00-\u9fff]")
 
-_EN_TOKEN = rf"[{UPPER_CHARS}](?:['’][{UPPER_CHARS}])?[{LOWER_CHARS}]+(?:[{UPPER_CHARS}][{LOWER_CHARS}]+)?(?:-[{UPPER_CHARS}][{LOWER_CHARS}]+)?"
-_EN_NAME = rf"(?:[{UPPER_CHARS}]\.[ \t]*){{0,2}}{_EN_TOKEN}(?:[ \t]+{_EN_TOKEN}){{0,2}}"  # also A. Kowalski
-_EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+"
-_EN_SIGN_OFF = (r"(?:regards|sincerely|cheers|thanks|thank you|best|yours truly|yours faithfully|yours sincerely)"
-                r"(?:[,!.]?[ \t]*\n\s*|,[ \t]*)")  # "Regards,\nJohn Smith" / "Thanks, John"
-_EN_CUE_WORDS = (r"(?:my name is|my name's|name\s*:|account holder\s*:?|card ?holder\s*:?|signed\s*:?|"
-                 r"(?:payee|beneficiary|recipient|account name)(?:\s+is|\s*:)?|on behalf of|from\s*:|husband|wife|son|daughter|mother|father|partner|"
-                 r"(?:wire|transfer|payment|remittance|sent|send|paid|pay)(?:\s+[a-z]+)?\s+to|"
-                 r"(?:wire|transfer|payment|remittance)\s+of\s+[£$€¥]?[\d][\d.,]*(?:\s+[a-z]{3})?\s+to)[,:]?\s+")
-_EN_STRONG_CUE = re.compile(rf"\b(?i:{_EN_SIGN_OFF}|{_EN_CUE_WORDS})(?:{_EN_TITLE})?(?P<name>{_EN_NAME})")
-_EN_WEAK_CUE = re.compile(
-    rf"(?:\b(?i:i am|i['’]m|this is|it['’]s|dear|hi|hello|good (?:morning|afternoon|evening))\s+)"
-    rf"(?P<title>{_EN_TITLE})?(?P<name>{_EN_NAME})")
-_EN_PAYEE = re.compile(rf"\b(?i:paid|pay|sent|send|owe|transferred|wired)\s+(?P<name>{_EN_NAME})")
-# "my name is kevin lee": lower-case names, only after the strongest cues and a known first name.
-_EN_LOWER_NAME = re.compile(r"\b(?i:my name is|my name's|name\s*:|i am called)\s+(?P<first>[a-z]+)(?:[ \t]+(?P<last>[a-z]+))?")
-_EN_LOWER_STOP = frozenset("and but or i im from with my the here calling speaking writing again please thanks is was "
-                           "to at in on for about regarding sir madam".split())
-_EN_NAME_AT = re.compile(rf"(?P<name>{_EN_NAME})")
-_EN_AFTER_TITLE = re.compile(rf"\b{_EN_TITLE}(?P<name>{_EN_NAME})")
-_EN_NOT_NAME = frozenset(
-    "Sir Madam Bank Banking Card Cards Visa Mastercard UnionPay Amex Please Thanks Thank Hello Hi Dear The My "
-    "Your Our This That Customer Service Support Team Manager Branch Account Online Mobile App Street Road "
-    "Avenue Lane January February March April May June July August September October November December "
-    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday Chinese English China Hong Kong London Today "
-    "Yesterday Tomorrow Morning Regards Best Kind Sincerely Cheers Urgent Help Dispute Fraud Loan Mortgage "
-    "Credit Debit Transfer Payment Statement Balance Fee Fees Yes No Not Just Also Still Sorry Okay Ok Have Will "
-    "Can Could Would Should Let Looking Hope Any Is Are Do Does Did We They He She It And But So As If In On At For "
-    "With From To Of Again Anyway Bye Good Great Appreciate Waiting Regarding".split())
+
 
 
 
@@ -141,7 +156,18 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
         if ch in CN_SURNAMES and len(given) == 2 and all(c in CN_GIVEN_NAME_CHARS for c in given):
             if _cn_free_start(work, start) and work[start:start + 2] not in _CN_NOT_NAME_WORDS:
                 cueless.append((start, start + 3))
-    return by_priority(cued, titled, cueless)
+    cued = [(s, e) for s, e in cued if not _cued_word(work[s:e])]
+    dotted = [m.span() for m in _DOT_NAME.finditer(work)]
+    nick = [(m.start(), m.end()) for m in _NICKNAME.finditer(work) if _cn_surname_at(m.group(1), 0)
+            and not _ordinary_word(m.group())]
+    jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
+    titled = [(s, e) for s, e in titled if not _cued_word(work[s:e])]
+    cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
+    found = [(s, e) for s, e in by_priority(dotted, cued, titled, cueless, jieba_found, nick)
+             if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
+    names = {work[s:e] for s, e in found if e - s >= 2}
+    again = [m.span() for name in names for m in re.finditer(re.escape(name), work)]  # every later mention
+    return by_priority(found, again)
 
 
 def _greeted_cn_name(work: str, start: int, name: str) -> bool:
@@ -157,46 +183,6 @@ def _plausible_cn_name(s: str) -> bool:
     return surname is not None and len(s) - len(surname) <= 2 and all(c in CN_GIVEN_NAME_CHARS for c in s[len(surname):])
 
 
-def _en_name_span(m: re.Match[str] | None, need_known: bool = False, min_tokens: int = 1) -> tuple[int, int] | None:
-    """Span of the name tokens in ``m`` up to the first non-name word.
-
-    Args:
-        m: A match with a ``name`` group, or None.
-        need_known: Require a common first name, or at least two tokens.
-        min_tokens: Fewest name tokens to accept.
-    """
-    if m is None:
-        return None
-    kept = []
-    for t in re.finditer(r"\S+", m.group("name")):
-        if t.group() in _EN_NOT_NAME:
-            break
-        kept.append(t)
-    if len(kept) < min_tokens or (need_known and kept[0].group() not in EN_FIRST_NAMES and len(kept) < 2):
-        return None
-    base = m.start("name")
-    return base + kept[0].start(), base + kept[-1].end()
-
-
-def _detect_en_name(work: str) -> list[tuple[int, int]]:
-    cued = [s for m in _EN_STRONG_CUE.finditer(work) if (s := _en_name_span(m))]
-    cued += [s for m in _EN_WEAK_CUE.finditer(work) if (s := _en_name_span(m, need_known=m.group("title") is None))]
-    cued += [s for m in _EN_AFTER_TITLE.finditer(work) if (s := _en_name_span(m))]
-    cued += [s for m in _EN_PAYEE.finditer(work) if (s := _en_name_span(m, min_tokens=2))]
-    known = []
-    for token in re.finditer(rf"\b{_EN_TOKEN}\b", work):  # Olivia Taylor: a common first name + surname
-        if token.group() in EN_FIRST_NAMES:
-            m = _EN_NAME_AT.match(work, token.start())
-            s = _en_name_span(m)
-            if s and s[1] > token.end():
-                known.append(s)
-    for m in _EN_LOWER_NAME.finditer(work):
-        if m.group("first").capitalize() in EN_FIRST_NAMES:
-            last = m.group("last")
-            cued.append((m.start("first"), m.end("last") if last and last not in _EN_LOWER_STOP else m.end("first")))
-    return by_priority(cued, known)
-
-
-def detect_name(work: str) -> list[tuple[int, int]]:
-    return by_priority(_detect_cn_name(work), _detect_en_name(work))
+def detect_name(work: str) -> list[tuple[int, int, str]]:
+    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)], detect_en_name(work))
 

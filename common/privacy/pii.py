@@ -25,8 +25,25 @@ import datetime as _dt
 
 from common.errors import DataError
 
-PII_TYPES: tuple[str, ...] = ("ID_CARD", "PHONE", "BANK_CARD", "EMAIL", "NAME", "ADDRESS")
-"""The PII type names, in canonical order."""
+PII_TYPES: tuple[str, ...] = (
+    "ID_CARD", "PHONE", "BANK_CARD", "EMAIL", "NAME", "ADDRESS",
+    "HK_ID", "MO_ID", "TW_ID", "PERMIT", "PASSPORT", "SSN", "MEDICAL_INSURANCE", "IBAN", "ACCOUNT",
+    "DATE_OF_BIRTH", "LICENSE_PLATE", "IP_ADDRESS", "DEVICE_ID", "SOCIAL_ID", "EMPLOYER", "LOCATION")
+"""The PII type names, in canonical order (the first six are the original vocabulary of the signed claim).
+
+``ID_CARD`` is a PRC resident ID (18 or 15 digits, also the 81/82/83 residence
+permits of Hong Kong, Macau and Taiwan residents); ``PERMIT`` a Mainland travel
+permit (回乡证, 台胞证, 往来港澳通行证); ``SSN`` a social-security number (US SSN,
+UK National Insurance, PRC 社保卡); ``ACCOUNT`` a bank account number that is
+not a card or IBAN; ``SOCIAL_ID`` a WeChat/QQ/Alipay/Venmo account; ``EMPLOYER``
+and ``LOCATION`` a person's employer and precise whereabouts.
+"""
+
+SYNTHETIC_TYPES: tuple[str, ...] = PII_TYPES[:6]
+"""The types the synthetic generators plant (:mod:`common.data.synthetic`)."""
+
+DETECTOR_VERSION = "2.0"
+"""Version of the branch's detector; the measured recall (``measured_recall.json``) is for this version."""
 
 PLACEHOLDERS: dict[str, str] = {name: f"[{name}]" for name in PII_TYPES}
 """Typed placeholder that replaces a detected value of each PII type."""

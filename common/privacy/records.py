@@ -13,8 +13,11 @@ to ``"field: value; field: value; ..."`` -- but only after it is made safe:
    characters (``SW1*``), or dropped (``data.quasi-columns``; by default
    chosen from the column name);
 3. **every remaining value is masked like free text** by the branch's
-   :class:`~common.privacy.desensitize.Desensitizer` (a phone number typed into a
-   ``note`` column becomes ``[PHONE]``);
+   :class:`~common.privacy.desensitize.Desensitizer`, the same detector a chat
+   message goes through: a clerk's ``remark`` or ``note`` column with a name,
+   phone, ID or address in it keeps its words and loses the values
+   (``Customer [NAME] called from [PHONE]``); coded and numeric columns
+   (German Credit's ``A11``, amounts) come through untouched;
 4. codes may be turned into words (``data.value-map``: ``A11`` ->
    ``checking < 0 DM``), which helps a pretrained base;
 5. the kept fields are written in a fixed order with readable names
@@ -31,7 +34,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.config.run import QUASI_RULES, RunConfig, read_json_setting
+from common.config.files import read_json_setting
+from common.config.run import RunConfig
+from common.config.sections import QUASI_RULES
 from common.privacy.desensitize import Desensitizer, field_pii_type
 from common.errors import ConfigError
 from common.privacy.pii import PII_TYPES

@@ -13,7 +13,9 @@ belong to a round that did not finish.  They are moved to
 ``ledger.unfinished.jsonl`` (kept for review) and the ledger is cut back to
 the checkpointed head, so when that round runs again -- branches resend their
 cached replies, spending nothing twice -- the finished ledger holds exactly
-the lines of an uninterrupted run and still verifies.  A branch that spent in
+the lines of an uninterrupted run and still verifies.  With the server's key
+the ledger position is checked against the server-signed head line the
+round's seal wrote just before the checkpoint.  A branch that spent in
 the unfinished attempt but is not sampled when the round runs again (with
 ``fraction-train`` < 1 Flower samples anew) keeps its spend on record:
 :func:`unfinished_claims` hands its signed claim back to the server, which
@@ -29,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.atomic import write_bytes_atomic
 from common.wire.envelope import deserialize_arrays, serialize_arrays
@@ -93,8 +96,13 @@ def load_velocity(out_dir: Path, ckpt: Checkpoint) -> dict[str, np.ndarray] | No
         raise FedbankError(f"checkpoint momentum {path} is unreadable ({exc}): the run cannot be resumed") from exc
 
 
-def rewind_ledger(ledger_path: Path, ckpt: Checkpoint) -> int:
-    """Cut the ledger back to the checkpoint; return how many lines were moved aside."""
+def rewind_ledger(ledger_path: Path, ckpt: Checkpoint, server_key: Ed25519PublicKey | None = None) -> int:
+    """Cut the ledger back to the checkpoint; return how many lines were moved aside.
+
+    With the server's public key, the kept ledger must also verify under it and
+    end with the server-signed head of the checkpointed round, so the
+    checkpoint's unsigned ``ledger_head`` names a head the server signed.
+    """
     ledger_path = Path(ledger_path)
     if not ledger_path.exists():
         if ckpt.ledger_entries:
@@ -111,9 +119,13 @@ def rewind_ledger(ledger_path: Path, ckpt: Checkpoint) -> int:
             fh.flush()
             os.fsync(fh.fileno())
         write_bytes_atomic(ledger_path, b"".join(keep))
-    result = verify_ledger(ledger_path)
+    result = verify_ledger(ledger_path, server_key=server_key)
     if not result.ok or result.head_hash != ckpt.ledger_head:
         raise LedgerError(f"{ledger_path} does not match the checkpoint ({result.reason}): run 'fedbank ledger verify'")
+    if server_key is not None and ckpt.ledger_entries and (
+            result.sealed_line != ckpt.ledger_entries or result.sealed_round != ckpt.round):
+        raise LedgerError(f"{ledger_path} does not end with the server-signed head of round {ckpt.round} the "
+                          "checkpoint names: run 'fedbank ledger verify'")
     return len(extra)
 
 

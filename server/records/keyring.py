@@ -1,9 +1,9 @@
 """The aggregation server's keys for the update envelope.
 
 Loaded from ``security.keys-dir``: the server's X25519 private key (to open
-updates), its Ed25519 private key (to sign the global adapter) and every
-registered branch's Ed25519 public key (to verify updates and privacy
-claims).  A branch missing here is an unknown branch.
+updates), its Ed25519 private key (to sign the global adapter and the ledger)
+and every registered branch's Ed25519 public key (to verify updates and
+privacy claims).  A branch missing here is an unknown branch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from common.keys.layout import KeyLayout, load_branch_verify_keys, load_ed25519_private, load_x25519_private
+from common.keys.layout import (KeyLayout, load_branch_verify_keys, load_ed25519_private, load_ed25519_public,
+                                load_x25519_private)
+from server.records.ledger import SERVER_BRANCH
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,11 @@ class ServerKeys:
 
 
 def ledger_verify_keys(keys_dir: Path) -> dict[str, Ed25519PublicKey]:
-    """Keys that verify a ledger's signatures: each branch's, and the server's for ``(server)`` lines."""
-    from common.keys.layout import load_ed25519_public
+    """Keys of a key directory that verify a ledger's signatures: each branch's, and the server's for its lines.
 
+    For a party that holds the key directory itself (the server's tests, a
+    resume); a reviewer states a trust anchor instead (:mod:`server.records.ledger_proof`).
+    """
     keys: dict[str, Ed25519PublicKey] = dict(load_branch_verify_keys(keys_dir))
-    keys["(server)"] = load_ed25519_public(KeyLayout.from_dir(keys_dir).server_ed25519_pub)
+    keys[SERVER_BRANCH] = load_ed25519_public(KeyLayout.from_dir(keys_dir).server_ed25519_pub)
     return keys

@@ -1,7 +1,7 @@
 """The compliance reviewer's report of one run (``fedbank report RUN_DIR``).
 
 :func:`build_report` reads a run directory -- ``metrics.json`` and
-``ledger.jsonl`` (required), ``audit.json`` and ``keys/`` (optional) -- into
+``ledger.jsonl`` (required), ``audit.json`` (optional) -- into
 one plain document of figures; the renderers (:mod:`server.report.html`,
 :mod:`server.report.formats`) print that *same* document three ways, so the
 three formats can never disagree; :func:`write_report` does both and writes
@@ -11,9 +11,10 @@ Sources of truth:
 
 * per branch per round privacy figures (status, epsilon, delta, noise,
   clipping, sample rate, steps, budget, PII counts) come from the
-  **ledger** -- the tamper-evident record -- and its verification result
-  (:func:`server.records.ledger.verify_ledger`, with the branches' Ed25519 verify keys
-  when ``RUN_DIR/keys`` exists) is part of the report;
+  **ledger** -- the tamper-evident record -- and what it proves against the
+  trust anchor the reviewer states (:func:`server.records.ledger_proof.prove_ledger`;
+  "ledger OK" only when everything is verified, "not verified" in amber with
+  the reason otherwise) is part of the report;
 * held-out utility, failures and rejected updates per round come from
   ``metrics.json``, which is also cross-checked against the ledger;
 * the canary audit (empirical epsilon lower bound) from ``audit.json``.
@@ -31,25 +32,33 @@ from typing import Mapping, Sequence
 
 from common.atomic import write_bytes_atomic
 from common.errors import DataError
-from server.records.ledger import SERVER_BRANCH
+from server.records.ledger import FAILURE, HEAD, SERVER_BRANCH
 from server.report import figures
 from server.report.formats import render_csv, render_json
 from server.report.html import render_html
-from server.report.run_files import (ledger_row, read_audit, read_ledger_lines, read_run, round_entries,
-                                     verify)
+from server.report.run_files import (failure_row, ledger_row, read_audit, read_ledger_lines, read_run,
+                                     round_entries, verify)
 from server.report.schema import (FORMATS, KIND_CLIENT, PII_ORDER, PROTECTS, REPORT_FORMAT, REPORT_VERSION,
                                   ReportError, scalar)
 
 RENDERERS = {"html": render_html, "json": render_json, "csv": render_csv}
 
 
-def build_report(run_dir: str | Path) -> dict:
+def build_report(run_dir: str | Path, *, server_fingerprint: str | None = None,
+                 server_key_file: str | None = None) -> dict:
     """Read a run directory into the report document (plain JSON-ready figures).
+
+    Args:
+        run_dir: The run's output directory.
+        server_fingerprint, server_key_file: The trust anchor the reviewer
+            states (:mod:`server.records.ledger_proof`); without one the
+            ledger is shown "not verified".
 
     Raises:
         ReportError: If ``run_dir`` is not a directory or lacks metrics.json / ledger.jsonl.
         DataError: If metrics.json (or a present audit.json) is not valid JSON of the right shape.
         LedgerError: If the ledger cannot be read at all.
+        ConfigError, KeyFileError: A malformed fingerprint or an unreadable key file.
     """
     run_dir = Path(run_dir)
     metrics, ledger_path = read_run(run_dir)
@@ -57,17 +66,17 @@ def build_report(run_dir: str | Path) -> dict:
     entries_by_round = round_entries(metrics)
 
     entries, unparsable = read_ledger_lines(ledger_path)
-    verification = verify(run_dir, ledger_path, config)
+    verification = verify(ledger_path, server_fingerprint, server_key_file)
     verification["unparsable_lines"] = unparsable
-    verification["signed_lines"] = sum(1 for _, e in entries if e.get("signature") is not None)
     # Failure lines (kind 'failure') are the server's record of dropouts; metrics.json lists them per round.
-    rows = [ledger_row(n, e) for n, e in entries if e.get("kind") != "failure"]
+    failures = [failure_row(n, e) for n, e in entries if e.get("kind") == FAILURE]
+    rows = [ledger_row(n, e) for n, e in entries if e.get("kind") not in (FAILURE, HEAD)]
     is_client = [r["kind"] == KIND_CLIENT or r["branch"] == SERVER_BRANCH for r in rows]
     record_rows = [r for r, c in zip(rows, is_client) if not c]
     client_rows = [r for r, c in zip(rows, is_client) if c]
 
     round_list = figures.rounds(entries_by_round, rows, record_rows)
-    branches = figures.branches(entries_by_round, record_rows, config)
+    branches = figures.branches(entries_by_round, record_rows, config, failures)
     run_ids = sorted({r["run_id"] for r in rows if r["run_id"]})
     return {
         "format": REPORT_FORMAT,
@@ -83,6 +92,7 @@ def build_report(run_dir: str | Path) -> dict:
         "utility_keys": _utility_keys(round_list),
         "ledger": record_rows,
         "client_level": client_rows,
+        "failure_lines": failures,
         "verification": verification,
         "consistency": {"metrics_vs_ledger": figures.mismatches(entries_by_round, record_rows)},
         "audit": _audit(run_dir, branches),
@@ -123,7 +133,8 @@ def infer_format(out: str | Path, fmt: str | None = None) -> str:
     return suffix if suffix in RENDERERS else "html"
 
 
-def write_report(run_dir: Path, out: Path, fmt: str = "html") -> Path:
+def write_report(run_dir: Path, out: Path, fmt: str = "html", *, server_fingerprint: str | None = None,
+                 server_key_file: str | None = None) -> Path:
     """Write the compliance report of ``run_dir`` to ``out`` as ``html``, ``json`` or ``csv``.
 
     Returns:
@@ -140,7 +151,7 @@ def write_report(run_dir: Path, out: Path, fmt: str = "html") -> Path:
     out = Path(out)
     if out.is_dir():
         raise ReportError(f"--out {out} is a directory: give a file name, e.g. {out / ('report.' + fmt)}")
-    report = build_report(Path(run_dir))
+    report = build_report(Path(run_dir), server_fingerprint=server_fingerprint, server_key_file=server_key_file)
     text = RENDERERS[fmt](report)
     try:
         write_bytes_atomic(out, text.encode("utf-8"))

@@ -63,9 +63,14 @@ def rounds(round_entries: Sequence[Mapping], rows: Sequence[dict], record_rows: 
     return [by_round[k] for k in sorted(by_round)]
 
 
-def branches(round_entries: Sequence[Mapping], record_rows: Sequence[dict], config: Mapping) -> list[dict]:
-    """Per branch, from its ledger lines: final epsilon against its budget, its state, rounds, PII counts."""
-    names = {r["branch"] for r in record_rows}
+def branches(round_entries: Sequence[Mapping], record_rows: Sequence[dict], config: Mapping,
+             failure_rows: Sequence[dict] = ()) -> list[dict]:
+    """Per branch, from its ledger lines: the largest epsilon it claimed against its budget, its state, rounds, PII.
+
+    Cumulative epsilon never goes down: the budget state uses the largest
+    claim, and every claim below an earlier one is listed in ``epsilon_decreases``.
+    """
+    names = {r["branch"] for r in record_rows} | {f["branch"] for f in failure_rows if f["branch"]}
     for entry in round_entries:
         if isinstance(entry.get("branches"), Mapping):
             names |= {str(b) for b in entry["branches"]}
@@ -76,17 +81,21 @@ def branches(round_entries: Sequence[Mapping], record_rows: Sequence[dict], conf
         eps = [r["epsilon"] for r in mine if r["epsilon"] is not None]
         budget = next((r["budget_epsilon"] for r in reversed(mine) if r["budget_epsilon"]), None)
         budget = budget if budget is not None else budget_from_config(config, name)
-        final = eps[-1] if eps else None
-        used = final / budget if final is not None and budget else None
+        claimed = max(eps) if eps else None
+        possible = possible_epsilon(mine, [f for f in failure_rows if f["branch"] == name], claimed)
         refused = [r["round"] for r in mine if r["status"] == STATUS_EXHAUSTED]
         pii_src = next((r for r in reversed(mine) if r["pii_counts"]), None)
         out.append({
             "branch": name,
-            "final_epsilon": final,
-            "max_epsilon": max(eps) if eps else None,
+            "final_epsilon": eps[-1] if eps else None,
+            "max_epsilon": claimed,
+            "possible_epsilon": possible,
+            "epsilon_decreases": epsilon_decreases(mine),
             "budget_epsilon": budget,
-            "budget_used": used,
-            "state": budget_state(bool(mine), final, used, refused),
+            "budget_used": claimed / budget if claimed is not None and budget else None,
+            "possible_budget_used": possible / budget if possible is not None and budget else None,
+            "state": budget_state(bool(mine), claimed, claimed / budget if claimed is not None and budget else None,
+                                  refused),
             "rounds_trained": sorted(r["round"] for r in mine if r["status"] == STATUS_TRAINED and r["round"] is not None),
             "rounds_refused": refused,
             "last_round": last["round"] if last else None,
@@ -97,6 +106,34 @@ def branches(round_entries: Sequence[Mapping], record_rows: Sequence[dict], conf
             "pii_round": pii_src["round"] if pii_src else None,
         })
     return out
+
+
+def epsilon_decreases(mine: Sequence[Mapping]) -> list[dict]:
+    """Each claim of a branch below the largest it claimed before (a violation: epsilon is cumulative)."""
+    out, top = [], None
+    for r in sorted(mine, key=lambda r: r["line"]):
+        if r["epsilon"] is None:
+            continue
+        if top is not None and r["epsilon"] < top["epsilon"] * (1 - 1e-9):
+            out.append({"line": r["line"], "epsilon": r["epsilon"], "max_line": top["line"],
+                        "max_epsilon": top["epsilon"]})
+        if top is None or r["epsilon"] > top["epsilon"]:
+            top = r
+    return out
+
+
+def possible_epsilon(mine: Sequence[Mapping], failures: Sequence[Mapping], claimed: float | None) -> float | None:
+    """The epsilon a branch may have reached in rounds it failed, until a later signed claim of it settles it."""
+    settled = max((r["line"] for r in mine if r["signed"] and r["epsilon"] is not None), default=0)
+    open_ = [f["possible_epsilon"] for f in failures if f["possible_epsilon"] is not None and f["line"] > settled]
+    if not open_:
+        return None
+    return max(open_ + ([claimed] if claimed is not None else []))
+
+
+def unexplained(row: Mapping) -> bool:
+    """A trained claim marked not aggregated with no reject_reason: the ledger does not say why."""
+    return row["aggregated"] is False and not row["reject_reason"] and row["status"] == STATUS_TRAINED
 
 
 def budget_state(ledgered: bool, final: float | None, used: float | None, refused: Sequence) -> str:
@@ -166,9 +203,14 @@ def summary(metrics: Mapping, config: Mapping, branch_list: Sequence[Mapping], r
         "branches_near_budget": [b["branch"] for b in branch_list if b["state"] == "near-budget"],
         "branches_exhausted": [b["branch"] for b in branch_list if b["state"] == "exhausted"],
         "branches_over_budget": [b["branch"] for b in branch_list if b["state"] == "over-budget"],
-        "max_epsilon": max((b["final_epsilon"] for b in branch_list if b["final_epsilon"] is not None), default=None),
+        "max_epsilon": max((b["max_epsilon"] for b in branch_list if b["max_epsilon"] is not None), default=None),
+        "max_possible_epsilon": max((b["possible_epsilon"] for b in branch_list if b["possible_epsilon"] is not None),
+                                    default=None),
+        "branches_epsilon_decreased": [b["branch"] for b in branch_list if b["epsilon_decreases"]],
+        "lines_not_aggregated_without_reason": [r["line"] for r in record_rows if unexplained(r)],
         "client_level_epsilon": next((r["epsilon"] for r in reversed(client_rows) if r["epsilon"] is not None), None),
         "ledger_ok": verification["ok"],
+        "ledger_status": verification["status"],
         "failures": sum(len(r["failures"]) for r in round_list),
         "rejected": sum(len(r["rejected"]) for r in round_list),
     }
@@ -199,7 +241,7 @@ def audit(raw: Any, branch_list: Sequence[Mapping]) -> dict:
         "confidence": finite(raw.get("confidence")),
     }
     if out["formal_epsilon"] is None and out["branch"]:
-        out["formal_epsilon"] = next((b["final_epsilon"] for b in branch_list if b["branch"] == out["branch"]), None)
+        out["formal_epsilon"] = next((b["max_epsilon"] for b in branch_list if b["branch"] == out["branch"]), None)
     lb, formal = out["empirical_epsilon_lower_bound"], out["formal_epsilon"]
     out["consistent"] = None if lb is None or formal is None else bool(lb <= formal * (1 + 1e-9))
     extra: dict[str, Any] = {}

@@ -2,6 +2,8 @@
 
 Both print the document :func:`server.report.build.build_report` makes, as the
 HTML page does (:mod:`server.report.html`), so the three formats never disagree.
+Every CSV cell of text that starts like a formula (``=``, ``+``, ``-``, ``@``,
+tab, carriage return) is neutralised with a leading ``'`` (OWASP guidance).
 """
 
 from __future__ import annotations
@@ -24,8 +26,18 @@ def render_json(report: Mapping) -> str:
     return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(v: Any) -> Any:
-    return "" if v is None else (repr(v) if isinstance(v, float) else v)
+    """A CSV cell: None empty, floats exact; text that a spreadsheet would run as a formula gets a leading quote."""
+    if v is None:
+        return ""
+    if isinstance(v, (bool, int, float)):
+        return repr(v) if isinstance(v, float) else v
+    text = str(v)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def render_csv(report: Mapping) -> str:

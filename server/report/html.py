@@ -13,8 +13,25 @@ from typing import Any, Mapping
 
 from server.report.markup import (CSS, badge, columns, eps, esc, fmt, html_table, pct, plot_img, ranges,
                                   row_class)
-from server.report.schema import (KIND_CLIENT, KIND_RECORD, NEAR_BUDGET, STATUS_EXHAUSTED, budget_used,
-                                  natural_key, rejection_text)
+from server.report.figures import unexplained
+from server.report.schema import (KIND_CLIENT, KIND_RECORD, NEAR_BUDGET, STATUS_EXHAUSTED, STATUS_TRAINED,
+                                  budget_used, natural_key, rejection_text)
+
+
+#: A ledger status as a card's class and text (server.records.ledger_proof's statuses).
+LEDGER_CARD = {"verified": ("good", "OK"), "not-verified": ("warn", "not verified"), "failed": ("bad", "FAIL")}
+
+
+def _decreases(rep: Mapping) -> str:
+    """A red verdict naming every claim below a branch's earlier claim (epsilon is cumulative)."""
+    rows = [[esc(b["branch"]), fmt(d["line"]), eps(d["epsilon"]), fmt(d["max_line"]), eps(d["max_epsilon"])]
+            for b in rep["branches"] for d in b["epsilon_decreases"]]
+    if not rows:
+        return ""
+    return ('<div class="verdict fail" id="epsilon-decreases"><b>VIOLATION</b> — a cumulative epsilon went down: '
+            'the budget state uses the largest epsilon each branch claimed.</div>'
+            + html_table(["branch", "ledger line", "epsilon claimed", "after line", "which claimed"], rows,
+                         numeric=(1, 2, 3, 4), row_classes=["bad"] * len(rows)))
 
 
 def _section_summary(rep: Mapping) -> str:
@@ -29,7 +46,7 @@ def _section_summary(rep: Mapping) -> str:
         ("" if s["max_epsilon"] is not None else "warn", "largest branch epsilon", eps(s["max_epsilon"])),
         ("warn" if flagged else "good", "branches ≥ 90 % / exhausted",
          f"{len(s['branches_near_budget'])} / {len(s['branches_exhausted'])}"),
-        ("good" if v["ok"] else "bad", "ledger", "OK" if v["ok"] else "FAIL"),
+        (*LEDGER_CARD[v["status"]][:1], "ledger", LEDGER_CARD[v["status"]][1]),
         *([("bad", "branches over budget", str(len(s["branches_over_budget"])))] if s["branches_over_budget"] else []),
         ("bad" if s["failures"] + s["rejected"] else "", "failures / rejected", f"{s['failures']} / {s['rejected']}"),
     ]
@@ -59,6 +76,7 @@ def _section_summary(rep: Mapping) -> str:
 
     audit_by_branch = {audit.get("branch"): audit} if audit.get("branch") else {}
     rows, classes, attrs = [], [], []
+    possible = any(b["possible_epsilon"] is not None for b in rep["branches"])
     for b in rep["branches"]:
         used = b["budget_used"]
         width = 0 if used is None else max(2, min(100, round(100 * used)))
@@ -68,7 +86,9 @@ def _section_summary(rep: Mapping) -> str:
             emp = f'<br><span class="note">audit lower bound {fmt(audit_by_branch[b["branch"]]["empirical_epsilon_lower_bound"], ".3f")}</span>'
         rows.append([
             f"<b class=\"nw\">{esc(b['branch'])}</b>",
-            eps(b["final_epsilon"]) + emp,
+            eps(b["max_epsilon"]) + emp,
+            *([eps(b["possible_epsilon"], "—") + (f' <span class="note">({pct(b["possible_budget_used"])})</span>'
+               if b["possible_budget_used"] is not None else "")] if possible else []),
             fmt(b["budget_epsilon"], "g"),
             bar + pct(used),
             badge(b["state"]),
@@ -76,14 +96,19 @@ def _section_summary(rep: Mapping) -> str:
             esc(ranges(b["rounds_refused"]) or "none"),
             fmt(b["examples"]),
         ])
-        classes.append(row_class(b["state"]))
+        classes.append("bad" if b["epsilon_decreases"] else row_class(b["state"]))
         attrs.append(f'data-branch="{esc(b["branch"])}" data-state="{esc(b["state"])}" '
-                     f'data-epsilon="{esc(repr(b["final_epsilon"]))}" data-budget="{esc(repr(b["budget_epsilon"]))}"')
-    table = html_table(["branch", "epsilon spent (record-level)", "budget", "budget used", "state", "rounds trained",
-                    "rounds refused", "examples"], rows, numeric=(1, 2, 3, 7), row_classes=classes, attrs=attrs)
+                     f'data-epsilon="{esc(repr(b["max_epsilon"]))}" data-budget="{esc(repr(b["budget_epsilon"]))}"')
+    headers = ["branch", "epsilon claimed (record-level)", *(["epsilon possibly spent"] if possible else []),
+               "budget", "budget used", "state", "rounds trained", "rounds refused", "examples"]
+    table = html_table(headers, rows, numeric=(1, 2, 3, 4, 8) if possible else (1, 2, 3, 7), row_classes=classes,
+                       attrs=attrs)
+    note = ('<p class="note">"Possibly spent": a branch failed a round after its last signed claim and may have '
+            'trained in it; the epsilon it may have reached stands until a later signed claim settles it.</p>'
+            if possible else "")
     return (f'<h2 id="summary">1. Summary</h2><div class="cards">{html_cards}</div>{facts}'
-            f'<h3>Privacy spent per branch (from the ledger; cumulative over all rounds)</h3>'
-            f'<div id="branch-summary">{table}</div>')
+            f'<h3>Privacy spent per branch (from the ledger; the largest cumulative epsilon each claimed)</h3>'
+            f'<div id="branch-summary">{table}</div>{note}{_decreases(rep)}')
 
 
 def _section_epsilon(rep: Mapping, plot: str | None) -> str:
@@ -98,7 +123,18 @@ def _in_model(row: Mapping) -> str:
         return f'<b>no</b>: {esc(row["reject_reason"])}'
     if row["aggregated"] is None:
         return "—"
-    return "yes" if row["aggregated"] else "no"
+    if row["aggregated"]:
+        return "yes"
+    if row["status"] != STATUS_TRAINED:
+        return f"no: did not train ({esc(row['status'])})"
+    return '<b class="flag">no — the ledger gives no reason</b>'
+
+
+def _malformed_rows(rep: Mapping, width: int) -> list[str]:
+    """The ledger lines that are not JSON objects, as red rows of the DP table (they hold no figures)."""
+    return [f'<tr class="bad"><td colspan="{width}">ledger line {fmt(n)}: not a JSON object (corrupt or '
+            f'truncated) — its figures are missing from this report</td></tr>'
+            for n in rep["verification"]["unparsable_lines"]]
 
 
 def _section_dp(rep: Mapping) -> str:
@@ -125,9 +161,13 @@ def _section_dp(rep: Mapping) -> str:
         spec.append(("signed", False, lambda r: "yes" if r["signed"] else "no"))
     spec.append(("ledger line", True, lambda r: fmt(r["line"])))
     headers, numeric, rows = columns(spec, ledger)
-    classes = [row_class("exhausted" if r["status"] == STATUS_EXHAUSTED or (budget_used(r) or 0) >= 1 - 1e-9
-                          else "near-budget" if (budget_used(r) or 0) >= NEAR_BUDGET else "") for r in ledger]
+    classes = ["bad" if unexplained(r) else
+               row_class("exhausted" if r["status"] == STATUS_EXHAUSTED or (budget_used(r) or 0) >= 1 - 1e-9
+                         else "near-budget" if (budget_used(r) or 0) >= NEAR_BUDGET else "") for r in ledger]
     table = html_table(headers, rows, numeric=numeric, row_classes=classes)
+    bad_rows = _malformed_rows(rep, len(headers))
+    if bad_rows:
+        table = table.replace("</tbody>", "".join(bad_rows) + "</tbody>", 1)
     accountants = ", ".join(sorted({str(r["accountant"]) for r in ledger if r["accountant"]})) or "—"
     out = (f'<h2 id="dp">3. DP parameters per branch per round (record-level, DP-SGD)</h2>'
            f'<p class="note">Protects: <b>one customer record within a branch</b>. Poisson sample rate q, '
@@ -166,26 +206,32 @@ def _section_pii(rep: Mapping, plot: str | None) -> str:
 
 def _section_verification(rep: Mapping) -> str:
     v = rep["verification"]
-    if v["ok"]:
-        verdict = (f'<div class="verdict ok" id="ledger-verdict" data-ok="true"><b>OK</b> — {v["entries"]} ledger '
-                   f'lines, hash chain intact (head <code>{esc(v["head_hash"][:16])}</code>).</div>')
+    proven = "".join(f"<li>{esc(p)}</li>" for p in v["proven"])
+    if v["status"] == "verified":
+        verdict = (f'<div class="verdict ok" id="ledger-verdict" data-ok="true" data-status="verified"><b>OK</b> — '
+                   f'{v["entries"]} ledger lines verified against the server key {esc(v["anchor"])}.</div>')
+    elif v["status"] == "not-verified":
+        verdict = (f'<div class="verdict warn" id="ledger-verdict" data-ok="false" data-status="not-verified">'
+                   f'<b>not verified</b> — {esc(v["reason"])}. Nothing in the ledger was found wrong, but less '
+                   f'than the whole ledger is proven.</div>')
     else:
         where = f"first bad line: <b>{v['bad_line']}</b> — " if v["bad_line"] else ""
-        verdict = (f'<div class="verdict fail" id="ledger-verdict" data-ok="false" data-bad-line="{esc(v["bad_line"])}">'
-                   f'<b>FAIL</b> — {where}{esc(v["reason"])}.<br>The figures below line {esc(v["bad_line"] or "?")} '
-                   f'of the ledger cannot be trusted.</div>')
-    notes = [f"Signed lines: {v['signed_lines']} of {v['entries']}; {esc(v['keys'])}."]
+        verdict = (f'<div class="verdict fail" id="ledger-verdict" data-ok="false" data-status="failed" '
+                   f'data-bad-line="{esc(v["bad_line"])}"><b>FAIL</b> — {where}{esc(v["reason"])}.<br>The figures '
+                   f'from line {esc(v["bad_line"] or "?")} of the ledger on cannot be trusted.</div>')
+    notes = [f"Lines carrying a signature: {v['signed_lines']} of {v['entries']}."]
     if v["unparsable_lines"]:
         notes.append(f"Lines that are not JSON and were left out of this report: {esc(v['unparsable_lines'])}.")
-    notes.append("A verified chain cannot show lines cut off the end: compare the head hash with the one "
-                 "recorded when the run ended.")
+    if v["sealed_round"] is not None and rep["summary"]["rounds_completed"] > v["sealed_round"]:
+        notes.append(f"<b>metrics.json records {rep['summary']['rounds_completed']} rounds, the last signed head "
+                     f"round {v['sealed_round']}</b>: the ledger may have been cut short.")
     mism = rep["consistency"]["metrics_vs_ledger"]
     cons = ('<div class="verdict ok">metrics.json agrees with the ledger (status and epsilon of every branch in '
             'every round).</div>') if not mism else (
         f'<div class="verdict warn"><b>{len(mism)} disagreement(s)</b> between metrics.json and the ledger '
         f'(the ledger is the record):</div>'
         + html_table(["round", "branch", "what"], [[fmt(m["round"]), esc(m["branch"]), esc(m["what"])] for m in mism]))
-    return (f'<h2 id="ledger">5. Ledger verification</h2>{verdict}'
+    return (f'<h2 id="ledger">5. Ledger verification</h2>{verdict}<p>What was proven:</p><ul>{proven}</ul>'
             f'<p class="note">{" ".join(notes)}</p><h3>metrics.json vs ledger</h3>{cons}')
 
 
@@ -295,7 +341,7 @@ def render_html(report: Mapping) -> str:
     body = "".join([
         f"<h1>Privacy report — run <code>{esc(report['run_id'])}</code></h1>",
         f'<p class="meta">Run directory <code>{esc(report["run_dir"])}</code> · generated {esc(report["generated"])} · '
-        f'{s["branches"]} branches · ledger {"OK" if s["ledger_ok"] else "FAIL"}{runs}</p>',
+        f'{s["branches"]} branches · ledger {LEDGER_CARD[s["ledger_status"]][1]}{runs}</p>',
         f"<nav>{nav}</nav>",
         _section_summary(report),
         _section_epsilon(report, eps_png),

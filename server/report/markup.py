@@ -36,6 +36,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tbody tr:nth-child(even){background:#fafbfc}
 tr.near td{background:#fff4cc}
 tr.exhausted td{background:#fde0e0}
+tr.bad td{background:#f9c9c9}
+.flag{color:#a30010}
 .badge{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;white-space:nowrap}
 .b-ok{background:#dcf1e3;color:#1c6b38}
 .b-near{background:#ffe08a;color:#6b4f00}

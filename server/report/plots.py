@@ -3,22 +3,38 @@
 Drawn with matplotlib's object API on the Agg canvas (``Figure`` +
 ``FigureCanvasAgg``): no pyplot, no global backend switch, no display needed,
 so rendering a report never disturbs another user of matplotlib in the same
-process.  Every function takes plain figures (the report document of
+process.  Labels (branch names, PII types) come from run files and are drawn
+as plain text, never parsed as mathtext.  Every function takes plain figures (the report document of
 :mod:`server.report.build`) and returns ``None`` when there is nothing to draw.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 DPI = 100
+
+
+#: Labels come from run files: never parse them as mathtext or TeX (a ``$\\frac{$`` must not crash the report).
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
+
+
+def plain_text(draw: Callable[..., str | None]) -> Callable[..., str | None]:
+    """Run a plot function with every label taken as plain text."""
+    @functools.wraps(draw)
+    def wrapper(*args: Any, **kwargs: Any) -> str | None:
+        with matplotlib.rc_context(PLAIN_TEXT):
+            return draw(*args, **kwargs)
+    return wrapper
 
 
 def _png(fig: Figure) -> str:
@@ -44,6 +60,7 @@ def _marker(i: int) -> str:
     return MARKERS[(i // len(PALETTE) + i) % len(MARKERS)]
 
 
+@plain_text
 def epsilon_plot(branches: Sequence[Mapping], ledger: Sequence[Mapping], rounds: Sequence[int]) -> str | None:
     """Cumulative record-level epsilon of each branch over the rounds, with its budget line.
 
@@ -123,6 +140,7 @@ SCORES = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("roc_auc", "ROC-A
           ("rouge_l", "ROUGE-L"))
 
 
+@plain_text
 def utility_plot(rounds: Sequence[Mapping]) -> str | None:
     """Held-out loss (left) and the task's scores in [0, 1] (right) per round."""
     def pts(key: str) -> list[tuple[int, float]]:
@@ -153,6 +171,7 @@ def utility_plot(rounds: Sequence[Mapping]) -> str | None:
     return _png(fig)
 
 
+@plain_text
 def pii_plot(branches: Sequence[Mapping], pii_types: Sequence[str]) -> str | None:
     """Desensitized values per PII type (grouped bars, one bar per branch)."""
     counts = [[int(b.get("pii_counts", {}).get(t, 0) or 0) for t in pii_types] for b in branches]

@@ -1,9 +1,10 @@
 """Reading a run directory for the report: its files, parsed and checked.
 
-``metrics.json`` and ``ledger.jsonl`` (required), ``audit.json`` and the key
-directory (optional).  The ledger is read line by line into plain rows (one
-per ledger line) and verified with :func:`server.records.ledger.verify_ledger`,
-with the branches' (and the server's) Ed25519 verify keys when they are found.
+``metrics.json`` and ``ledger.jsonl`` (required) and ``audit.json``
+(optional).  The ledger is read line by line into plain rows (one per ledger
+line) and verified with :func:`server.records.ledger_proof.prove_ledger`
+against the trust anchor the reviewer states (never a key folder found in the
+run directory).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from common.errors import DataError, FedbankError, LedgerError
-from server.records.ledger import SERVER_BRANCH, verify_ledger
+from common.errors import DataError, LedgerError
+from server.records.ledger import SERVER_BRANCH
+from server.records.ledger_proof import prove_ledger
 from server.report.schema import KIND_CLIENT, KIND_RECORD, PROTECTS, ReportError, finite
 
 
@@ -72,43 +74,22 @@ def read_ledger_lines(path: Path) -> tuple[list[tuple[int, dict]], list[int]]:
     return good, bad
 
 
-def _keys_dir(run_dir: Path, config: Mapping) -> Path | None:
-    """RUN_DIR/keys (where a simulation keeps them), else the run's security.keys-dir if it exists."""
-    if (run_dir / "keys").is_dir():
-        return run_dir / "keys"
-    configured = str(config.get("security.keys-dir") or "")
-    if configured and Path(configured).expanduser().is_dir():
-        return Path(configured).expanduser()
-    return None
-
-
-def verify(run_dir: Path, ledger_path: Path, config: Mapping) -> dict:
-    """verify_ledger on the run's ledger, with the branches' (and server's) verify keys when a key dir exists."""
-
-    keys_dir = _keys_dir(run_dir, config)
-    verify_keys, keys_note, keys_ok = None, "no keys/ directory: signatures (if any) were not checked", True
-    if keys_dir is not None:
-        try:
-            from common.keys.layout import KeyLayout, load_branch_verify_keys, load_ed25519_public
-
-            verify_keys = dict(load_branch_verify_keys(keys_dir))
-            server_pub = KeyLayout.from_dir(keys_dir).server_ed25519_pub
-            if server_pub.is_file():  # lines the server itself writes (central DP) may be server-signed
-                verify_keys[SERVER_BRANCH] = load_ed25519_public(server_pub)
-            keys_note = f"signatures checked against the verify keys of {len(verify_keys)} signer(s) in {keys_dir}"
-        except FedbankError as exc:
-            verify_keys, keys_ok = None, False
-            keys_note = f"cannot load the verify keys in {keys_dir} ({exc}); signatures NOT checked"
-    result = verify_ledger(ledger_path, verify_keys)
+def verify(ledger_path: Path, server_fingerprint: str | None = None, server_key_file: str | None = None) -> dict:
+    """What the ledger proves against the anchor the reviewer stated (:func:`prove_ledger`), as report figures."""
+    proof = prove_ledger(ledger_path, server_fingerprint=server_fingerprint, server_key_file=server_key_file)
+    r = proof.result
     return {
-        "ok": bool(result.ok and keys_ok),
-        "chain_ok": bool(result.ok),
-        "entries": result.entries,
-        "bad_line": result.bad_line,
-        "reason": result.reason,
-        "head_hash": result.head_hash,
-        "signatures_checked": verify_keys is not None,
-        "keys": keys_note,
+        "ok": proof.verified,
+        "status": proof.status,
+        "chain_ok": bool(r.ok),
+        "entries": r.entries,
+        "bad_line": r.bad_line,
+        "reason": proof.reason or "OK",
+        "head_hash": r.head_hash,
+        "anchor": proof.anchor,
+        "proven": list(proof.statements),
+        "sealed_round": r.sealed_round,
+        "signed_lines": r.signed_lines,
     }
 
 
@@ -143,6 +124,7 @@ def ledger_row(n: int, entry: Mapping) -> dict:
         "aggregated": entry.get("aggregated") if isinstance(entry.get("aggregated"), bool) else None,
         "reject_reason": None if entry.get("reject_reason") in (None, "") else str(entry.get("reject_reason")),
         "signed": entry.get("signature") is not None,
+        "server_signed": entry.get("server_signature") is not None,
     }
 
 
@@ -150,3 +132,10 @@ def read_audit(run_dir: Path) -> Any:
     """``audit.json`` parsed, or None without one (a :class:`DataError` if it is unreadable)."""
     audit_path = run_dir / "audit.json"
     return read_json(audit_path, "audit file") if audit_path.is_file() else None
+
+
+def failure_row(n: int, entry: Mapping) -> dict:
+    """A server failure line (``kind: failure``): which branch failed, and the epsilon it may have reached."""
+    return {"line": n, "round": entry.get("round") if isinstance(entry.get("round"), int) else None,
+            "branch": str(entry.get("failed_branch") or ""), "reason": str(entry.get("reason") or ""),
+            "possible_epsilon": finite(entry.get("possible_epsilon"))}

@@ -183,7 +183,8 @@ class SecAggRounds:
             if self.keys else "off")
 
     def checkpoint(self, server_round: int, arrays: ArrayRecord) -> None:
-        """Nothing to checkpoint: re-running a round would reveal a second sum of the same updates."""
+        """No checkpoint (re-running a round would reveal a second sum of the same updates); the round's ledger head is signed."""
+        self.ledger.seal_round(server_round)
 
     # -- called by the workflow -------------------------------------------------------------
 

@@ -71,7 +71,7 @@ class ServerRun:
         ckpt, arrays = None, None
         if cfg.federation.resume:
             ckpt, arrays = load_checkpoint(out)
-            moved = rewind_ledger(out / "ledger.jsonl", ckpt)
+            moved = rewind_ledger(out / "ledger.jsonl", ckpt, keys.signing_key.public_key() if keys else None)
             log(INFO, "fedbank: resuming run %s after round %d (%d unfinished ledger line(s) set aside)",
                 ckpt.run_id, ckpt.round, moved)
             run_id, first_round = ckpt.run_id, ckpt.round + 1
@@ -90,7 +90,10 @@ class ServerRun:
                 **(run_info or {}),
             })
         evaluator = HoldoutEvaluator(cfg, recorder)
-        return cls(cfg, keys, run_id, first_round, recorder, PrivacyLedger(out / "ledger.jsonl"), evaluator,
+        # The ledger signs every line it writes, and each round's head, with the server's key.
+        ledger = PrivacyLedger(out / "ledger.jsonl", signing_key=keys.signing_key if keys else None,
+                               branch_keys=keys.branch_keys if keys else None)
+        return cls(cfg, keys, run_id, first_round, recorder, ledger, evaluator,
                    resumed=ckpt, resumed_arrays=arrays)
 
     def initial_arrays(self) -> ArrayRecord:
@@ -106,6 +109,7 @@ class ServerRun:
         """Checkpoint the state after ``server_round`` (the global adapter, the ledger position, the aggregation state)."""
         if server_round == self.cfg.faults.server_crash_round and not self.cfg.federation.resume:
             os.kill(os.getpid(), signal.SIGKILL)  # fault injection: the worst moment to die
+        self.ledger.seal_round(server_round)
         save_checkpoint(self.out, Checkpoint(
             run_id=self.run_id, round=server_round, adapter_file="", ledger_entries=len(self.ledger),
             ledger_head=self.ledger.head, client_level=client_level, strategy=strategy,

@@ -12,33 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.config.overrides import parse_overrides
 from common.config.run import RunConfig
 from common.errors import FedbankError
+from simulations.cli.desensitize import add_parser as add_desensitize_parser
 
 APP_DIR = Path(__file__).resolve().parents[2]
-
-
-def _parse_set(items: list[str]) -> dict[str, object]:
-    """``key=value`` overrides, values parsed as TOML scalars would be."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise FedbankError(f"--set '{item}' is not key=value")
-        raw = raw.strip()
-        value: object
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            try:
-                value = int(raw)
-            except ValueError:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = raw.strip('"')
-        out[key.strip()] = value
-    return out
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -64,7 +43,7 @@ def run_overrides(args: argparse.Namespace) -> dict[str, object]:
 def simulate_config(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides a ``fedbank simulate`` call asks for."""
     cfg = {**run_overrides(args), "num-branches": args.branches, "min-train-branches": min(args.branches, 2)}
-    cfg.update(_parse_set(args.set))
+    cfg.update(parse_overrides(args.set))
     return cfg
 
 
@@ -136,20 +115,18 @@ def resume_config(run_dir: Path) -> dict[str, object]:
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    """Verify a ledger's hash chain and signatures; print OK or the first bad line."""
-    from server.records.keyring import ledger_verify_keys
-    from server.records.ledger import verify_ledger
+    """Verify a ledger against the trust anchor the reviewer states; print exactly what was proven.
 
-    ledger = Path(args.ledger)
-    keys_dir = Path(args.keys) if args.keys else ledger.parent / "keys"
-    verify_keys = ledger_verify_keys(keys_dir) if (args.keys or (keys_dir / "manifest.json").exists()) else None
-    result = verify_ledger(ledger, verify_keys, require_signatures=args.require_signatures)
-    signed = f", signatures checked against {keys_dir}" if verify_keys else ", signatures not checked (no keys)"
-    if result.ok:
-        print(f"OK: {result.entries} entries, chain intact{signed} (head {result.head_hash[:16]})")
-        return 0
-    print(f"FAIL: {result.reason}")
-    return 1
+    Exit 0: everything verified; 2: nothing wrong, but less was proven (reason printed); 1: a bad line.
+    """
+    from server.records.ledger_proof import VERIFIED, prove_ledger
+
+    proof = prove_ledger(Path(args.ledger), server_fingerprint=args.server_fingerprint, server_key_file=args.server_key)
+    verdict = {VERIFIED: "OK", "not-verified": "NOT VERIFIED", "failed": "FAIL"}[proof.status]
+    print(f"{verdict}: {proof.reason or 'every line verified against the stated server key'}")
+    for statement in proof.statements:
+        print(f"  {statement}")
+    return {VERIFIED: 0, "not-verified": 2, "failed": 1}[proof.status]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -157,7 +134,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from server.report.build import infer_format, write_report
 
     fmt = infer_format(args.out, args.format)
-    out = write_report(Path(args.run_dir), Path(args.out), fmt)
+    out = write_report(Path(args.run_dir), Path(args.out), fmt, server_fingerprint=args.server_fingerprint,
+                       server_key_file=args.server_key)
     print(f"{fmt} report of {args.run_dir} written to {out}")
     return 0
 
@@ -172,11 +150,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
     """Create the CA, TLS, SuperNode-auth, server and branch keys of a deployment."""
-    from common.keys.layout import init_keys
+    from common.keys.fingerprint import key_fingerprint
+    from common.keys.layout import load_ed25519_public
+    from common.keys.provision import init_keys
 
     hosts = args.host or ["127.0.0.1", "localhost"]
     layout = init_keys(Path(args.out), args.branches, hosts=hosts, force=args.force)
     print(f"keys for {len(layout.branch_ids)} branches written to {layout.root} (private keys mode 0600)")
+    fingerprint = key_fingerprint(load_ed25519_public(layout.server_ed25519_pub))
+    print(f"  server signing key fingerprint: {fingerprint} (give it to the reviewer: ledger verify --server-fingerprint)")
     print(f"  SuperLink TLS: {layout.superlink_cert} (SANs: {', '.join(hosts)}), CA: {layout.ca_cert}")
     return 0
 
@@ -184,7 +166,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 def deploy_local_config(args: argparse.Namespace) -> dict[str, object]:
     """The run-config overrides a ``fedbank deploy local`` call asks for (every branch trains by default)."""
     cfg = {**run_overrides(args), "min-train-branches": args.branches}
-    cfg.update(_parse_set(args.set))
+    cfg.update(parse_overrides(args.set))
     return cfg
 
 
@@ -222,7 +204,8 @@ def cmd_deploy_local(args: argparse.Namespace) -> int:
 
 def cmd_deploy_superlink(args: argparse.Namespace) -> int:
     """Run the headquarters' SuperLink (TLS, node auth) with every branch's key registered, until Ctrl-C."""
-    from simulations.deploy.orchestration import CONNECTION, serve_superlink
+    from simulations.deploy.hosts import serve_superlink
+    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION
 
     state = Path(args.state).expanduser().resolve()
 
@@ -232,7 +215,7 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
         hosts = json.loads(link.keys.manifest.read_text(encoding="utf-8")).get("hosts", [])
         print(f"ready: branches run  fedbank deploy branch --superlink HOST:{args.fleet_port}  with HOST one of the "
               f"certificate's names: {', '.join(hosts)}")
-        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {CONNECTION} --stream --run-config \"...\"")
+        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {DEPLOYMENT_CONNECTION} --stream --run-config \"...\"")
         print("Ctrl-C stops the SuperLink", flush=True)
 
     branches = [b.strip() for b in args.branches.split(",") if b.strip()] if args.branches else None
@@ -245,7 +228,8 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
 
 def cmd_deploy_branch(args: argparse.Namespace) -> int:
     """Run one branch's SuperNode (TLS with the CA, authenticated with its key), until Ctrl-C."""
-    from simulations.deploy.orchestration import branch_id_for, serve_branch
+    from simulations.deploy.hosts import serve_branch
+    from simulations.deploy.supernode import branch_id_for
 
     branch_id = branch_id_for(args.id)
     state = Path(args.state or Path("fedbank-state") / branch_id).expanduser().resolve()
@@ -253,6 +237,29 @@ def cmd_deploy_branch(args: argparse.Namespace) -> int:
                  runtime_port=args.runtime_port, on_event=lambda m: print(m, flush=True))
     print(f"SuperNode of {branch_id} stopped")
     return 0
+
+
+def _add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The trust anchor a reviewer states for a ledger (``ledger verify`` and ``report``)."""
+    parser.add_argument("--server-fingerprint", metavar="SHA256:...",
+                        help="fingerprint of the server's signing key, as `fedbank keys init` printed it")
+    parser.add_argument("--server-key", metavar="FILE",
+                        help="the server's Ed25519 public key (PEM) you hold, e.g. from keys/server/ed25519.pub "
+                             "copied when the keys were made")
+
+
+def _add_ledger_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``fedbank ledger verify``: the reviewer states the anchor; a keys/ folder beside the ledger is never trusted."""
+    ledger = sub.add_parser("ledger", help="privacy ledger tools")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = lsub.add_parser(
+        "verify", help="verify a ledger.jsonl: hash chain, server and branch signatures, signed head",
+        description="Checks a ledger against the server key the reviewer states (never a keys/ folder beside it); "
+                    "branch keys come from the ledger's server-signed head lines. Exit 0: all verified; "
+                    "2: nothing wrong, but less was proven (printed); 1: a bad line.")
+    verify.add_argument("ledger", help="path to ledger.jsonl")
+    _add_anchor_arguments(verify)
+    verify.set_defaults(func=cmd_ledger_verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,19 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
     sim.set_defaults(func=cmd_simulate)
 
-    ledger = sub.add_parser("ledger", help="privacy ledger tools")
-    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
-    verify = lsub.add_parser("verify", help="verify a ledger.jsonl hash chain")
-    verify.add_argument("ledger", help="path to ledger.jsonl")
-    verify.add_argument("--keys", help="key directory whose branch/server public keys verify the signatures (default: keys/ beside the ledger)")
-    verify.add_argument("--require-signatures", action="store_true", help="fail on any unsigned line")
-    verify.set_defaults(func=cmd_ledger_verify)
+    _add_ledger_parser(sub)
 
     report = sub.add_parser("report", help="compliance report of a run: epsilon per branch, ledger check, utility")
     report.add_argument("run_dir", help="the run's output directory (holds metrics.json and ledger.jsonl)")
     report.add_argument("--out", required=True, help="file to write, e.g. report.html")
     report.add_argument("--format", choices=("html", "json", "csv"),
                         help="html (one self-contained page), json or csv; default: from --out's suffix, else html")
+    _add_anchor_arguments(report)
     report.set_defaults(func=cmd_report)
 
     chat = sub.add_parser("chat", help="answer prompts with a chat adapter (task chat); prompts are desensitized first")
@@ -294,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-new-tokens", type=int, default=128, help="most tokens per reply (default 128)")
     chat.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run the model (default auto)")
     chat.set_defaults(func=cmd_chat)
+
+    add_desensitize_parser(sub)
 
     keys = sub.add_parser("keys", help="deployment key material")
     ksub = keys.add_subparsers(dest="keys_command", required=True)

@@ -1,27 +1,22 @@
-"""Run fedbank as a real Flower 1.39 deployment: one SuperLink, one SuperNode per branch.
+"""Run fedbank as a real Flower 1.39 deployment on 127.0.0.1: one SuperLink, one SuperNode per branch.
 
 Every connection is TLS (the CA, SuperLink certificate and key come from a
 ``fedbank keys init`` directory) and the SuperLink runs with
 ``--enable-supernode-auth``: only SuperNodes whose public key was registered
 with ``flwr supernode register`` may connect.  Runtime dependency
 installation is off everywhere, telemetry is off, and every process this
-module starts is a :class:`ManagedProcess` that it stops again, by PID and
-process group, together with the helpers Flower forked from it (SuperExec,
-ServerApp, ClientApp) and nothing else.
+module starts is a :class:`~simulations.processes.ManagedProcess` that it
+stops again, by PID and process group, together with the helpers Flower
+forked from it (SuperExec, ServerApp, ClientApp) and nothing else.
 
-What Flower 1.39 listens on (which port is for whom) is described in
-:mod:`simulations.deploy.flower_nodes`.
-
-This module wires the deployment together; the building blocks live in
-:mod:`simulations.deploy.flower_nodes` (SuperLink, SuperNodes, runs) and
-:mod:`simulations.processes` (started processes and how they are stopped) and
-are re-exported here.
-
-Building blocks (reusable, e.g. to kill and restart a SuperLink mid-run):
-:func:`start_superlink`, :func:`register_supernodes`, :func:`start_supernode`,
-:func:`wait_supernodes_online`, :func:`start_run`, :func:`wait_run`,
-:meth:`ManagedProcess.stop`; :class:`LocalDeployment` wires them together on
-127.0.0.1 and :func:`deploy_local` runs one federation end to end.
+This module wires a deployment together from its building blocks, which are
+reusable on their own (e.g. to kill and restart a SuperLink mid-run):
+:mod:`simulations.deploy.superlink` (the SuperLink, SuperNode registration;
+which port is for whom), :mod:`simulations.deploy.supernode` (a branch's
+SuperNode), :mod:`simulations.deploy.runs` (``flwr run`` and its end).
+:func:`prepare_branch_data` writes each branch's own records,
+:class:`LocalDeployment` starts and stops the pieces under one directory and
+:func:`deploy_local` runs one federation end to end.
 """
 
 from __future__ import annotations
@@ -29,64 +24,23 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-
 
 from common.errors import FedbankError
 from common.keys.layout import KeyLayout
-from simulations.local.runner import free_port
-from simulations.processes import ManagedProcess, OnText, ProcessFailed, _serve
-from simulations.signals import signals_deferred, sigterm_as_interrupt
-from simulations.deploy.flower_nodes import (
-    CONNECTION,
-    CONTROL_PORT,
-    DeploymentResult,
-    FLEET_PORT,
-    FlowerRun,
+from simulations.deploy.runs import DeploymentResult, FlowerRun, start_run, wait_run
+from simulations.deploy.superlink import (
     ONLINE_TIMEOUT,
-    SUPERNODE_RUNTIME_PORT,
     SuperLink,
-    SuperNode,
-    _require,
-    branch_id_for,
-    list_supernodes,
-    node_config_string,
     register_supernodes,
-    run_status,
-    start_run,
     start_superlink,
-    start_supernode,
-    wait_run,
     wait_supernodes_online,
-    write_connection,
 )
+from simulations.deploy.supernode import SuperNode, start_supernode
+from simulations.processes import ManagedProcess, OnText, free_port
+from simulations.signals import signals_deferred, sigterm_as_interrupt
 
-
-__all__ = [
-    "CONNECTION",
-    "DeploymentResult",
-    "FlowerRun",
-    "LocalDeployment",
-    "ManagedProcess",
-    "ProcessFailed",
-    "SuperLink",
-    "branch_id_for",
-    "deploy_local",
-    "list_supernodes",
-    "node_config_string",
-    "prepare_branch_data",
-    "register_supernodes",
-    "run_status",
-    "serve_branch",
-    "serve_superlink",
-    "start_run",
-    "start_superlink",
-    "start_supernode",
-    "wait_run",
-    "wait_supernodes_online",
-    "write_connection",
-]
 
 # --------------------------------------------------------------------------- branch data
 
@@ -166,7 +120,7 @@ class LocalDeployment:
     # -- set-up
     def init_keys(self) -> KeyLayout:
         """Create the key directory (once)."""
-        from common.keys.layout import init_keys
+        from common.keys.provision import init_keys
 
         if (self.keys_dir / "manifest.json").is_file():
             return KeyLayout.from_dir(self.keys_dir)
@@ -233,17 +187,6 @@ class LocalDeployment:
         result = wait_run(run, timeout, watch=watch, require_success=require_success)
         result.output_dir, result.log_dir, result.pids = self.out, self.log_dir, self.pids()
         return result
-
-    def stop_superlink(self) -> None:
-        if self.superlink is not None:
-            self.superlink.stop()
-            self._write_processes()
-
-    def stop_supernode(self, branch_id: str) -> None:
-        node = self.supernodes.get(branch_id)
-        if node is not None:
-            node.stop()
-            self._write_processes()
 
     def stop_all(self) -> None:
         """Stop every process started here: runs, SuperNodes, then the SuperLink (a Ctrl-C meanwhile waits)."""
@@ -339,54 +282,3 @@ def deploy_local(out_dir: str | os.PathLike[str], num_branches: int, run_config:
         say(f"run {run_id} started")
         result = dep.wait_run(run, timeout)  # result.pids: what ran, by name (all stopped on return)
     return result
-
-
-def serve_superlink(keys_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
-                    fleet_host: str = "0.0.0.0", fleet_port: int = FLEET_PORT, control_host: str = "127.0.0.1",
-                    control_port: int = CONTROL_PORT, branch_ids: Sequence[str] | None = None,
-                    on_event: OnText | None = None, on_ready: Callable[[SuperLink], None] | None = None) -> None:
-    """Start the SuperLink, register the branches' keys, and run until Ctrl-C; then stop it."""
-    say = on_event or (lambda _msg: None)
-    link = start_superlink(keys_dir, state_dir, fleet_host=fleet_host, fleet_port=fleet_port,
-                           control_host=control_host, control_port=control_port)
-    try:
-        say(f"SuperLink pid {link.pid}: Fleet API {link.fleet_address} (gRPC-rere, TLS, node auth); "
-            f"Control API https://{link.control_address}; log {link.log_path}")
-        register_supernodes(link, branch_ids, on_event=say)
-        if on_ready:
-            on_ready(link)
-        _serve([link])
-        say("stopping the SuperLink")
-    finally:
-        link.stop()
-
-
-def serve_branch(keys_dir: str | os.PathLike[str], branch_id: str, superlink_address: str, *,
-                 data_path: str | os.PathLike[str], state_dir: str | os.PathLike[str],
-                 runtime_port: int = SUPERNODE_RUNTIME_PORT, on_event: OnText | None = None) -> None:
-    """Start the branch's SuperNode and run until Ctrl-C; then stop it."""
-    say = on_event or (lambda _msg: None)
-    data = Path(data_path).expanduser()
-    if not data.is_file():
-        raise FedbankError(f"branch data file {data} does not exist: give --data a CSV/JSONL of the branch's records")
-    keys = KeyLayout.from_dir(keys_dir)
-    mine = keys.branch(branch_id)
-    _require([keys.ca_cert, mine.supernode_auth_key, mine.ed25519_key, keys.server_x25519_pub, keys.server_ed25519_pub],
-             f"branch {branch_id}")
-    node = start_supernode(keys_dir, branch_id, superlink_address, data_path=data, state_dir=state_dir,
-                           runtime_port=runtime_port)
-    announced = False
-
-    def poll() -> None:
-        nonlocal announced
-        if not announced and node.node_id is not None:
-            announced = True
-            say(f"{branch_id} connected to {superlink_address} as SuperNode {node.node_id}")
-
-    try:
-        say(f"SuperNode of {branch_id} pid {node.pid} -> {superlink_address} (TLS with {KeyLayout.from_dir(keys_dir).ca_cert}); "
-            f"log {node.log_path}")
-        _serve([node], poll)
-        say(f"stopping the SuperNode of {branch_id}")
-    finally:
-        node.stop()

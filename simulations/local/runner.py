@@ -16,12 +16,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +24,14 @@ from typing import Callable, Mapping
 
 from common.config.run import RunConfig
 from common.errors import ConfigError, RunFailed
-from common.keys.layout import KeyLayout, init_keys
-from simulations.processes import START_TIMEOUT, ManagedProcess, _spawn, _wait_port
+from common.keys.layout import KeyLayout
+from common.keys.provision import init_keys
+from simulations.flower_cli import RUN_STARTED, final_status, flower_bin, flower_env, is_success, run_command, write_connection
+from simulations.processes import START_TIMEOUT, ManagedProcess, free_port, spawn, wait_port
 from simulations.signals import sigterm_as_interrupt
 
-CONNECTION = "local-simulation"
-ROUND_LINE = re.compile(r"\[ROUND (\d+)/(\d+)\]")
+#: The ``flwr`` CLI connection to the simulation's own SuperLink, in the run's ``FLWR_HOME``.
+SIMULATION_CONNECTION = "local-simulation"
 
 
 @dataclass
@@ -46,47 +43,6 @@ class SimulationResult:
     sub_status: str
     output_dir: Path
     log_path: Path
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def flower_env(flwr_home: Path) -> dict[str, str]:
-    """Environment for Flower processes: contained home, no telemetry, no pip."""
-    env = os.environ.copy()
-    env.update({
-        # Flower starts flwr-simulation / flwr-serverapp / flwr-clientapp by name: from this
-        # interpreter's environment first, even when it was not activated (.venv/bin/fedbank ...).
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-        "FLWR_HOME": str(flwr_home),
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
-        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        "RAY_DEDUP_LOGS": "0",
-        "TOKENIZERS_PARALLELISM": "false",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
-
-
-def write_connection(flwr_home: Path, address: str, name: str = CONNECTION) -> Path:
-    """Write ``config.toml`` with one insecure SuperLink connection as default."""
-    flwr_home.mkdir(parents=True, exist_ok=True)
-    path = flwr_home / "config.toml"
-    path.write_text(
-        f'[superlink]\ndefault = "{name}"\n\n[superlink.{name}]\naddress = "{address}"\ninsecure = true\n',
-        encoding="utf-8",
-    )
-    return path
-
-
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).with_name(name)
-    return str(candidate) if candidate.exists() else name
 
 
 class LocalSuperLink:
@@ -102,6 +58,7 @@ class LocalSuperLink:
     def __init__(self, flwr_home: Path, log_path: Path) -> None:
         self.flwr_home = flwr_home
         self.log_path = log_path
+        self.connection = SIMULATION_CONNECTION
         self.port = free_port()
         self.proc: ManagedProcess | None = None
         self._looked = 0.0
@@ -111,15 +68,15 @@ class LocalSuperLink:
         return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> "LocalSuperLink":
-        write_connection(self.flwr_home, self.address)
-        self.proc = _spawn(
+        write_connection(self.flwr_home, self.connection, self.address, insecure=True)
+        self.proc = spawn(
             "flower-superlink",
-            [_bin("flower-superlink"), "--insecure", "--simulation", "--disable-runtime-dependency-installation",
+            [flower_bin("flower-superlink"), "--insecure", "--simulation", "--disable-runtime-dependency-installation",
              "--host", "127.0.0.1", "--port", str(self.port), "--database", str(self.flwr_home / "state.db")],
             flower_env(self.flwr_home), self.log_path,
         )
         try:  # __exit__ does not run when __enter__ raises (Ctrl-C / SIGTERM included): stop it here
-            _wait_port(self.proc, "127.0.0.1", self.port, time.monotonic() + START_TIMEOUT, "port")
+            wait_port(self.proc, "127.0.0.1", self.port, time.monotonic() + START_TIMEOUT, "port")
         except BaseException:
             self.stop()
             raise
@@ -138,21 +95,6 @@ class LocalSuperLink:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def run_status(flwr_home: Path, run_id: int) -> tuple[str, str]:
-    """(status, sub-status) of a run, read from the SuperLink with ``flwr ls``."""
-    out = subprocess.run(
-        [_bin("flwr"), "ls", CONNECTION, "--run-id", str(run_id), "--format", "json"],
-        env=flower_env(flwr_home), capture_output=True, text=True, timeout=60,
-    )
-    try:
-        runs = json.loads(out.stdout)["runs"]
-        status = runs[0]["status"]
-    except (ValueError, KeyError, IndexError) as err:
-        raise RunFailed(f"could not read the status of run {run_id}: {out.stdout.strip()[:200]} {out.stderr.strip()[:200]}") from err
-    main, _, sub = status.partition(":")
-    return main, sub
 
 
 def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Mapping[str, object],
@@ -177,11 +119,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
         ensure_simulation_keys(cfg, num_branches)
     log_start = log_path.stat().st_size if log_path.exists() else 0
     with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log") as superlink:
-        cmd = [
-            _bin("flwr"), "run", str(app_dir), CONNECTION, "--stream",
-            "--federation-config", _federation_config(num_branches, num_cpus, num_gpus),
-            "--run-config", " ".join(f"{k}={_toml(v)}" for k, v in config.items()),
-        ]
+        cmd = run_command(app_dir, superlink.connection, config, _federation_config(num_branches, num_cpus, num_gpus))
         run_id = None
         with log_path.open("a", encoding="utf-8") as log:
             proc = subprocess.Popen(cmd, env=flower_env(flwr_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -193,7 +131,7 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
                     log.write(line)
                     log.flush()
                     superlink.remember_helpers()
-                    match = re.search(r"Successfully started run (\d+)", line)
+                    match = RUN_STARTED.search(line)
                     if match:
                         run_id = int(match.group(1))
                     if on_line:
@@ -216,14 +154,9 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
                             f"{superlink.log_path}; {then}")
         if run_id is None:
             raise RunFailed(f"flwr run did not start a run (exit code {proc.returncode}); see {log_path}")
-        status, sub = run_status(flwr_home, run_id)
-        for _ in range(50):  # the stream can end a moment before the status settles
-            if status == "finished" or status == "completed":
-                break
-            time.sleep(0.2)
-            status, sub = run_status(flwr_home, run_id)
+        status, sub = final_status(superlink, run_id)
     result = SimulationResult(run_id, status, sub, output_dir, log_path)
-    if (status, sub) != ("finished", "completed") and (status, sub) != ("completed", "finished"):
+    if not is_success(status, sub):
         from simulations.local.preflight import explain_failure
 
         raise explain_failure(RunFailed(f"run {run_id} ended with status {status}:{sub}; see {log_path}"), log_path, log_start)
@@ -251,12 +184,3 @@ def _federation_config(num_branches: int, num_cpus: float, num_gpus: float) -> s
     if num_gpus:
         parts.append(f"client-resources-num-gpus={num_gpus}")
     return " ".join(parts)
-
-
-def _toml(value: object) -> str:
-    """A run-config override value in TOML syntax."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))

@@ -1,0 +1,87 @@
+"""The long-running hosts of a real deployment, one per machine, each in the foreground until Ctrl-C.
+
+``fedbank deploy superlink`` runs :func:`serve_superlink` at the headquarters
+(the SuperLink, with every branch's SuperNode key registered); ``fedbank
+deploy branch`` runs :func:`serve_branch` at a branch (its SuperNode).  Each
+stops what it started when interrupted, and fails in one line when its
+process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from common.errors import FedbankError
+from common.keys.layout import KeyLayout, require_key_files
+from simulations.deploy.superlink import CONTROL_PORT, FLEET_PORT, SuperLink, register_supernodes, start_superlink
+from simulations.deploy.supernode import SUPERNODE_RUNTIME_PORT, start_supernode
+from simulations.processes import ManagedProcess, OnText
+from simulations.signals import sigterm_as_interrupt
+
+
+def serve_superlink(keys_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
+                    fleet_host: str = "0.0.0.0", fleet_port: int = FLEET_PORT, control_host: str = "127.0.0.1",
+                    control_port: int = CONTROL_PORT, branch_ids: Sequence[str] | None = None,
+                    on_event: OnText | None = None, on_ready: Callable[[SuperLink], None] | None = None) -> None:
+    """Start the SuperLink, register the branches' keys, and run until Ctrl-C; then stop it."""
+    say = on_event or (lambda _msg: None)
+    link = start_superlink(keys_dir, state_dir, fleet_host=fleet_host, fleet_port=fleet_port,
+                           control_host=control_host, control_port=control_port)
+    try:
+        say(f"SuperLink pid {link.pid}: Fleet API {link.fleet_address} (gRPC-rere, TLS, node auth); "
+            f"Control API https://{link.control_address}; log {link.log_path}")
+        register_supernodes(link, branch_ids, on_event=say)
+        if on_ready:
+            on_ready(link)
+        _serve([link])
+        say("stopping the SuperLink")
+    finally:
+        link.stop()
+
+
+def serve_branch(keys_dir: str | os.PathLike[str], branch_id: str, superlink_address: str, *,
+                 data_path: str | os.PathLike[str], state_dir: str | os.PathLike[str],
+                 runtime_port: int = SUPERNODE_RUNTIME_PORT, on_event: OnText | None = None) -> None:
+    """Start the branch's SuperNode and run until Ctrl-C; then stop it."""
+    say = on_event or (lambda _msg: None)
+    data = Path(data_path).expanduser()
+    if not data.is_file():
+        raise FedbankError(f"branch data file {data} does not exist: give --data a CSV/JSONL of the branch's records")
+    keys = KeyLayout.from_dir(keys_dir)
+    mine = keys.branch(branch_id)
+    require_key_files([keys.ca_cert, mine.supernode_auth_key, mine.ed25519_key, keys.server_x25519_pub, keys.server_ed25519_pub],
+             f"branch {branch_id}")
+    node = start_supernode(keys_dir, branch_id, superlink_address, data_path=data, state_dir=state_dir,
+                           runtime_port=runtime_port)
+    announced = False
+
+    def poll() -> None:
+        nonlocal announced
+        if not announced and node.node_id is not None:
+            announced = True
+            say(f"{branch_id} connected to {superlink_address} as SuperNode {node.node_id}")
+
+    try:
+        say(f"SuperNode of {branch_id} pid {node.pid} -> {superlink_address} (TLS with {KeyLayout.from_dir(keys_dir).ca_cert}); "
+            f"log {node.log_path}")
+        _serve([node], poll)
+        say(f"stopping the SuperNode of {branch_id}")
+    finally:
+        node.stop()
+
+
+def _serve(procs: Sequence[ManagedProcess], poll: Callable[[], None] | None = None) -> None:
+    """Block until Ctrl-C / SIGTERM (returns) or until a process exits (raises ProcessFailed)."""
+    try:
+        with sigterm_as_interrupt():
+            while True:
+                for proc in procs:
+                    proc.check()
+                if poll:
+                    poll()
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        return

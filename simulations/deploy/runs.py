@@ -1,0 +1,122 @@
+"""Runs submitted to a deployment's SuperLink: ``flwr run --stream`` in progress, and the wait for its end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.errors import RunFailed
+from simulations.deploy.superlink import SuperLink
+from simulations.flower_cli import CLI_TIMEOUT, RUN_STARTED, final_status, flower_env, is_success, run_command
+from simulations.processes import ManagedProcess, OnText, last_error_suffix
+
+
+class FlowerRun:
+    """A ``flwr run APP CONNECTION --stream`` in progress; its output goes to ``log_path`` and ``on_line``."""
+
+    def __init__(self, superlink: SuperLink, cmd: Sequence[str], log_path: Path, on_line: OnText | None = None) -> None:
+        self.superlink = superlink
+        self.log_path = log_path
+        self.run_id: int | None = None
+        self.on_line = on_line
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.popen = subprocess.Popen(list(cmd), env=flower_env(superlink.flwr_home), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                                      start_new_session=True)
+        self.process = ManagedProcess("flwr run", self.popen, log_path, cmd)
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="flwr-run-stream", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        with self.log_path.open("a", encoding="utf-8") as log:
+            for line in self.popen.stdout:
+                log.write(line)
+                log.flush()
+                match = RUN_STARTED.search(line)
+                if match and self.run_id is None:
+                    self.run_id = int(match.group(1))
+                    self._started.set()
+                if self.on_line:
+                    try:
+                        self.on_line(line.rstrip("\n"))
+                    except Exception:  # noqa: BLE001 - a display error must not stop the log
+                        pass
+        self._started.set()
+
+    @property
+    def streaming(self) -> bool:
+        """Whether ``flwr run`` is still streaming the run's log."""
+        return self._thread.is_alive()
+
+    def wait_streamed(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for ``flwr run`` to stop streaming."""
+        self._thread.join(timeout)
+
+    def wait_started(self, timeout: float = CLI_TIMEOUT) -> int:
+        """The run id, once the SuperLink accepted the run."""
+        if not self._started.wait(timeout) or self.run_id is None:
+            self.stop()
+            raise RunFailed(f"flwr run did not start a run within {timeout:.0f} s (exit code {self.popen.poll()}); "
+                            f"see {self.log_path}" + last_error_suffix(self.log_path))
+        return self.run_id
+
+    def stop(self) -> None:
+        """Stop the ``flwr run`` client (the run itself lives on in the SuperLink)."""
+        self.process.stop(timeout=5)
+        self._thread.join(timeout=5)
+
+
+def start_run(superlink: SuperLink, app_dir: str | os.PathLike[str], run_config: Mapping[str, object],
+              log_path: Path, on_line: OnText | None = None) -> FlowerRun:
+    """Submit the app at ``app_dir`` to the SuperLink (``flwr run ... --stream``); returns at once."""
+    cmd = run_command(Path(app_dir).resolve(), superlink.connection, run_config)
+    return FlowerRun(superlink, cmd, log_path, on_line)
+
+
+@dataclass
+class DeploymentResult:
+    """Outcome of a deployed run."""
+
+    run_id: int
+    status: str
+    sub_status: str
+    output_dir: Path | None = None
+    log_dir: Path | None = None
+    pids: dict[str, list[int]] = field(default_factory=dict)
+
+
+def wait_run(run: FlowerRun, timeout: float, watch: Sequence[ManagedProcess] = (),
+             require_success: bool = True) -> DeploymentResult:
+    """Wait for a run to end; read its final status from the SuperLink.
+
+    ``watch``: processes that must stay up meanwhile (the SuperLink, the
+    SuperNodes); one exiting ends the wait with :class:`ProcessFailed`.
+
+    Raises:
+        ProcessFailed: a watched process exited.
+        RunFailed: the run did not finish within ``timeout`` or (with
+            ``require_success``) finished with another status than
+            ``finished:completed``.
+    """
+    deadline = time.monotonic() + timeout
+    run_id = run.wait_started(min(timeout, CLI_TIMEOUT * 2))
+    while run.streaming:
+        for proc in watch:
+            proc.check()
+        if time.monotonic() > deadline:
+            run.stop()
+            raise RunFailed(f"run {run_id} did not finish within {timeout:.0f} s; see {run.log_path}")
+        run.wait_streamed(0.5)
+    run.process.stop(timeout=5)
+    status, sub = final_status(run.superlink, run_id)
+    if require_success and not is_success(status, sub):
+        raise RunFailed(f"run {run_id} ended with status {status}:{sub}; see {run.log_path} and {run.superlink.log_path}"
+                        + last_error_suffix(run.log_path))
+    return DeploymentResult(run_id, status, sub)
