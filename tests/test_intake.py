@@ -18,6 +18,7 @@ from common.keys.layout import KeyLayout, load_ed25519_private
 from common.wire.protocol import branch_record, claim_bytes
 from server.aggregation.aggregators import build_aggregator
 from server.admission.intake import Intake
+from server.admission.spend import SpendAudit
 from server.records.ledger import PrivacyLedger, verify_ledger
 from server.records.metrics import RunRecorder
 from server.aggregation.strategy import BranchStrategy
@@ -64,7 +65,8 @@ def _copy(msg: Message, **changes) -> Message:
 
 
 def _intake(world, max_norm=0.0):
-    return Intake(run_id=RUN_ID, keys=world["keys"], max_update_norm=max_norm, max_bytes=64 << 20)
+    return Intake(run_id=RUN_ID, keys=world["keys"], max_update_norm=max_norm, max_bytes=64 << 20,
+                  spend=SpendAudit(world["cfg"]))
 
 
 def _sealed_by(world, branch, arrays, server_round=1, run_id=RUN_ID):
