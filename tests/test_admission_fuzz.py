@@ -29,7 +29,7 @@ from server.admission.intake import UNFORESEEN, Intake
 from server.admission.reply_schema import secagg_metrics_problem
 from server.admission.spend import SpendAudit
 from tests.branch_calls import claim_of
-from tests.test_intake import RUN_ID, _signing_key, world  # noqa: F401  (world: the fixture)
+from tests.test_intake import RUN_ID, signing_key, world  # noqa: F401  (world: the fixture)
 
 pytestmark = pytest.mark.usefixtures("server_task_identity")
 EXAMPLES = 2_500  # per test and path: 2 tests x 2 paths x 2,500 = 10,000 replies
@@ -154,7 +154,7 @@ def _fuzz(world, honest: Message, keys, signer) -> int:
 
 def test_signed_replies_never_escape_admission(world):
     honest = world["replies"][1][0]
-    thrown = _fuzz(world, honest, world["keys"], lambda claim: _signing_key(world["cfg"], "branch-0"))
+    thrown = _fuzz(world, honest, world["keys"], lambda claim: signing_key(world["cfg"], "branch-0"))
     assert thrown >= 2 * EXAMPLES
 
 

@@ -26,7 +26,7 @@ from server.aggregation.strategy import BranchStrategy
 from server.records.ledger import PrivacyLedger
 from server.records.metrics import RunRecorder
 from tests.branch_calls import claim_of
-from tests.test_intake import RUN_ID, _copy, _intake, _signing_key, world  # noqa: F401  (world: the fixture)
+from tests.test_intake import RUN_ID, copy_reply, make_intake, signing_key, world  # noqa: F401  (world: the fixture)
 
 pytestmark = pytest.mark.usefixtures("server_task_identity")
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("server_task_identity")
 def _signed(world, reply: Message, *, metrics=None, drop=(), **changes) -> Message:
     """``reply`` with its claim changed and signed again by its own branch (the branch lies, not the wire)."""
     claim = {**claim_of(reply), **changes}
-    record = branch_record(claim, _signing_key(world["cfg"], claim["branch"]).sign(claim_bytes(claim)))
+    record = branch_record(claim, signing_key(world["cfg"], claim["branch"]).sign(claim_bytes(claim)))
     content = RecordDict({"branch": record, "metrics": reply.content["metrics"] if metrics is None else metrics,
                           "envelope": ConfigRecord(dict(reply.content["envelope"]))})
     for name in drop:
@@ -54,7 +54,7 @@ def _metrics(examples, unit=1, loss=0.5, **extra) -> MetricRecord:
 
 def _strategy(world, tmp_path, cfg=None, min_train=2, **kw) -> BranchStrategy:
     cfg = cfg or world["cfg"]
-    strategy = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=PrivacyLedger(tmp_path / "ledger.jsonl"),
+    strategy = BranchStrategy(build_aggregator(cfg), intake=make_intake(world), ledger=PrivacyLedger(tmp_path / "ledger.jsonl"),
                               recorder=RunRecorder(tmp_path / "metrics.json", {}), keys=world["keys"],
                               min_train_branches=min_train, **kw)
     strategy._global = world["arrays"]
@@ -74,7 +74,7 @@ def _outcome(tmp_path) -> set:
 
 def test_unsigned_weights_100_and_minus_99_cannot_steer_the_aggregate(world, tmp_path):
     honest = world["replies"][1]
-    replies = [_copy(honest[0], metrics=_metrics(100)), _copy(honest[1], metrics=_metrics(-99)), honest[2], honest[3]]
+    replies = [copy_reply(honest[0], metrics=_metrics(100)), copy_reply(honest[1], metrics=_metrics(-99)), honest[2], honest[3]]
     arrays, _ = _strategy(world, tmp_path).aggregate_train(1, replies)
     assert _outcome(tmp_path) == {("branch-0", False, "bad-weight"), ("branch-1", False, "bad-weight"),
                                   ("branch-2", True, None), ("branch-3", True, None)}
@@ -85,7 +85,7 @@ def test_unsigned_weights_100_and_minus_99_cannot_steer_the_aggregate(world, tmp
 @pytest.mark.parametrize("weights", [(100, -100), (float("nan"), 8), (8.0, 8), ([8], 8)])
 def test_weights_that_would_divide_by_zero_or_poison_the_average_are_bad_weights(world, tmp_path, weights):
     honest = world["replies"][1]
-    replies = [_copy(honest[0], metrics=_metrics(weights[0])), _copy(honest[1], metrics=_metrics(weights[1]))]
+    replies = [copy_reply(honest[0], metrics=_metrics(weights[0])), copy_reply(honest[1], metrics=_metrics(weights[1]))]
     arrays, _ = _strategy(world, tmp_path, min_train=1).aggregate_train(1, replies)  # no ZeroDivisionError
     assert ("branch-0", False, "bad-weight") in _outcome(tmp_path)
     assert arrays is None or all(np.all(np.isfinite(a.numpy())) for a in arrays.values())
@@ -93,7 +93,7 @@ def test_weights_that_would_divide_by_zero_or_poison_the_average_are_bad_weights
 
 def test_central_dp_unit_weights_are_the_servers(world):
     honest = world["replies"][1]
-    intake = _intake(world).admit_round(1, [_copy(honest[0], metrics=_metrics(16, unit=-0.9)), honest[1], honest[2]],
+    intake = make_intake(world).admit_round(1, [copy_reply(honest[0], metrics=_metrics(16, unit=-0.9)), honest[1], honest[2]],
                                         world["arrays"])
     assert [(r.branch_id, r.reason) for r in intake.rejected] == [("branch-0", "bad-weight")]
     assert [a.message.content["metrics"]["unit-weight"] for a in intake.trained] == [1, 1]
@@ -101,7 +101,7 @@ def test_central_dp_unit_weights_are_the_servers(world):
 
 def test_a_trained_claim_without_examples_and_a_secagg_weight_that_differs_are_bad_weights(world):
     honest = world["replies"][1][0]
-    out = _intake(world).admit_round(1, [_signed(world, honest, examples=0, metrics=_metrics(0))], world["arrays"])
+    out = make_intake(world).admit_round(1, [_signed(world, honest, examples=0, metrics=_metrics(0))], world["arrays"])
     assert [(r.reason, r.claim is not None) for r in out.rejected] == [("bad-weight", True)]
     metrics = {**dict(honest.content["branch"]), "train-loss": 0.5}
     for weight, reason in ((100, "bad-weight"), (claim_of(honest)["examples"], None)):
@@ -115,7 +115,7 @@ def test_a_trained_claim_without_examples_and_a_secagg_weight_that_differs_are_b
 
 def test_deeply_nested_claim_is_malformed_not_a_recursion_error(world, tmp_path):
     honest = world["replies"][1][0]
-    deep = _copy(honest, branch=ConfigRecord({"branch-id": "branch-0", "status": "trained",
+    deep = copy_reply(honest, branch=ConfigRecord({"branch-id": "branch-0", "status": "trained",
                                               "claim": "[" * 200_000 + "]" * 200_000}))
     arrays, _ = _strategy(world, tmp_path, min_train=1).aggregate_train(1, [deep, world["replies"][1][1]])
     assert arrays is not None and _outcome(tmp_path) == {("branch-1", True, None)}
@@ -123,7 +123,7 @@ def test_deeply_nested_claim_is_malformed_not_a_recursion_error(world, tmp_path)
 
 def test_signed_reply_with_an_extra_metric_or_no_metrics_is_malformed_and_ledgered(world, tmp_path):
     honest = world["replies"][1]
-    replies = [_copy(honest[0], metrics=_metrics(16, extra=1.0)), _signed(world, honest[1], drop=("metrics",)),
+    replies = [copy_reply(honest[0], metrics=_metrics(16, extra=1.0)), _signed(world, honest[1], drop=("metrics",)),
                honest[2], honest[3]]
     arrays, _ = _strategy(world, tmp_path).aggregate_train(1, replies)  # no InconsistentMessageReplies, no KeyError
     assert arrays is not None
@@ -176,7 +176,7 @@ def test_epsilon_below_the_servers_recomputation_or_off_for_a_fresh_branch_is_a_
 @pytest.mark.parametrize("changes", [{"noise_multiplier": 0.5}, {"delta": 1e-3}, {"max_grad_norm": 5.0},
                                      {"accountant": "prv"}, {"sample_rate": 0.25}, {"steps": 1}, {"epsilon": None}])
 def test_figures_that_disagree_with_the_run_config_are_a_config_mismatch(world, changes):
-    out = _intake(world).admit_round(1, [_signed(world, world["replies"][1][0], **changes)], world["arrays"])
+    out = make_intake(world).admit_round(1, [_signed(world, world["replies"][1][0], **changes)], world["arrays"])
     assert [r.reason for r in out.rejected] == ["config-mismatch"]
 
 
@@ -226,7 +226,7 @@ def test_a_refused_claim_is_ledgered_as_the_branchs_refusal_and_the_round_goes_o
                                   ("branch-2", True, None)}
     assert strategy.recorder.data["rounds"][0]["branches"]["branch-0"]["status"] == STATUS_REFUSED
     bad = _signed(world, honest[0], metrics=_metrics(0), drop=("envelope",), **{**refused, "reason": "because"})
-    assert [r.reason for r in _intake(world).admit_round(1, [bad], world["arrays"]).rejected] == ["bad-claim"]
+    assert [r.reason for r in make_intake(world).admit_round(1, [bad], world["arrays"]).rejected] == ["bad-claim"]
 
 
 def test_privacy_claim_carries_a_refusals_reason():
