@@ -9,7 +9,7 @@ loss on the reply only (``common.tasks.chat.tokenize_dialogues``), a fresh LoRA
 causal LM per round (``common.model.build.build_peft_model(..., causal=True)``)
 trained by ``client.training.train_round`` for one round of a fixed number
 of steps (``round_plan``: ``steps x batch`` dialogues, one local epoch; with DP
-the noise from ``client.budget.planned_noise_multiplier``, Poisson sampling at
+the noise from ``common.privacy.accounting.planned_noise_multiplier``, Poisson sampling at
 q = 1 / steps).
 
 Arms (``--arms``), measured alternately in one process, one round of each per
@@ -241,7 +241,7 @@ def main() -> None:
 def run(args, preset: dict, names: list[str], device: str, config: str, label: str) -> dict:
     import torch
 
-    from client.budget import planned_noise_multiplier
+    from common.privacy.accounting import planned_noise_multiplier
     from client.training import round_plan
     from common.tasks.chat import tokenize_dialogues
     from common.privacy.render import Renderer

@@ -19,7 +19,7 @@ as R*E epochs for every other arm):
 (b) federated, non-private: a real Flower simulation (``simulations.local.runner.simulate``), R x E;
 (c) federated, DP-SGD at ``dp.target-epsilon=8`` per branch, R x E;
 (d) each branch alone, DP at epsilon 8 on its own rows for R*E epochs, mean (min, max) over branches.
-    Its noise comes from ``client.budget.planned_noise_multiplier`` for the same plan as in (c)
+    Its noise comes from ``common.privacy.accounting.planned_noise_multiplier`` for the same plan as in (c)
     (same sample rate, same total steps), so each branch adds the same noise as in (c).
 
 (a) and (d) run in this process through the branch's own code: ``client.branch_data.prepare_branch``
@@ -149,7 +149,7 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
     import torch
 
     from client.branch_data import prepare_branch
-    from client.budget import epsilon_of, planned_noise_multiplier
+    from common.privacy.accounting import epsilon_of, planned_noise_multiplier
     from client.training import round_plan, train_round
     from common.config.run import branch_settings
     from common.model.device import resolve_device

@@ -168,7 +168,7 @@ def central_round(extra: dict, branches: int, rounds: int, repeats: int, work: P
     import torch
 
     from client.branch_data import prepare_branch
-    from client.budget import planned_noise_multiplier
+    from common.privacy.accounting import planned_noise_multiplier
     from client.training import round_plan, train_round
     from common.config.run import RunConfig, branch_settings
     from common.data.labels import label_names

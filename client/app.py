@@ -32,7 +32,7 @@ from flwr.clientapp import ClientApp
 from client import reply_cache
 from client.branch_data import prepare_branch
 from client.outbound import guarded
-from client.budget import PrivacyState, branch_lock, epsilon_of, planned_noise_multiplier
+from client.budget import PrivacyState, branch_lock
 from client.training import round_plan, train_round
 from client.testing.faults import maybe_fail, maybe_poison
 from client.secagg import secagg_mod
@@ -55,6 +55,7 @@ from common.wire.protocol import (
     reply_metrics,
 )
 from common.model.device import resolve_device
+from common.privacy.accounting import epsilon_of, planned_noise_multiplier
 
 app = ClientApp(mods=[secagg_mod])  # SecAgg+ only for SecAgg+ messages (client/secagg.py)
 

@@ -12,48 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opacus.accountants import create_accountant
-
-from opacus.accountants.utils import get_noise_multiplier
-
 from common.atomic import write_bytes_atomic
 from common.errors import ConfigError
+from common.privacy.accounting import epsilon_of
 
 STATE_FILE = "privacy_state.json"
-
-
-def epsilon_of(history: list[tuple[float, float, int]], accountant: str, delta: float) -> float:
-    """Epsilon of a history under a fresh Opacus accountant of the given kind."""
-    if not history:
-        return 0.0
-    acc = create_accountant(accountant)
-    acc.history = [(float(s), float(q), int(n)) for s, q, n in history]
-    return float(acc.get_epsilon(delta=delta))
-
-
-@functools.lru_cache(maxsize=256)
-def planned_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, total_steps: int, accountant: str) -> float:
-    """Noise that spends exactly ``target_epsilon`` over the whole planned run.
-
-    Opacus's search takes about a second; a branch asks the same question every
-    round (same data size, same plan), so answers are kept per process.
-    """
-    return float(
-        get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=total_steps,
-            accountant=accountant,
-            epsilon_tolerance=0.01,
-        )
-    )
 
 
 @dataclass

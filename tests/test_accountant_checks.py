@@ -2,7 +2,7 @@
 
 What this file proves, for delta = 1e-5 and DP-SGD's Poisson-sampled Gaussian:
 
-1. ``client.budget.epsilon_of(..., "rdp")`` is exactly the epsilon of a fresh
+1. ``common.privacy.accounting.epsilon_of(..., "rdp")`` is exactly the epsilon of a fresh
    ``opacus.accountants.RDPAccountant`` stepped ``steps`` times through its public
    ``step()`` API, on a 3x3x3 grid of sigma x sample rate x steps; and the RDP
    behind it, at the order Opacus picks, is the Renyi divergence computed by
@@ -41,7 +41,8 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 from opacus.accountants.analysis import rdp as opacus_rdp
 from scipy import integrate
 
-from client.budget import PrivacyState, epsilon_of, planned_noise_multiplier
+from client.budget import PrivacyState
+from common.privacy.accounting import epsilon_of, planned_noise_multiplier
 
 DELTA = 1e-5
 

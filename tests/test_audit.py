@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from client.branch_data import prepare_branch
-from client.budget import PrivacyState, planned_noise_multiplier
+from client.budget import PrivacyState
+from common.privacy.accounting import planned_noise_multiplier
 from client.training import round_plan, train_round
 from common.audit.canaries import canaries
 from common.config.run import RunConfig, branch_settings

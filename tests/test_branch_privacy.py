@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from opacus.accountants import PRVAccountant, RDPAccountant
 
-from client.budget import PrivacyState, planned_noise_multiplier
+from client.budget import PrivacyState
+from common.privacy.accounting import planned_noise_multiplier
 from common.config.run import RunConfig
 from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 

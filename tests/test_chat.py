@@ -17,7 +17,7 @@ import warnings
 import pytest
 import torch
 
-from client.budget import epsilon_of, planned_noise_multiplier
+from common.privacy.accounting import epsilon_of, planned_noise_multiplier
 from client.training import round_plan, train_round
 from common.tasks.chat import PROMPT_TEMPLATE, rouge_l, tokenize_dialogues
 from common.config.run import RunConfig

@@ -18,6 +18,7 @@ from common.keys.layout import KeyLayout, load_ed25519_private
 from common.wire.protocol import branch_record, claim_bytes
 from server.aggregation.aggregators import build_aggregator
 from server.admission.intake import Intake
+from server.admission.spend import SpendAudit
 from server.records.ledger import PrivacyLedger, verify_ledger
 from server.records.metrics import RunRecorder
 from server.aggregation.strategy import BranchStrategy
@@ -47,11 +48,11 @@ def world(tmp_path_factory):
     return {"cfg": cfg, "keys": keys, "arrays": arrays, "replies": replies, "out": out}
 
 
-def _signing_key(cfg, branch):
+def signing_key(cfg, branch):
     return load_ed25519_private(KeyLayout.from_dir(cfg.keys_dir).branch(branch).ed25519_key)
 
 
-def _copy(msg: Message, **changes) -> Message:
+def copy_reply(msg: Message, **changes) -> Message:
     """A reply with some records replaced (a new Message, the original untouched)."""
     content = RecordDict({
         "branch": ConfigRecord(dict(msg.content["branch"])),
@@ -63,18 +64,19 @@ def _copy(msg: Message, **changes) -> Message:
     return Message(content=content, reply_to=Message(content=RecordDict(), dst_node_id=1, message_type="train"))
 
 
-def _intake(world, max_norm=0.0):
-    return Intake(run_id=RUN_ID, keys=world["keys"], max_update_norm=max_norm, max_bytes=64 << 20)
+def make_intake(world, max_norm=0.0):
+    return Intake(run_id=RUN_ID, keys=world["keys"], max_update_norm=max_norm, max_bytes=64 << 20,
+                  spend=SpendAudit(world["cfg"]))
 
 
 def _sealed_by(world, branch, arrays, server_round=1, run_id=RUN_ID):
     return seal_update(arrays, run_id=run_id, server_round=server_round, branch_id=branch,
-                       branch_signing_key=_signing_key(world["cfg"], branch),
+                       branch_signing_key=signing_key(world["cfg"], branch),
                        server_public_key=world["keys"].decrypt_key.public_key())
 
 
 def test_honest_replies_are_all_admitted(world):
-    out = _intake(world).admit_round(1, list(world["replies"][1]), world["arrays"])
+    out = make_intake(world).admit_round(1, list(world["replies"][1]), world["arrays"])
     assert [a.branch_id for a in out.admitted] == ["branch-0", "branch-1", "branch-2", "branch-3"]
     assert not out.rejected and all(a.wire_bytes > 0 for a in out.admitted)
 
@@ -83,8 +85,8 @@ def test_tampered_ciphertext_is_rejected_as_tampered(world):
     honest = world["replies"][1][0]
     blob = bytearray(honest.content["envelope"]["update"])
     blob[len(blob) // 2] ^= 0x01
-    bad = _copy(honest, envelope=ConfigRecord({"update": bytes(blob)}))
-    out = _intake(world).admit_round(1, [bad], world["arrays"])
+    bad = copy_reply(honest, envelope=ConfigRecord({"update": bytes(blob)}))
+    out = make_intake(world).admit_round(1, [bad], world["arrays"])
     assert [(r.branch_id, r.reason) for r in out.rejected] == [("branch-0", "tampered")]
     assert out.rejected[0].claim is not None  # the claim verified: the spend is ledgered, not aggregated
 
@@ -92,8 +94,8 @@ def test_tampered_ciphertext_is_rejected_as_tampered(world):
 def test_update_sealed_by_another_branch_is_forged(world):
     honest = world["replies"][1][1]
     update = _sealed_by(world, "branch-2", world["arrays"])  # branch-2 pretends to be branch-1's update
-    bad = _copy(honest, envelope=ConfigRecord({"update": update}))
-    out = _intake(world).admit_round(1, [bad], world["arrays"])
+    bad = copy_reply(honest, envelope=ConfigRecord({"update": update}))
+    out = make_intake(world).admit_round(1, [bad], world["arrays"])
     assert [(r.branch_id, r.reason) for r in out.rejected] == [("branch-1", "forged")]
 
 
@@ -101,26 +103,26 @@ def test_claim_signed_with_the_wrong_key_is_forged(world):
     honest = world["replies"][1][1]
     claim = claim_of(honest)
     claim["epsilon"] = 0.01  # under-report the spend, sign with another branch's key
-    record = branch_record(claim, _signing_key(world["cfg"], "branch-3").sign(claim_bytes(claim)))
-    out = _intake(world).admit_round(1, [_copy(honest, branch=record)], world["arrays"])
+    record = branch_record(claim, signing_key(world["cfg"], "branch-3").sign(claim_bytes(claim)))
+    out = make_intake(world).admit_round(1, [copy_reply(honest, branch=record)], world["arrays"])
     assert [(r.branch_id, r.reason, r.claim) for r in out.rejected] == [("branch-1", "forged", None)]
 
 
 def test_unknown_branch_is_rejected(world):
     honest = world["replies"][1][0]
     claim = {**claim_of(honest), "branch": "branch-99"}
-    out = _intake(world).admit_round(1, [_copy(honest, branch=branch_record(claim, b"\0" * 64))], world["arrays"])
+    out = make_intake(world).admit_round(1, [copy_reply(honest, branch=branch_record(claim, b"\0" * 64))], world["arrays"])
     assert [(r.branch_id, r.reason) for r in out.rejected] == [("branch-99", "unknown-branch")]
 
 
 def test_round_one_reply_sent_in_round_two_is_replayed(world):
-    out = _intake(world).admit_round(2, [world["replies"][1][2]], world["arrays"])
+    out = make_intake(world).admit_round(2, [world["replies"][1][2]], world["arrays"])
     assert [(r.branch_id, r.reason) for r in out.rejected] == [("branch-2", "replayed")]
 
 
 def test_second_reply_from_a_branch_in_a_round_is_a_duplicate(world):
     first = world["replies"][1][3]
-    out = _intake(world).admit_round(1, [first, _copy(first)], world["arrays"])
+    out = make_intake(world).admit_round(1, [first, copy_reply(first)], world["arrays"])
     assert [a.branch_id for a in out.admitted] == ["branch-3"]
     assert [(r.branch_id, r.reason) for r in out.rejected] == [("branch-3", "duplicate")]
 
@@ -140,8 +142,8 @@ def test_invalid_update_from_a_compromised_branch_is_rejected_with_its_reason(wo
         arrays[name].flat[0] = np.nan
     else:
         arrays[name] = arrays[name] + 100.0
-    bad = _copy(honest, envelope=ConfigRecord({"update": _sealed_by(world, "branch-0", arrays)}))
-    out = _intake(world, max_norm=50.0).admit_round(1, [bad], world["arrays"])
+    bad = copy_reply(honest, envelope=ConfigRecord({"update": _sealed_by(world, "branch-0", arrays)}))
+    out = make_intake(world, max_norm=50.0).admit_round(1, [bad], world["arrays"])
     assert [(r.branch_id, r.reason) for r in out.rejected] == [("branch-0", reason)]
 
 
@@ -150,12 +152,12 @@ def test_round_completes_with_the_honest_branches_and_everything_is_logged(world
     honest = world["replies"][1]
     blob = bytearray(honest[0].content["envelope"]["update"])
     blob[-100] ^= 0xFF
-    replies = [_copy(honest[0], envelope=ConfigRecord({"update": bytes(blob)})),  # tampered
-               honest[1], honest[2], _copy(honest[2]),  # duplicate
+    replies = [copy_reply(honest[0], envelope=ConfigRecord({"update": bytes(blob)})),  # tampered
+               honest[1], honest[2], copy_reply(honest[2]),  # duplicate
                world["replies"][2][3]]  # replayed (round 2 reply in round 1)
     recorder = RunRecorder(tmp_path / "metrics.json", {})
     ledger = PrivacyLedger(tmp_path / "ledger.jsonl")
-    strategy = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=ledger, recorder=recorder,
+    strategy = BranchStrategy(build_aggregator(cfg), intake=make_intake(world), ledger=ledger, recorder=recorder,
                               keys=world["keys"], min_train_branches=2)
     strategy._global = world["arrays"]
     with caplog.at_level(logging.WARNING, logger="flwr"):
@@ -193,7 +195,7 @@ def test_a_sampled_branch_that_never_answers_gets_a_failure_line(world, tmp_path
     answered = Message(content=world["replies"][1][1].content, reply_to=sent[0])
     unavailable = Message(Error(code=0, reason="Node Unavailable"), reply_to=sent[2])  # as the SuperLink answers
     ledger = PrivacyLedger(tmp_path / "ledger.jsonl")
-    strategy = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=ledger,
+    strategy = BranchStrategy(build_aggregator(cfg), intake=make_intake(world), ledger=ledger,
                               recorder=RunRecorder(tmp_path / "metrics.json", {}), keys=world["keys"],
                               min_train_branches=1, round_timeout=45.0)
     strategy._global, strategy._sent = world["arrays"], sent
@@ -224,7 +226,7 @@ def test_a_branch_not_sampled_again_after_a_crash_keeps_its_spend_in_the_ledger(
     cfg, replies = world["cfg"], world["replies"][1]
     ledger = PrivacyLedger(tmp_path / "ledger.jsonl")
     ckpt = Checkpoint(run_id=RUN_ID, round=0, adapter_file="", ledger_entries=len(ledger), ledger_head=ledger.head)
-    crashed = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=ledger,
+    crashed = BranchStrategy(build_aggregator(cfg), intake=make_intake(world), ledger=ledger,
                              recorder=RunRecorder(tmp_path / "metrics.json", {}), keys=world["keys"], min_train_branches=1)
     crashed._global = world["arrays"]
     crashed.aggregate_train(1, [replies[0], replies[1]])
@@ -232,7 +234,7 @@ def test_a_branch_not_sampled_again_after_a_crash_keeps_its_spend_in_the_ledger(
     assert rewind_ledger(tmp_path / "ledger.jsonl", ckpt) == 2
 
     recorder = RunRecorder(tmp_path / "metrics.json", {})
-    resumed = BranchStrategy(build_aggregator(cfg), intake=_intake(world), ledger=PrivacyLedger(tmp_path / "ledger.jsonl"),
+    resumed = BranchStrategy(build_aggregator(cfg), intake=make_intake(world), ledger=PrivacyLedger(tmp_path / "ledger.jsonl"),
                              recorder=recorder, keys=world["keys"], min_train_branches=1,
                              interrupted={1: unfinished_claims(tmp_path, 1)})
     resumed._global = world["arrays"]

@@ -144,7 +144,7 @@ def test_mean_pooled_classifier_trains_under_opacus():
     import numpy as np
 
     from client.branch_data import prepare_branch
-    from client.budget import planned_noise_multiplier
+    from common.privacy.accounting import planned_noise_multiplier
     from client.training import round_plan, train_round
     from common.config.run import RunConfig, branch_settings
 

@@ -204,7 +204,12 @@ def test_aggregate_equals_plain_fedavg_of_the_branch_updates(in_process_run):
 
 def test_ledger_and_metrics_in_process(in_process_run):
     cfg, _ = in_process_run
-    rows = [e for e in map(json.loads, (cfg.output_dir / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
+    lines = [json.loads(line) for line in (cfg.output_dir / "ledger.jsonl").read_text().splitlines()]
+    rows = [r for r in lines if r["branch"] != "(server)"]
+    # branch-3 dropped out in round 2: a failure line names it (learned from its round-1 claim) and what it may have spent
+    failures = [r for r in lines if r["branch"] == "(server)" and r.get("kind") != "head"]
+    assert [(f["round"], f["kind"], f["failed_branch"]) for f in failures] == [(2, "failure", "branch-3")]
+    assert failures[0]["possible_epsilon"] > next(r["epsilon"] for r in rows if r["branch"] == "branch-3")
     assert sorted((r["round"], r["branch"], r["status"], r["aggregated"]) for r in rows) == [
         (1, "branch-0", "trained", True), (1, "branch-1", "trained", True),
         (1, "branch-2", "budget-exhausted", False), (1, "branch-3", "trained", True),

@@ -18,7 +18,8 @@ from scipy.stats import ks_2samp
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from client.branch_data import prepare_branch
-from client.budget import PrivacyState, planned_noise_multiplier
+from client.budget import PrivacyState
+from common.privacy.accounting import planned_noise_multiplier
 from client.training import round_plan, train_round
 from common.config.run import RunConfig, branch_settings
 from common.data.files import corpus_table, load_file

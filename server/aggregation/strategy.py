@@ -11,7 +11,8 @@ optionally a central-DP wrapper).  Each round it
 * writes one ledger line per branch whose claim verified -- the branch's
   signed privacy claim, marked ``aggregated`` or with its ``reject_reason`` --
   a server line (``kind: failure``) per branch that failed the round or did not
-  answer before ``round-timeout``, and,
+  answer before ``round-timeout``, naming the branch and the epsilon it may
+  have reached (:mod:`server.admission.lines`), and,
   with central DP, one client-level line for the release;
 * on the round a resumed run starts with, ledgers the claims of branches that
   spent in the interrupted attempt of that round but were not sampled again
@@ -35,8 +36,9 @@ from common.wire.global_envelope import sign_global
 from common.wire.protocol import CLIENT_LEVEL, PROTECTS, STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, record_to_arrays
 from server.aggregation.aggregators import ClientLevelAccountant
 from server.admission.intake import Intake, RoundIntake
+from server.admission.lines import BELOW_MIN_TRAIN_BRANCHES, admitted_line, failure_line, rejected_line
 from server.records.keyring import ServerKeys
-from server.records.ledger import FAILURE, INTERRUPTED, SERVER_FIELDS, SERVER_BRANCH, PrivacyLedger
+from server.records.ledger import INTERRUPTED, SERVER_FIELDS, SERVER_BRANCH, PrivacyLedger
 from server.records.metrics import RunRecorder
 from server.aggregation.server_momentum import ServerMomentum
 
@@ -101,25 +103,24 @@ class BranchStrategy(Strategy):
         self.last_intake = intake
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for node, reason in intake.failures:
-            branch = self.intake.node_branch.get(node, f"node-{node}")
-            log(WARNING, "round %s: %s failed: %s", server_round, branch, reason)
-            self.recorder.add_failure(server_round, node, reason, branch)
-            self._ledger_failure(server_round, branch, reason, now)
+            self._ledger_failure(server_round, node, reason, now)
         for rej in intake.rejected:
             log(WARNING, "round %s: rejected update from %s: %s (%s)", server_round, rej.branch_id, rej.reason, rej.detail)
             self.recorder.add_rejection(server_round, rej.branch_id, rej.reason, rej.detail)
             if rej.claim is not None:
-                self.ledger.append({**rej.claim, "time": now, "aggregated": False, "reject_reason": rej.reason}, signature=rej.signature)
+                self.ledger.append(rejected_line(rej.claim, time=now, reason=rej.reason), signature=rej.signature)
+        enough = len(intake.trained) >= self.min_train_branches
         for adm in intake.admitted:
-            aggregated = adm.claim["status"] == STATUS_TRAINED and len(intake.trained) >= self.min_train_branches
-            self.ledger.append({**adm.claim, "time": now, "aggregated": aggregated}, signature=adm.signature)
+            line = admitted_line(adm.claim, time=now, not_aggregated=None if enough else BELOW_MIN_TRAIN_BRANCHES)
+            self.ledger.append(line, signature=adm.signature)
             self.recorder.add_branch(server_round, adm.branch_id, adm.claim, adm.wire_bytes, adm.norm)
-            if adm.claim["status"] == STATUS_EXHAUSTED:
-                log(INFO, "round %s: %s did not train (budget exhausted at epsilon %.3f of %.3f)", server_round,
-                    adm.branch_id, adm.claim["epsilon"] or 0.0, adm.claim["budget_epsilon"] or 0.0)
+            if adm.claim["status"] != STATUS_TRAINED:
+                log(INFO, "round %s: %s did not train (%s%s, epsilon %.3f of %.3f)", server_round, adm.branch_id,
+                    adm.claim["status"], f": {adm.claim['reason']}" if adm.claim.get("reason") else "",
+                    adm.claim["epsilon"] or 0.0, adm.claim["budget_epsilon"] or 0.0)
         self._ledger_interrupted(server_round, now)
         trained = intake.trained
-        if len(trained) < self.min_train_branches:
+        if not enough:
             log(WARNING, "round %s: %d update(s) admitted, fewer than min-train-branches=%d; the global adapter is unchanged",
                 server_round, len(trained), self.min_train_branches)
             return None, None
@@ -141,17 +142,20 @@ class BranchStrategy(Strategy):
                 continue  # sampled again: it resent its cached reply, ledgered above
             claim = {k: v for k, v in line.items() if k not in SERVER_FIELDS}
             signature = bytes.fromhex(line["signature"]) if line.get("signature") else None
-            self.ledger.append({**claim, "time": line.get("time") or now, "aggregated": False,
-                                "reject_reason": INTERRUPTED}, signature=signature)
+            self.intake.claims.spend.replay(claim)  # spent in the interrupted attempt: part of its history
+            self.ledger.append(rejected_line(claim, time=line.get("time") or now, reason=INTERRUPTED), signature=signature)
             detail = "answered an attempt of this round that did not finish; no claim from it when the round ran again"
             self.recorder.add_rejection(server_round, str(line.get("branch")), INTERRUPTED, detail)
             log(INFO, "round %s: %s answered the interrupted attempt of this round; its claim is ledgered (not aggregated)",
                 server_round, line.get("branch"))
 
-    def _ledger_failure(self, server_round: int, branch: str, reason: str, now: str) -> None:
-        """One server line for a branch that failed the round (no claim: nothing it spent is known here)."""
-        entry = {"run_id": self.run_id, "round": server_round, "branch": SERVER_BRANCH, "kind": FAILURE,
-                 "status": "branch-failed", "failed_branch": branch, "reason": reason[:300], "time": now, "aggregated": False}
+    def _ledger_failure(self, server_round: int, node: int, reason: str, now: str) -> None:
+        """One server line for a branch that failed the round: no claim arrived, so the server says what it knows."""
+        branch = self.intake.node_branch.get(node, f"node-{node}")
+        log(WARNING, "round %s: %s failed: %s", server_round, branch, reason)
+        self.recorder.add_failure(server_round, node, reason, branch)
+        entry = failure_line(run_id=self.run_id, server_round=server_round, branch=branch, reason=reason, time=now,
+                             possible_epsilon=self.intake.claims.spend.possible_epsilon(branch))
         self.ledger.append(entry, signer=self.keys.signing_key.sign if self.keys is not None else None)
 
     def _ledger_release(self, server_round: int, sample_size: int, now: str) -> None:

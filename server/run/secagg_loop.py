@@ -24,13 +24,16 @@ What the branches send is the **update delta** (trained adapter minus the
 global), so the aggregate is added to the global here.  Per round:
 
 * every reply's privacy claim travels in the clear beside the masked vector
-  (``fitres.metrics``); claims are verified by the normal path's checks
-  (:mod:`server.admission.claims`: signature, run/round, duplicate), the
-  weight beside the masked vector must match the claim, and claims are
-  ledgered as in the normal path, one line per branch;
+  (``fitres.metrics``); claims go through the normal path's one admission
+  path (:mod:`server.admission.claims`: schema, signature, run/round,
+  duplicate, vocabularies, run config and epsilon), the weight beside the
+  masked vector must be the claim's (``bad-weight``), and claims are ledgered
+  as in the normal path (:mod:`server.admission.lines`), one line per branch,
+  and a failure line per sampled branch that sent no masked update;
 * the masked sum cannot be taken apart: when any reply is rejected, or fewer
   than ``min-train-branches`` branches trained, the round's aggregate is
-  discarded and the global adapter stays unchanged (fail closed);
+  discarded and the global adapter stays unchanged (fail closed; the ledger
+  says ``round-discarded`` or ``below-min-train-branches``);
 * the one update check left is on the aggregate: its L2 norm must stay within
   ``aggregation.max-update-norm`` (masks that failed to cancel give noise far
   beyond it), else the round is discarded;
@@ -66,7 +69,7 @@ from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp import Grid
 
 from common.config.run import RunConfig
-from common.errors import FedbankError
+from common.errors import FedbankError, one_line
 from common.wire.global_envelope import sign_global
 from common.wire.protocol import SECAGG_KEY_ARRAY_NAMES as KEY_NAMES
 from common.wire.protocol import SECAGG_KEY_GLOBAL as KEY_GLOBAL
@@ -74,6 +77,10 @@ from common.wire.protocol import SECAGG_KEY_ROUND as KEY_ROUND
 from common.wire.protocol import SECAGG_KEY_RUN_ID as KEY_RUN_ID
 from common.wire.protocol import STATUS_EXHAUSTED, STATUS_TRAINED, arrays_to_record, record_to_arrays
 from server.admission.claims import ClaimChecks, Rejected, VerifiedClaim
+from server.admission.intake import UNFORESEEN
+from server.admission.lines import BELOW_MIN_TRAIN_BRANCHES, ROUND_DISCARDED, admitted_line, failure_line, rejected_line
+from server.admission.reply_schema import secagg_metrics_problem
+from server.admission.spend import SpendAudit
 from server.flower_patches import ClaimKeepingSecAggPlusWorkflow
 from server.run.setup import ServerRun
 
@@ -160,7 +167,8 @@ class SecAggRounds:
         cfg = run.cfg
         self.cfg, self.grid, self.keys = cfg, grid, run.keys
         self.ledger, self.recorder, self.run_id = run.ledger, run.recorder, run.run_id
-        self.claims = ClaimChecks(run_id=run.run_id, keys=run.keys)
+        self.claims = ClaimChecks(run_id=run.run_id, keys=run.keys, spend=SpendAudit(cfg))
+        self.node_branch: dict[int, str] = {}  # learned from verified claims: names a node that fails later
         self.flower_run_id = int(context.run_id)
         self.workflow = ClaimKeepingSecAggPlusWorkflow(
             num_shares=NUM_SHARES, reconstruction_threshold=RECONSTRUCTION_THRESHOLD, max_weight=FIRST_MAX_WEIGHT,
@@ -242,17 +250,18 @@ class SecAggRounds:
 
         admitted, rejected = self._admit_round(server_round)
         trained = sum(1 for claim, _ in admitted if claim["status"] == STATUS_TRAINED)
-        weights = [fitres.num_examples for _, fitres in self.workflow.replies]
+        weights = [claim["examples"] for claim, _ in admitted]
         if weights and max(weights) > 0:  # public (the claims carry them): sharpen the next round's quantization
             self.workflow.max_weight = float(max(weights))
-        updated = self._apply(server_round, arrays, trained, rejected)
-        self._ledger_admitted(server_round, admitted, aggregated=updated is not None)
+        updated, not_aggregated = self._apply(server_round, arrays, trained, rejected)
+        self._ledger_admitted(server_round, admitted, not_aggregated=not_aggregated)
         return updated
 
     def _apply(self, server_round: int, arrays: dict[str, np.ndarray], trained: int,
-               rejected: int) -> dict[str, np.ndarray] | None:
-        """The new global adapter, or None (with the reason logged) when this round's aggregate may not be used."""
+               rejected: int) -> tuple[dict[str, np.ndarray] | None, str | None]:
+        """The new global adapter, or None and why (logged; the ledger's reason) when this round's aggregate may not be used."""
         why = None
+        reason = ROUND_DISCARDED
         if self.aggregate is None:
             why = "SecAgg+ did not complete (see the log above)"
         elif rejected:
@@ -260,6 +269,7 @@ class SecAggRounds:
                    "cannot take them out")
         elif trained < self.cfg.federation.min_train_branches:
             why = f"{trained} branch(es) trained, fewer than min-train-branches={self.cfg.federation.min_train_branches}"
+            reason = BELOW_MIN_TRAIN_BRANCHES
         elif len(self.aggregate) != len(self._names) or not all(np.all(np.isfinite(a)) for a in self.aggregate):
             why = "the unmasked aggregate is malformed or not finite"
         else:
@@ -270,9 +280,9 @@ class SecAggRounds:
                        "(masks that did not cancel, or an outsized update inside the sum)")
         if why is not None:
             log(WARNING, "round %s: %s; the global adapter is unchanged", server_round, why)
-            return None
+            return None, reason
         return {k: (arrays[k] + d.reshape(arrays[k].shape)).astype(arrays[k].dtype)
-                for k, d in zip(self._names, self.aggregate, strict=True)}
+                for k, d in zip(self._names, self.aggregate, strict=True)}, None
 
     def _admit_round(self, server_round: int) -> tuple[list[tuple[dict, bytes | None]], int]:
         """Verify every claim of the round; record failures and rejections.  Returns (admitted, rejected count)."""
@@ -281,48 +291,53 @@ class SecAggRounds:
         replied = {nid for nid, _ in replies}
         for nid in self.sampled:
             if nid not in replied:
-                log(WARNING, "round %s: node %s sent no masked update (dropped out or failed)", server_round, nid)
-                self.recorder.add_failure(server_round, nid, "no masked update (dropped out of SecAgg+ or failed)")
+                self._ledger_failure(server_round, nid, "no masked update (dropped out of SecAgg+ or failed)", now)
         admitted: list[tuple[dict, bytes | None]] = []
         rejected = 0
         seen: set[str] = set()
-        for _, fitres in replies:
+        for nid, fitres in replies:
             result = self._admit(fitres, server_round, seen)
             if isinstance(result, VerifiedClaim):
+                self.node_branch[int(nid)] = result.branch_id
                 admitted.append((result.claim, result.signature))
                 continue
             rejected += 1
             log(WARNING, "round %s: rejected reply from %s: %s (%s)", server_round, result.branch_id, result.reason,
                 result.detail)
             self.recorder.add_rejection(server_round, result.branch_id, result.reason, result.detail)
-            if result.claim is not None:  # verified claim, bad weight: the spend is real
-                self.ledger.append({**result.claim, "time": now, "aggregated": False, "reject_reason": result.reason},
-                                   signature=result.signature)
+            if result.claim is not None:  # verified claim, rejected reply: the spend is real
+                self.node_branch[int(nid)] = result.branch_id
+                self.ledger.append(rejected_line(result.claim, time=now, reason=result.reason), signature=result.signature)
         return admitted, rejected
 
-    def _ledger_admitted(self, server_round: int, admitted: list[tuple[dict, bytes | None]], *, aggregated: bool) -> None:
+    def _ledger_failure(self, server_round: int, nid: int, reason: str, now: str) -> None:
+        """A server line for a sampled branch that sent no masked update (named when an earlier claim named it)."""
+        branch = self.node_branch.get(int(nid), f"node-{nid}")
+        log(WARNING, "round %s: %s sent no masked update (dropped out or failed)", server_round, branch)
+        self.recorder.add_failure(server_round, nid, reason, branch)
+        entry = failure_line(run_id=self.run_id, server_round=server_round, branch=branch, reason=reason, time=now,
+                             possible_epsilon=self.claims.spend.possible_epsilon(branch))
+        self.ledger.append(entry, signer=self.keys.signing_key.sign if self.keys is not None else None)
+
+    def _ledger_admitted(self, server_round: int, admitted: list[tuple[dict, bytes | None]], *,
+                         not_aggregated: str | None) -> None:
         """One ledger line per admitted branch (its signed claim), and its figures in metrics.json."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.last_statuses = [claim["status"] for claim, _ in admitted]
         for claim, signature in admitted:
-            self.ledger.append({**claim, "time": now, "aggregated": aggregated and claim["status"] == STATUS_TRAINED},
-                               signature=signature)
+            self.ledger.append(admitted_line(claim, time=now, not_aggregated=not_aggregated), signature=signature)
             self.recorder.add_branch(server_round, claim["branch"], claim)
-            if claim["status"] == STATUS_EXHAUSTED:
-                log(INFO, "round %s: %s did not train (budget exhausted at epsilon %.3f of %.3f)", server_round,
-                    claim["branch"], claim["epsilon"] or 0.0, claim["budget_epsilon"] or 0.0)
+            if claim["status"] != STATUS_TRAINED:
+                log(INFO, "round %s: %s did not train (%s, epsilon %.3f of %.3f)", server_round, claim["branch"],
+                    claim["status"], claim["epsilon"] or 0.0, claim["budget_epsilon"] or 0.0)
 
     def _admit(self, fitres: FitRes, server_round: int, seen: set[str]) -> VerifiedClaim | Rejected:
-        """The claim checks of the normal path (:mod:`server.admission.claims`), then the weight beside the masked vector."""
-        verified = self.claims.check(fitres.metrics, server_round, seen)
-        if isinstance(verified, Rejected):
-            return verified
-        claim = verified.claim
-        expected_weight = claim["examples"] if claim["status"] == STATUS_TRAINED else 0
-        if int(fitres.num_examples) != expected_weight:
-            return Rejected(verified.branch_id, "malformed", f"SecAgg+ weight {fitres.num_examples} does not match "
-                            f"the claim ({expected_weight})", claim, verified.signature)
-        return verified
+        """The one admission path (:mod:`server.admission.claims`); the weight beside the masked vector is checked there."""
+        try:
+            return self.claims.check(fitres.metrics, server_round, seen, weights={"SecAgg+ weight": fitres.num_examples},
+                                     problem=secagg_metrics_problem(fitres.metrics))
+        except Exception as exc:  # a reply no check foresaw must not end the round: reject it, and say so
+            return Rejected("?", "malformed", f"{UNFORESEEN}{type(exc).__name__}: {one_line(str(exc))[:200]}")
 
     def all_exhausted(self) -> bool:
         """True when the last round's every admitted reply was a budget refusal."""

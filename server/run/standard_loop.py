@@ -6,7 +6,8 @@ the client-level accountant of central DP and the server's momentum --
 samples the branches and signs the global adapter, Flower's grid does the
 messaging, and the strategy admits, ledgers and aggregates the replies.  After
 each round the aggregation state is checkpointed with the adapter; a resumed
-run restores it (and ledgers the claims set aside from the interrupted round).
+run restores it (and ledgers the claims set aside from the interrupted round), and
+rebuilds each branch's spend from the ledger for the epsilon checks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
 
 from server.admission.intake import Intake
+from server.admission.spend import SpendAudit
 from server.aggregation.aggregators import ClientLevelAccountant, build_aggregator
 from server.aggregation.server_momentum import ServerMomentum
 from server.aggregation.strategy import BranchStrategy
@@ -37,10 +39,13 @@ class StandardRounds:
                 self.client_level.load_state_dict(ckpt.client_level)
             if "clipping_norm" in ckpt.strategy:
                 self.inner.clipping_norm = ckpt.strategy["clipping_norm"]
+        spend = SpendAudit(cfg)
+        if ckpt is not None:
+            spend.rebuild(run.ledger.entries(), run.run_id)
         self.strategy = BranchStrategy(
             self.inner,
             intake=Intake(run_id=run.run_id, keys=run.keys, max_update_norm=cfg.aggregation.max_update_norm,
-                          max_bytes=int(cfg.security.max_update_mb * 1024 * 1024)),
+                          max_bytes=int(cfg.security.max_update_mb * 1024 * 1024), spend=spend),
             ledger=run.ledger, recorder=run.recorder, keys=run.keys,
             min_train_branches=cfg.federation.min_train_branches, client_level=self.client_level,
             server_optimizer=self.momentum, round_timeout=cfg.federation.round_timeout,
