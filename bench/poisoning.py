@@ -3,7 +3,8 @@
 Every run is a real Flower simulation (``simulations.local.runner.simulate``) of 10
 branches without DP (so the model learns something measurable), with the same
 data, seed and training settings; they differ only in the aggregator and the
-attack.  ``faults.poison-branch`` (default branch-3) sends a poisoned update
+attack.  The poisoning branch (``--poison-branch``, default branch-3; its own policy's
+``testing.poison-branches``) sends a poisoned update
 every round: ``scale`` (its step from the global adapter x100) or
 ``sign-flip`` (its step negated).  ``aggregation.max-update-norm=0`` switches
 the server's norm bound off, so it cannot hide the attack, except in the one
@@ -87,9 +88,18 @@ def run_config(args, run: dict, extra: dict) -> dict:
         "aggregation.max-update-norm": run["max_norm"],
         **extra,
     }
-    if run["kind"]:
-        cfg.update({"faults.poison-branch": args.poison_branch, "faults.poison-kind": run["kind"]})
     return cfg
+
+
+def branch_policy(args, run: dict, path: Path) -> Path:
+    """The simulated branches' own policy: no DP (this benchmark measures robustness), and the poisoning branch."""
+    from common.config.policy import BranchPolicy
+
+    policy = BranchPolicy(dp_required=False, fault_injection=bool(run["kind"]),
+                          poison_branches=(args.poison_branch,) if run["kind"] else (),
+                          poison_kind=run["kind"] or "scale")
+    path.write_text(policy.to_toml(), encoding="utf-8")
+    return path
 
 
 def main() -> None:
@@ -141,8 +151,9 @@ def main() -> None:
             config = run_config(args, run, extra)
             say(f"run {i + 1}/{len(runs)}: {run['name']}")
             t0 = time.monotonic()
+            policy = branch_policy(args, run, work / f"{out.name}.policy.toml")
             simulate(ROOT, out, num_branches=args.branches, run_config=config, on_line=LineClock(run["name"]),
-                     timeout=args.timeout)
+                     timeout=args.timeout, branch_policy=policy)
             m = final_metrics(out)
             poisoned_norms = [n.get(args.poison_branch) for n in m["update_norms"].values()]
             other = [v for n in m["update_norms"].values() for b, v in n.items() if b != args.poison_branch and v is not None]

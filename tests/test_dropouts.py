@@ -1,5 +1,5 @@
-"""Dropouts: 10 branches, each failing a round with probability 0.3 (fault injection in
-config), complete 3 rounds; every failure is counted in metrics.json and the ledger."""
+"""Dropouts: 10 branches, each failing a round with probability 0.3 (fault injection by the
+branches' own policy), complete 3 rounds; every failure is counted in metrics.json and the ledger."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ import json
 
 import pytest
 
+from common.config.policy import BranchPolicy
 from server.records.keyring import ledger_verify_keys
 from server.records.ledger import verify_ledger
 from simulations.local.runner import simulate
 from tests.conftest import ROOT
 
 RUN = {"num-server-rounds": 3, "data.records-per-branch": 12, "model.max-length": 32, "train.batch-size": 8,
-       "dp.target-epsilon": 8.0, "min-train-branches": 4, "faults.fail-before-train": 0.3}
+       "dp.target-epsilon": 8.0, "min-train-branches": 4}
+POLICY = BranchPolicy(fault_injection=True, fail_before_train=0.3)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    return simulate(ROOT, tmp_path_factory.mktemp("dropouts") / "run", num_branches=10, run_config=RUN, timeout=1200).output_dir
+    root = tmp_path_factory.mktemp("dropouts")
+    (root / "policy.toml").write_text(POLICY.to_toml())
+    return simulate(ROOT, root / "run", num_branches=10, run_config=RUN, timeout=1200,
+                    branch_policy=root / "policy.toml").output_dir
 
 
 def test_three_rounds_complete_with_the_branches_that_answered(run):

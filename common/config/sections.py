@@ -237,18 +237,16 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class FaultConfig:
-    """Fault injection for testing reliability (off by default)."""
+    """HQ's own fault injection, for testing resume (off by default).
 
-    fail_before_train: float = _key("faults.fail-before-train", "Probability a branch fails a round before training.", default=0.0)
-    fail_after_train: float = _key("faults.fail-after-train", "Probability a branch fails a round after training (privacy spent, no reply).", default=0.0)
-    poison_branch: str = _key("faults.poison-branch", "Branch that sends a poisoned update every round (empty = none).", default="")
-    poison_kind: str = _key("faults.poison-kind", "Poisoning: 'scale' (update x100) or 'sign-flip'.", default="scale")
+    Faults *at a branch* (failing a round, poisoning an update) are not run settings:
+    only the branch's own policy enables them (``[testing]`` in its
+    ``branch-policy.toml``, :mod:`common.config.policy`).
+    """
+
     server_crash_round: int = _key("faults.server-crash-round", "Kill the server process (SIGKILL) after it ledgers this round, before its checkpoint (0 = never); tests resume.", default=0)
 
     def __post_init__(self) -> None:
-        _check(0 <= self.fail_before_train <= 1, "faults.fail-before-train", self.fail_before_train, "in [0, 1]")
-        _check(0 <= self.fail_after_train <= 1, "faults.fail-after-train", self.fail_after_train, "in [0, 1]")
-        _check(self.poison_kind in ("scale", "sign-flip"), "faults.poison-kind", self.poison_kind, "'scale' or 'sign-flip'")
         _check(self.server_crash_round >= 0, "faults.server-crash-round", self.server_crash_round, "an integer >= 0")
 
 

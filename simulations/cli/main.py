@@ -9,35 +9,20 @@ anything starts, calls the module that does the work, and turns any
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from common.config.overrides import parse_overrides
+from common.config.policy import BranchPolicy
 from common.config.run import RunConfig
 from common.errors import FedbankError
+from simulations.cli.branch import add_parser as add_branch_parser
+from simulations.cli.deploy import add_parser as add_deploy_parser
 from simulations.cli.desensitize import add_parser as add_desensitize_parser
+from simulations.cli.federation import RoundProgress, federation_flags, run_overrides
 
 APP_DIR = Path(__file__).resolve().parents[2]
-
-
-def run_overrides(args: argparse.Namespace) -> dict[str, object]:
-    """The run-config overrides the data, DP and ``--set`` flags of simulate / deploy local ask for."""
-    cfg: dict[str, object] = {"num-server-rounds": args.rounds}
-    if args.task:
-        cfg["task"] = args.task
-        if args.task == "chat" and not any(item.strip().startswith("model.name") for item in args.set):
-            cfg["model.name"] = "tiny-llama"  # the offline causal LM; tiny-bert cannot write replies
-    if args.data:
-        cfg["data.source"] = str(Path(args.data).expanduser().resolve())
-    if args.text_column:
-        cfg["data.text-column"] = args.text_column
-    if args.label_column:
-        cfg["data.label-column"] = args.label_column
-    if args.no_dp:
-        cfg["dp.enabled"] = False
-    if args.epsilon is not None:
-        cfg["dp.target-epsilon"] = args.epsilon
-    return cfg
 
 
 def simulate_config(args: argparse.Namespace) -> dict[str, object]:
@@ -45,27 +30,6 @@ def simulate_config(args: argparse.Namespace) -> dict[str, object]:
     cfg = {**run_overrides(args), "num-branches": args.branches, "min-train-branches": min(args.branches, 2)}
     cfg.update(parse_overrides(args.set))
     return cfg
-
-
-class RoundProgress:
-    """A progress bar over the rounds, fed by the run's log lines (``fedbank round r/R: ...``)."""
-
-    def __init__(self, progress, total: int, verbose: bool) -> None:
-        self.progress, self.verbose = progress, verbose
-        self.task = progress.add_task("rounds", total=total)
-        self.shown: set[str] = set()  # Flower logs each line to two handlers; show it once
-
-    def on_line(self, line: str) -> None:
-        """Show round lines (once each) and advance the bar; echo everything else only when verbose."""
-        if "fedbank round" in line:
-            text = line[line.index("fedbank round"):]
-            if text in self.shown:
-                return
-            self.shown.add(text)
-            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-            self.progress.update(self.task, completed=int(text.split()[2].split("/")[0]))
-        elif self.verbose:
-            self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -88,13 +52,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         preflight(cfg)  # data, labels, keys, model, --out: fail now, in one line, before Flower starts
         if (cfg.output_dir / "ledger.jsonl").exists():
             raise FedbankError(f"output directory {cfg.output_dir} already holds a run (ledger.jsonl): choose a new --out or --resume it")
+    policy = Path(args.branch_policy).expanduser().resolve() if args.branch_policy else None
+    if policy is not None:
+        BranchPolicy.load(policy)  # a bad policy file: one line now, before Flower starts
+    elif not cfg.dp.enabled and not args.resume:
+        # In simulation one person owns every branch: --no-dp is their branches' policy too, said out loud.
+        policy = cfg.output_dir / "simulated-branch-policy.toml"
+        policy.parent.mkdir(parents=True, exist_ok=True)
+        policy.write_text(dataclasses.replace(BranchPolicy(), dp_required=False).to_toml(), encoding="utf-8")
+        print(f"fedbank: the simulated branches' policy allows training without DP ({policy})", file=sys.stderr)
     out = cfg.output_dir
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         rounds = RoundProgress(progress, cfg.federation.num_rounds, args.verbose)
-        result = simulate(APP_DIR, out, args.branches, dict(overrides),
-                          num_cpus=args.cpus_per_branch, num_gpus=args.gpus_per_branch, on_line=rounds.on_line)
+        result = simulate(APP_DIR, out, args.branches, dict(overrides), num_cpus=args.cpus_per_branch,
+                          num_gpus=args.gpus_per_branch, on_line=rounds.on_line, branch_policy=policy)
     console.print(f"run {result.run_id} finished: outputs in {out}")
     console.print(f"  adapter      {out / 'adapter'}")
     console.print(f"  metrics      {out / 'metrics.json'}")
@@ -163,82 +136,6 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def deploy_local_config(args: argparse.Namespace) -> dict[str, object]:
-    """The run-config overrides a ``fedbank deploy local`` call asks for (every branch trains by default)."""
-    cfg = {**run_overrides(args), "min-train-branches": args.branches}
-    cfg.update(parse_overrides(args.set))
-    return cfg
-
-
-def cmd_deploy_local(args: argparse.Namespace) -> int:
-    """A real deployment on 127.0.0.1: SuperLink + N SuperNodes over TLS with node auth, one run."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from common.data.sources import load_corpus
-    from simulations.deploy.orchestration import deploy_local
-
-    if args.branches < 1:
-        raise FedbankError("--branches must be at least 1")
-    overrides = deploy_local_config(args)
-    out = Path(args.out).expanduser().resolve()
-    cfg = RunConfig.from_flower({**RunConfig().to_flower(), **overrides, "output-dir": str(out), "num-branches": args.branches})
-    if cfg.data.source != "synthetic":
-        load_corpus(cfg)  # fail now, with the data error, not inside a branch
-    console = Console(stderr=True)
-    with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
-        rounds = RoundProgress(progress, cfg.federation.num_rounds, args.verbose)
-
-        def on_event(text: str) -> None:
-            progress.console.print(f"[dim]deploy[/dim] {text}", highlight=False, soft_wrap=True)
-
-        result = deploy_local(out, args.branches, overrides, on_line=rounds.on_line, on_event=on_event, timeout=args.timeout)
-    console.print(f"run {result.run_id} finished ({result.status}:{result.sub_status}) over TLS with SuperNode authentication: outputs in {out}")
-    console.print(f"  adapter      {out / 'adapter'}")
-    console.print(f"  metrics      {out / 'metrics.json'}")
-    console.print(f"  ledger       {out / 'ledger.jsonl'}")
-    console.print(f"  logs         {out / 'logs'}")
-    return 0
-
-
-def cmd_deploy_superlink(args: argparse.Namespace) -> int:
-    """Run the headquarters' SuperLink (TLS, node auth) with every branch's key registered, until Ctrl-C."""
-    from simulations.deploy.hosts import serve_superlink
-    from simulations.deploy.superlink import DEPLOYMENT_CONNECTION
-
-    state = Path(args.state).expanduser().resolve()
-
-    def on_ready(link) -> None:
-        import json
-
-        hosts = json.loads(link.keys.manifest.read_text(encoding="utf-8")).get("hosts", [])
-        print(f"ready: branches run  fedbank deploy branch --superlink HOST:{args.fleet_port}  with HOST one of the "
-              f"certificate's names: {', '.join(hosts)}")
-        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {DEPLOYMENT_CONNECTION} --stream --run-config \"...\"")
-        print("Ctrl-C stops the SuperLink", flush=True)
-
-    branches = [b.strip() for b in args.branches.split(",") if b.strip()] if args.branches else None
-    serve_superlink(args.keys, state, fleet_host=args.host, fleet_port=args.fleet_port, control_host=args.control_host,
-                    control_port=args.control_port, branch_ids=branches, on_event=lambda m: print(m, flush=True),
-                    on_ready=on_ready)
-    print("SuperLink stopped")
-    return 0
-
-
-def cmd_deploy_branch(args: argparse.Namespace) -> int:
-    """Run one branch's SuperNode (TLS with the CA, authenticated with its key), until Ctrl-C."""
-    from simulations.deploy.hosts import serve_branch
-    from simulations.deploy.supernode import branch_id_for
-
-    branch_id = branch_id_for(args.id)
-    state = Path(args.state or Path("fedbank-state") / branch_id).expanduser().resolve()
-    serve_branch(args.keys, branch_id, args.superlink, data_path=args.data, state_dir=state,
-                 runtime_port=args.runtime_port, on_event=lambda m: print(m, flush=True))
-    print(f"SuperNode of {branch_id} stopped")
-    return 0
-
-
 def _add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
     """The trust anchor a reviewer states for a ledger (``ledger verify`` and ``report``)."""
     parser.add_argument("--server-fingerprint", metavar="SHA256:...",
@@ -268,11 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate N branches on this machine (Flower simulation engine)")
-    _federation_flags(sim, "number of simulated branches (default 3)",
+    federation_flags(sim, "number of simulated branches (default 3)",
                       "CSV/JSONL of labelled texts (default: the synthetic PII-planting generator)")
     sim.add_argument("--out", help="output directory (new)")
     sim.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run after its last checkpointed round")
     sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.lora.rank=4")
+    sim.add_argument("--branch-policy", metavar="FILE", help="a branch policy (TOML) every simulated branch enforces "
+                     "(default: each writes the safe defaults)")
     sim.add_argument("--cpus-per-branch", type=float, default=1.0, help="CPUs reserved per simulated branch (default 1)")
     sim.add_argument("--gpus-per-branch", type=float, default=0.0,
                      help="GPUs reserved per simulated branch, fractional to share one (e.g. 0.25); default 0")
@@ -298,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=cmd_chat)
 
     add_desensitize_parser(sub)
+    add_deploy_parser(sub)
+    add_branch_parser(sub)
 
     keys = sub.add_parser("keys", help="deployment key material")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -308,50 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     kinit.add_argument("--force", action="store_true", help="overwrite existing keys")
     kinit.set_defaults(func=cmd_keys_init)
 
-    deploy = sub.add_parser("deploy", help="real deployment: SuperLink and SuperNodes over TLS with node authentication")
-    dsub = deploy.add_subparsers(dest="deploy_command", required=True)
-    dlink = dsub.add_parser("superlink", help="run the headquarters' SuperLink and register every branch's key (until Ctrl-C)")
-    dlink.add_argument("--keys", required=True, help="key directory from 'fedbank keys init' (needs ca/, superlink/, branches/*/supernode_auth.pub)")
-    dlink.add_argument("--host", default="0.0.0.0", help="address the Fleet API (branches) listens on (default 0.0.0.0)")
-    dlink.add_argument("--fleet-port", type=int, default=9092, help="Fleet API port, the one branches connect to (default 9092)")
-    dlink.add_argument("--control-host", default="127.0.0.1", help="address of the Control/Runtime HTTPS API for flwr run (default 127.0.0.1)")
-    dlink.add_argument("--control-port", type=int, default=9093, help="Control/Runtime HTTPS API port (default 9093)")
-    dlink.add_argument("--branches", help="comma-separated branch ids to register (default: every branch in the key manifest)")
-    dlink.add_argument("--state", default="fedbank-state/superlink", help="directory for FLWR_HOME, the SuperLink database and log (default fedbank-state/superlink)")
-    dlink.set_defaults(func=cmd_deploy_superlink)
-
-    dbranch = dsub.add_parser("branch", help="run one branch's SuperNode (until Ctrl-C)")
-    dbranch.add_argument("--id", required=True, help="branch number K (branch-K) or branch id from the key manifest")
-    dbranch.add_argument("--keys", required=True, help="key directory (needs ca/ca.crt, branches/<id>/, server/*.pub)")
-    dbranch.add_argument("--data", required=True, help="the branch's own CSV/JSONL of labelled texts")
-    dbranch.add_argument("--superlink", required=True, metavar="HOST:PORT", help="SuperLink Fleet API address; HOST must be in its TLS certificate")
-    dbranch.add_argument("--state", help="directory for the branch's privacy state, FLWR_HOME and log (default fedbank-state/<id>)")
-    dbranch.add_argument("--runtime-port", type=int, default=9094, help="local (127.0.0.1) Runtime API port of the SuperNode; distinct per SuperNode on one host (default 9094)")
-    dbranch.set_defaults(func=cmd_deploy_branch)
-
-    dlocal = dsub.add_parser("local", help="SuperLink + N SuperNodes on 127.0.0.1 over TLS with node auth; one run, then stop all")
-    _federation_flags(dlocal, "number of branches (default 3)",
-                      "CSV/JSONL partitioned into the branches' files (default: the synthetic generator)")
-    dlocal.add_argument("--out", required=True, help="output directory (new): keys, branch data, logs, adapter, metrics, ledger")
-    dlocal.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set model.max-length=64")
-    dlocal.add_argument("--timeout", type=float, default=3600.0, help="seconds the run may take (default 3600)")
-    dlocal.add_argument("-v", "--verbose", action="store_true", help="echo Flower's full log")
-    dlocal.set_defaults(func=cmd_deploy_local)
     return parser
-
-
-def _federation_flags(parser: argparse.ArgumentParser, branches_help: str, data_help: str) -> None:
-    """The flags ``simulate`` and ``deploy local`` share: size, task, data and privacy of the federation."""
-    parser.add_argument("--branches", type=int, default=3, help=branches_help)
-    parser.add_argument("--rounds", type=int, default=3, help="federated rounds (default 3)")
-    parser.add_argument("--task", choices=("intent", "credit", "fraud", "chat"),
-                        help="what the model learns (default intent); chat uses the tiny-llama causal LM unless --set model.name=...")
-    parser.add_argument("--data", help=data_help)
-    parser.add_argument("--text-column", help="text column of --data")
-    parser.add_argument("--label-column", help="label column of --data")
-    dp = parser.add_mutually_exclusive_group()
-    dp.add_argument("--epsilon", type=float, help="target epsilon per branch over the whole run")
-    dp.add_argument("--no-dp", action="store_true", help="non-private baseline (no DP-SGD)")
 
 
 def main(argv: list[str] | None = None) -> int:

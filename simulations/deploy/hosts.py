@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from common.config.policy import POLICY_FILE, BranchPolicy
 from common.errors import FedbankError
 from common.keys.layout import KeyLayout, require_key_files
 from simulations.deploy.superlink import CONTROL_PORT, FLEET_PORT, SuperLink, register_supernodes, start_superlink
@@ -44,8 +45,13 @@ def serve_superlink(keys_dir: str | os.PathLike[str], state_dir: str | os.PathLi
 
 def serve_branch(keys_dir: str | os.PathLike[str], branch_id: str, superlink_address: str, *,
                  data_path: str | os.PathLike[str], state_dir: str | os.PathLike[str],
-                 runtime_port: int = SUPERNODE_RUNTIME_PORT, on_event: OnText | None = None) -> None:
-    """Start the branch's SuperNode and run until Ctrl-C; then stop it."""
+                 runtime_port: int = SUPERNODE_RUNTIME_PORT, on_event: OnText | None = None,
+                 policy_file: Path | None = None) -> None:
+    """Start the branch's SuperNode and run until Ctrl-C; then stop it.
+
+    The branch's policy (``policy_file``, else ``<state_dir>/branch-policy.toml`` with safe defaults) is
+    read before the SuperNode starts: a bad policy stops here in one line, nothing started.
+    """
     say = on_event or (lambda _msg: None)
     data = Path(data_path).expanduser()
     if not data.is_file():
@@ -54,8 +60,12 @@ def serve_branch(keys_dir: str | os.PathLike[str], branch_id: str, superlink_add
     mine = keys.branch(branch_id)
     require_key_files([keys.ca_cert, mine.supernode_auth_key, mine.ed25519_key, keys.server_x25519_pub, keys.server_ed25519_pub],
              f"branch {branch_id}")
+    policy = BranchPolicy.ensure(Path(state_dir), policy_file)
+    say(f"{branch_id} enforces its policy ({policy_file or Path(state_dir) / POLICY_FILE}): DP required "
+        f"{policy.dp_required}, lifetime budget epsilon {policy.lifetime_budget_epsilon:g}")
+    extra = {"policy-file": str(policy_file)} if policy_file is not None else None
     node = start_supernode(keys_dir, branch_id, superlink_address, data_path=data, state_dir=state_dir,
-                           runtime_port=runtime_port)
+                           runtime_port=runtime_port, extra_node_config=extra)
     announced = False
 
     def poll() -> None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from common.atomic import write_bytes_atomic
+from common.config.policy import POLICY_FILE, BranchPolicy
 from common.config.run import RunConfig
 from common.errors import ConfigError, RunFailed
 from common.keys.layout import KeyLayout
@@ -97,10 +99,24 @@ class LocalSuperLink:
         self.stop()
 
 
+def give_branches_policy(policy_file: Path, output_dir: Path, num_branches: int) -> None:
+    """Copy ``policy_file`` (checked first) to every simulated branch that has no policy yet; never overwrite one."""
+    policy = BranchPolicy.load(policy_file)
+    for i in range(num_branches):
+        target = output_dir / "branches" / f"branch-{i}" / POLICY_FILE
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(target, policy.to_toml().encode("utf-8"))
+
+
 def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Mapping[str, object],
              num_cpus: float = 1.0, num_gpus: float = 0.0, on_line: Callable[[str], None] | None = None,
-             timeout: float = 3600) -> SimulationResult:
+             timeout: float = 3600, branch_policy: Path | None = None) -> SimulationResult:
     """Run the app at ``app_dir`` over ``num_branches`` simulated branches.
+
+    ``branch_policy``: a branch policy file (TOML) given to every simulated branch that has
+    none yet (each branch's ``<output-dir>/branches/<id>/branch-policy.toml``); without it
+    each branch writes the safe defaults at its first round.
 
     Raises:
         RunFailed: the SuperLink could not start, or the run did not finish
@@ -117,6 +133,8 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
         cfg = None  # the ServerApp reports the bad config (the CLI validated it before anyway)
     if cfg is not None:
         ensure_simulation_keys(cfg, num_branches)
+    if branch_policy is not None:
+        give_branches_policy(Path(branch_policy), output_dir, num_branches)
     log_start = log_path.stat().st_size if log_path.exists() else 0
     with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log") as superlink:
         cmd = run_command(app_dir, superlink.connection, config, _federation_config(num_branches, num_cpus, num_gpus))
