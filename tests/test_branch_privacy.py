@@ -7,6 +7,7 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 
 from client.budget import PrivacyState
 from common.privacy.accounting import planned_noise_multiplier
+from common.config.policy import POLICY_FILE, BranchPolicy
 from common.config.run import RunConfig
 from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
@@ -36,12 +37,21 @@ def test_changing_accountant_mid_history_is_refused(tmp_path):
         PrivacyState.load(tmp_path, "prv", 1e-5)
 
 
+def own_policy(cfg: RunConfig, branches: int, **rules) -> None:
+    """Each branch's own policy (the branch decides its limits; HQ's budgets may only tighten them)."""
+    for b in range(branches):
+        state = cfg.output_dir / "branches" / f"branch-{b}"
+        state.mkdir(parents=True, exist_ok=True)
+        (state / POLICY_FILE).write_text(BranchPolicy(**rules).to_toml())
+
+
 def test_branch_continues_epsilon_across_restarts_and_stops_at_budget(tmp_path, server_task_identity):
     """Each call is a fresh ClientApp invocation (as after a process restart): only disk state carries over."""
     run = {"num-server-rounds": 2, "num-branches": 2, "data.records-per-branch": 24, "model.max-length": 64,
            "train.batch-size": 8, "dp.noise-multiplier": 0.8, "dp.budget-epsilon": 12.0, "output-dir": str(tmp_path)}
     cfg = RunConfig.from_flower(run)
     make_keys(cfg, 2)
+    own_policy(cfg, 2, lifetime_budget_epsilon=20.0, max_run_epsilon=20.0)
     epsilons, statuses = [], []
     for server_round in range(1, 8):
         reply = call_branch(cfg, train_message(cfg, server_round))
@@ -65,6 +75,7 @@ def test_per_branch_budgets_are_enforced_separately(tmp_path, server_task_identi
            "dp.branch-budgets": "branch-0=5", "output-dir": str(tmp_path)}
     cfg = RunConfig.from_flower(run)
     make_keys(cfg, 2)
+    own_policy(cfg, 2, lifetime_budget_epsilon=20.0, max_run_epsilon=20.0)
     claims = {0: [], 1: []}
     for server_round in range(1, 4):
         for partition in (0, 1):

@@ -18,6 +18,7 @@ from common.config.run import RunConfig
 from common.errors import BranchFailure
 from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
+pytestmark = pytest.mark.usefixtures("server_task_identity")  # the server process creates the messages
 SMALL = {"data.records-per-branch": 24, "model.max-length": 32, "train.batch-size": 8, "num-server-rounds": 3}
 
 

@@ -56,6 +56,11 @@ except ModuleNotFoundError:  # Python 3.10
 from common.atomic import write_bytes_atomic
 from common.errors import ConfigError
 
+def policy_error(message: str) -> ConfigError:
+    """A policy error: it names the branch's own keys and values, never a record, so it is its own public account."""
+    return ConfigError(message, public=message)
+
+
 POLICY_FILE = "branch-policy.toml"
 ALL_TASKS = ("intent", "credit", "fraud", "chat")
 ALL_ACCOUNTANTS = ("rdp", "prv", "gdp")
@@ -90,18 +95,18 @@ class BranchPolicy:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML ({exc}): fix the file's syntax") from None
+            raise policy_error(f"{source}: not valid TOML ({exc}): fix the file's syntax") from None
         values: dict[str, Any] = {}
         for section, table in data.items():
             if section not in _SECTIONS:
-                raise ConfigError(f"{source}: unknown section [{section}]: use {', '.join(f'[{s}]' for s in _SECTIONS)}")
+                raise policy_error(f"{source}: unknown section [{section}]: use {', '.join(f'[{s}]' for s in _SECTIONS)}")
             if not isinstance(table, dict):
-                raise ConfigError(f"{source}: '{section}' must be a [{section}] table")
+                raise policy_error(f"{source}: '{section}' must be a [{section}] table")
             for key, value in table.items():
                 name = f"{section}.{key}"
                 if name not in _KEYS:
                     known = ", ".join(k.split(".", 1)[1] for k in _KEYS if k.startswith(section + "."))
-                    raise ConfigError(f"{source}: unknown key '{name}': [{section}] takes {known}")
+                    raise policy_error(f"{source}: unknown key '{name}': [{section}] takes {known}")
                 attr, kind = _KEYS[name]
                 values[attr] = _typed(source, name, value, kind)
         policy = cls(**values)
@@ -113,11 +118,11 @@ class BranchPolicy:
         """Read the policy at ``path`` (one-line error if missing or invalid)."""
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"branch policy {path} does not exist: give an existing TOML file, or omit it for the defaults")
+            raise policy_error(f"branch policy {path} does not exist: give an existing TOML file, or omit it for the defaults")
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"branch policy {path} cannot be read ({type(exc).__name__}): give a UTF-8 TOML file") from None
+            raise policy_error(f"branch policy {path} cannot be read ({type(exc).__name__}): give a UTF-8 TOML file") from None
         return cls.from_toml(text, source=f"branch policy {path}")
 
     @classmethod
@@ -162,16 +167,16 @@ class BranchPolicy:
         for ok, key, expected in rules:
             if not ok:
                 attr = _KEYS[key][0]
-                raise ConfigError(f"{source}: '{key}' = {_toml_value(getattr(self, attr))} is not allowed: use {expected}")
+                raise policy_error(f"{source}: '{key}' = {_toml_value(getattr(self, attr))} is not allowed: use {expected}")
         injected = self.fail_before_train > 0 or self.fail_after_train > 0 or bool(self.poison_branches)
         if injected and not self.fault_injection:
-            raise ConfigError(f"{source}: [testing] faults are set but 'testing.fault-injection' is false: "
+            raise policy_error(f"{source}: [testing] faults are set but 'testing.fault-injection' is false: "
                               "set it to true (test fixtures only) or remove the faults")
 
     def check_spent(self, spent_epsilon: float, source: str = "branch policy") -> None:
         """A lifetime budget below what the branch has already spent is an error in the policy."""
         if spent_epsilon > self.lifetime_budget_epsilon * (1 + 1e-9):
-            raise ConfigError(
+            raise policy_error(
                 f"{source}: 'dp.lifetime-budget-epsilon' = {self.lifetime_budget_epsilon:g} is below the epsilon this "
                 f"branch has already spent ({spent_epsilon:.4g}): set it to at least {spent_epsilon:.4g}")
 
@@ -256,7 +261,7 @@ def _typed(source: str, name: str, value: Any, kind: str) -> Any:
         return tuple(value)
     expected = {"bool": "true or false", "float": "a finite number", "str": "a string",
                 "list": "a list of strings, e.g. [\"rdp\"]"}[kind]
-    raise ConfigError(f"{source}: '{name}' must be {expected}, got {type(value).__name__}")
+    raise policy_error(f"{source}: '{name}' must be {expected}, got {type(value).__name__}")
 
 
 def _toml_value(value: Any) -> str:

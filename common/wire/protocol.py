@@ -42,7 +42,8 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
 
 from common.wire.canonical import canonical_json
-from common.config.run import ACCOUNTANTS, RunConfig
+from common.config.run import RunConfig
+from common.config.sections import ACCOUNTANTS
 from common.errors import Rejection, one_line
 from common.privacy.pii import PII_TYPES
 
