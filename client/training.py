@@ -77,7 +77,7 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
         seed: seed of batch order for this branch and round (non-private runs only).
             With DP the server must not be able to predict the Poisson batches
             or the noise, so both come from a secret seed drawn here from the
-            OS (or Opacus's CSPRNG with ``dp.secure-mode``), never from ``seed``.
+            OS, never from ``seed``.
         class_weights: per-class loss weights (``train.imbalance = weighted-loss``), or None.
     """
     if cfg.dp.enabled:
@@ -144,9 +144,10 @@ def _make_private(model, optimizer, loader, criterion, cfg: RunConfig, plan: Rou
 
     ghost = cfg.dp.ghost_clipping
     with warnings.catch_warnings():
-        # Opacus' reminder about secure_mode: dp.secure-mode turns it on (README).
+        # Opacus' reminder about secure_mode: its CSPRNG (torchcsprng) does not install with torch 2;
+        # the README's "Noise source" says what the default source defends against and what not.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-        engine = PrivacyEngine(accountant=cfg.dp.accountant, secure_mode=cfg.dp.secure_mode)
+        engine = PrivacyEngine(accountant=cfg.dp.accountant, secure_mode=False)
         engine.accountant.history = [tuple(h) for h in history]
         private = engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,

@@ -9,6 +9,8 @@ bash "$root/scripts/bootstrap.sh"
 . "${FEDBANK_VENV:-$root/.venv}/bin/activate"
 out="${1:-$root/runs/demo-$(date +%Y%m%d-%H%M%S)}"
 fedbank simulate --branches 3 --rounds 3 --epsilon 8 --out "$out"
-fedbank ledger verify "$out/ledger.jsonl" --require-signatures
-fedbank report "$out" --out "$out/report.html"
+# The reviewer states the trust anchor: here the server key the simulation generated (deployment: the
+# fingerprint `fedbank keys init` printed). A keys/ folder beside the ledger is never trusted on its own.
+fedbank ledger verify "$out/ledger.jsonl" --server-key "$out/keys/server/ed25519.pub"
+fedbank report "$out" --out "$out/report.html" --server-key "$out/keys/server/ed25519.pub"
 echo "compliance report: $out/report.html"

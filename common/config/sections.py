@@ -135,7 +135,6 @@ class DPConfig:
     accountant: str = _key("dp.accountant", "Privacy accountant: 'rdp', 'prv' or 'gdp'.", default="rdp")
     budget_epsilon: float = _key("dp.budget-epsilon", "Hard budget: a branch refuses to train a round that would take it past this epsilon; 0 = dp.target-epsilon.", default=0.0)
     branch_budgets: str = _key("dp.branch-budgets", "Per-branch budgets overriding dp.budget-epsilon, e.g. 'branch-0=4,branch-2=6' (a SuperNode's node-config 'budget-epsilon' wins over both).", default="")
-    secure_mode: bool = _key("dp.secure-mode", "Opacus secure_mode: cryptographically secure noise (slower); required for a production guarantee.", default=False)
     ghost_clipping: bool = _key("dp.ghost-clipping", "Opacus ghost clipping: per-sample gradient norms without materializing per-sample gradients (less memory on long sequences and large adapters; same guarantee).", default=False)
 
     def __post_init__(self) -> None:
