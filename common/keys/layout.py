@@ -3,7 +3,8 @@
 :func:`common.keys.provision.init_keys` writes every key and certificate a
 deployment needs under one directory (private keys mode 0600)::
 
-    <keys>/manifest.json                  {"format": "fedbank-keys", "version": 1, "branches": [...], "hosts": [...]}
+    <keys>/manifest.json                  {"format": "fedbank-keys", "version": 1, "branches": [...], "hosts": [...],
+                                           "imported": [...]}  (branches whose keys were born at the branch)
     <keys>/ca/ca.crt                      CA certificate (ECDSA P-256, PEM): SuperLink --ssl-ca-certfile,
                                           SuperNode --root-certificates, `root-certificates` of the flwr CLI
     <keys>/ca/ca.key                      CA private key (PKCS#8 PEM; keep it offline)
@@ -16,6 +17,10 @@ deployment needs under one directory (private keys mode 0600)::
     <keys>/branches/<id>/supernode_auth.pub   its OpenSSH public key ("ecdsa-sha2-nistp384 ..."):
                                               flwr supernode register <file> <connection>
     <keys>/branches/<id>/ed25519.key|.pub     branch's update-signing key pair (PEM)
+
+A branch listed under ``imported`` made its own keys (``fedbank keys
+branch-init``, :mod:`common.keys.branch_bundle`): HQ's directory holds only
+its two public keys, the branch's directory its two private keys.
 
 The formats of the SuperNode keys follow flwr 1.39: ``flower-supernode`` reads
 the private key with ``load_ssh_private_key`` and needs a NIST-curve EC key;
@@ -84,6 +89,7 @@ class KeyLayout:
 
     root: Path
     branch_ids: tuple[str, ...]
+    imported: tuple[str, ...] = ()
 
     manifest = property(lambda self: self.root / "manifest.json")
     ca_cert = property(lambda self: self.root / "ca" / "ca.crt")
@@ -114,10 +120,11 @@ class KeyLayout:
         return {b: self.branch(b) for b in self.branch_ids}
 
     def private_files(self) -> list[Path]:
-        """Every private-key file (written with mode 0600)."""
+        """Every private-key file this directory holds (mode 0600): none of an imported branch's."""
         files = [self.ca_key, self.superlink_key, self.server_x25519_key, self.server_ed25519_key]
-        for b in self.branches.values():
-            files += [b.supernode_auth_key, b.ed25519_key]
+        for bid, b in self.branches.items():
+            if bid not in self.imported:
+                files += [b.supernode_auth_key, b.ed25519_key]
         return files
 
     def public_files(self) -> list[Path]:
@@ -141,9 +148,12 @@ class KeyLayout:
             if data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
                 raise ValueError("unknown format or version")
             ids = tuple(check_branch_ids(data["branches"]))
+            imported = data.get("imported", [])
+            if not isinstance(imported, list) or not set(imported) <= set(ids):
+                raise ValueError("'imported' must list branches of 'branches'")
         except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
             raise KeyFileError(f"{path} is not a valid fedbank key manifest ({exc}): run `fedbank keys init --force`") from exc
-        return cls(root, ids)
+        return cls(root, ids, tuple(b for b in ids if b in imported))
 
 
 def check_branch_ids(ids: Sequence[str]) -> list[str]:
@@ -303,6 +313,11 @@ def check_key_dir(keys_dir: str | os.PathLike[str], branch_ids: Sequence[str] | 
     layout = KeyLayout.from_dir(root)
     wanted = list(branch_ids) if branch_ids is not None else list(layout.branch_ids)
     branches = [layout.branch(b) for b in wanted]  # KeyFileError for a branch without keys
+    born_elsewhere = [b for b in wanted if b in layout.imported]
+    if born_elsewhere:
+        raise KeyFileError(f"branch {born_elsewhere[0]}'s private keys were born at the branch ({root} holds only its public "
+                           "keys): a simulation needs every branch's keys here, so use a key directory from "
+                           "`fedbank keys init` without --import-branch")
     pairs = [
         (layout.server_x25519_key, layout.server_x25519_pub, load_x25519_private, load_x25519_public),
         (layout.server_ed25519_key, layout.server_ed25519_pub, load_ed25519_private, load_ed25519_public),

@@ -21,6 +21,7 @@ from simulations.cli.branch import add_parser as add_branch_parser
 from simulations.cli.deploy import add_parser as add_deploy_parser
 from simulations.cli.desensitize import add_parser as add_desensitize_parser
 from simulations.cli.federation import RoundProgress, federation_flags, run_overrides
+from simulations.cli.keys import add_parser as add_keys_parser
 
 APP_DIR = Path(__file__).resolve().parents[2]
 
@@ -121,21 +122,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
                         device=args.device)
 
 
-def cmd_keys_init(args: argparse.Namespace) -> int:
-    """Create the CA, TLS, SuperNode-auth, server and branch keys of a deployment."""
-    from common.keys.fingerprint import key_fingerprint
-    from common.keys.layout import load_ed25519_public
-    from common.keys.provision import init_keys
-
-    hosts = args.host or ["127.0.0.1", "localhost"]
-    layout = init_keys(Path(args.out), args.branches, hosts=hosts, force=args.force)
-    print(f"keys for {len(layout.branch_ids)} branches written to {layout.root} (private keys mode 0600)")
-    fingerprint = key_fingerprint(load_ed25519_public(layout.server_ed25519_pub))
-    print(f"  server signing key fingerprint: {fingerprint} (give it to the reviewer: ledger verify --server-fingerprint)")
-    print(f"  SuperLink TLS: {layout.superlink_cert} (SANs: {', '.join(hosts)}), CA: {layout.ca_cert}")
-    return 0
-
-
 def _add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
     """The trust anchor a reviewer states for a ledger (``ledger verify`` and ``report``)."""
     parser.add_argument("--server-fingerprint", metavar="SHA256:...",
@@ -199,15 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_desensitize_parser(sub)
     add_deploy_parser(sub)
     add_branch_parser(sub)
-
-    keys = sub.add_parser("keys", help="deployment key material")
-    ksub = keys.add_subparsers(dest="keys_command", required=True)
-    kinit = ksub.add_parser("init", help="create CA, SuperLink TLS cert, SuperNode auth keys, server and branch keys")
-    kinit.add_argument("--branches", type=int, required=True, help="number of branches (branch-0 .. branch-N-1)")
-    kinit.add_argument("--out", required=True, help="directory for the keys")
-    kinit.add_argument("--host", action="append", help="SuperLink host name or IP for the TLS certificate (repeatable)")
-    kinit.add_argument("--force", action="store_true", help="overwrite existing keys")
-    kinit.set_defaults(func=cmd_keys_init)
+    add_keys_parser(sub)
 
     return parser
 
