@@ -181,7 +181,10 @@ def bundle_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             files += found
         else:
             files.append(path)
-    return files
+    unique: dict[Path, Path] = {}
+    for path in files:  # a file named twice (alone and through its directory) counts once
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def read_bundles(paths: Iterable[str | os.PathLike[str]], branch_ids: Sequence[str]) -> dict[str, BranchBundle]:

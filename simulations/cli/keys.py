@@ -85,7 +85,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     kinit.add_argument("--import-branch", action="append", metavar="FILE|DIR",
                        help="a branch's public-key bundle (branch-K.pub.json from `fedbank keys branch-init`), or a "
                             "directory of them (repeatable); branches without one get keys generated here")
-    kinit.add_argument("--force", action="store_true", help="overwrite existing keys")
+    kinit.add_argument("--force", action="store_true", help="overwrite existing keys (and remove the private keys HQ made "
+                       "earlier for a branch now imported)")
     kinit.set_defaults(func=cmd_keys_init)
 
     kbranch = ksub.add_parser(
