@@ -64,7 +64,8 @@ class BranchBundle:
     def fingerprints(self) -> dict[str, str]:
         """``supernode_auth`` and ``ed25519`` fingerprints of the two public keys."""
         ed = serialization.load_pem_public_key(self.ed25519_pub)
-        assert isinstance(ed, Ed25519PublicKey)  # checked when the bundle was made or read
+        if not isinstance(ed, Ed25519PublicKey):  # made by init_branch_keys or checked by read_bundle: never
+            raise KeyFileError(f"the bundle of {self.branch_id} holds no Ed25519 signing key: {ASK_AGAIN}")
         return {"supernode_auth": ssh_key_fingerprint(self.supernode_auth_pub), "ed25519": key_fingerprint(ed)}
 
     def to_json(self) -> bytes:
