@@ -18,7 +18,7 @@ from common.config.policy import BranchPolicy
 from common.config.run import RunConfig
 from common.errors import FedbankError
 from simulations.cli.branch import add_parser as add_branch_parser
-from simulations.cli.deploy import add_parser as add_deploy_parser
+from simulations.cli.deploy import add_keys_parser, add_parser as add_deploy_parser
 from simulations.cli.desensitize import add_parser as add_desensitize_parser
 from simulations.cli.federation import RoundProgress, federation_flags, run_overrides
 
@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     kinit.add_argument("--host", action="append", help="SuperLink host name or IP for the TLS certificate (repeatable)")
     kinit.add_argument("--force", action="store_true", help="overwrite existing keys")
     kinit.set_defaults(func=cmd_keys_init)
+    add_keys_parser(ksub)
 
     return parser
 
