@@ -173,6 +173,9 @@ def test_only_apps_signed_by_a_trusted_key_run_at_a_branch(tmp_path, leaky_app):
         for bid in branches:
             log = (dep.log_dir / f"{bid}.log").read_text()
             assert log.count("FAB verification failed") >= 2, log[-2000:]
-        # the same code signed by the key the branches trust runs: the signature is what decided
-        replies = _run(dep, leaky_app, tmp_path / "trusted.json")
-        assert "SECRET-RECORD-OF-branch-0" in json.dumps(replies)
+        # the same code signed by the key the branches trust runs (through the front door, `fedbank deploy
+        # run`, which exits 0 only for a completed run): the signature is what decided
+        assert main(["deploy", "run", "--keys", str(dep.keys_dir), "--app", str(leaky_app),
+                     "--control", f"127.0.0.1:{dep.control_port}", "--set", f"out={tmp_path / 'trusted.json'}",
+                     "--state", str(tmp_path / "hq-runs"), "--timeout", "240"]) == 0
+        assert "SECRET-RECORD-OF-branch-0" in (tmp_path / "trusted.json").read_text()

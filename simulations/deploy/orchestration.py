@@ -13,7 +13,8 @@ This module wires a deployment together from its building blocks, which are
 reusable on their own (e.g. to kill and restart a SuperLink mid-run):
 :mod:`simulations.deploy.superlink` (the SuperLink, SuperNode registration;
 which port is for whom), :mod:`simulations.deploy.supernode` (a branch's
-SuperNode), :mod:`simulations.deploy.runs` (``flwr run`` and its end).
+SuperNode), :mod:`simulations.deploy.runs` (a signed run and its end).  The
+deployment's app-signing key signs the app and every SuperNode trusts only it.
 :func:`prepare_branch_data` writes each branch's own records,
 :class:`LocalDeployment` starts and stops the pieces under one directory and
 :func:`deploy_local` runs one federation end to end.
@@ -257,7 +258,8 @@ def deploy_local(out_dir: str | os.PathLike[str], num_branches: int, run_config:
 
     Keys go to ``OUT/keys``, each branch's data to ``OUT/branches/<id>/data.csv``;
     then the SuperLink (TLS + node auth), registration of every SuperNode
-    key, ``num_branches`` SuperNodes, and ``flwr run --stream`` with
+    key, ``num_branches`` SuperNodes (trusting only the app-signing key made in
+    ``OUT/keys/app-signing``), and the app signed with that key and streamed, with
     ``run_config`` plus ``output-dir=OUT``, ``num-branches``,
     ``security.keys-dir=OUT/keys`` and a pinned ``data.labels``.  The
     ServerApp writes ``adapter/``, ``metrics.json`` and ``ledger.jsonl`` into
