@@ -9,11 +9,16 @@ when an upgrade changes one of them, so each patch is re-read before it is kept.
   idle node (the simulation engine polls every virtual SuperNode every 0.1 s);
 * :class:`ClaimKeepingSecAggPlusWorkflow` -- overrides the third stage of
   ``SecAggPlusWorkflow`` (``collect_masked_vectors_stage``) to keep that stage's
-  replies, whose privacy claims the server must ledger.
+  replies, whose privacy claims the server must ledger;
+* :func:`install_fab_signature_forwarding` -- wraps, in the deployment's
+  SuperLink process (:mod:`server.signed_superlink`), the Control API's
+  ``control_handlers.start_run`` so that an uploaded app bundle keeps the
+  signatures it was submitted with, which the branches' SuperNodes verify.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from flwr.common import FitRes
@@ -22,8 +27,13 @@ from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.serverapp import Grid
 from flwr.superlink.federation.noop_federation_manager import NoOpFederationManager
 from flwr.superlink.grid import InMemoryGrid
+from flwr.superlink.servicer.control import control_handlers
+from flwr.supercore.fab import Fab
+
+from common.keys.app_signing import LICENSE_FIELD
 
 _MARK = "_fedbank_fast_idle_poll"
+_MARK_SIGNATURES = "_fedbank_fab_signatures"
 
 
 def install_fast_idle_poll(grid: Grid) -> bool:
@@ -114,3 +124,64 @@ class ClaimKeepingSecAggPlusWorkflow(SecAggPlusWorkflow):
         ok = super().collect_masked_vectors_stage(grid, context, state)
         self.replies = [(int(proxy.node_id), fitres) for proxy, fitres in state.legacy_results]
         return ok
+
+
+class _SignatureKeepingState:
+    """A LinkState that stores one uploaded FAB with the verifications it was submitted with."""
+
+    def __init__(self, state, fab_hash: str, verifications: dict[str, str]) -> None:  # noqa: ANN001 (Flower's LinkState)
+        self._state = state
+        self._fab_hash = fab_hash
+        self._verifications = verifications
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - every other attribute is the state's own
+        return getattr(self._state, name)
+
+    def store_app(self, fab: Fab, *args, **kwargs) -> str:
+        """Flower's ``store_app``, with the submitted verifications on the uploaded FAB."""
+        if fab.hash_str == self._fab_hash:
+            fab = Fab(fab.hash_str, fab.content, dict(self._verifications))
+        return self._state.store_app(fab, *args, **kwargs)
+
+
+def install_fab_signature_forwarding() -> bool:
+    """Keep the signatures of an app bundle uploaded with ``StartRun`` (Flower 1.39.0's SuperLink).
+
+    **What it replaces.**  ``flwr.superlink.servicer.control.control_handlers.start_run``
+    (called by the Control API's ``/start-run`` route) is wrapped.
+
+    **Why.**  A SuperNode started with ``--trusted-entities`` runs a run's app
+    only if the FAB's ``verifications`` hold a signature by a trusted key
+    (``flwr.supernode.start_client_internal._pull_and_store_message``), and a
+    ``valid_license`` entry, without which it answers that the SuperLink does
+    not support verification.  Flower's SuperLink fills ``verifications`` only
+    for apps it fetches from Flower Hub; for an uploaded FAB it stores ``{}``
+    (``start_run``: ``verification_dict = {}``, then ``fab_file =
+    request.fab.content``), so every uploaded app would be refused.
+
+    **How.**  For a request that uploads a FAB (content, no Hub app spec), the
+    wrapper hands ``start_run`` a LinkState whose ``store_app`` stores that FAB
+    with the request's own ``fab.verifications`` and ``valid_license``; the
+    rest of ``start_run`` runs unchanged.  Nothing here checks a signature:
+    the SuperLink is headquarters' and is not trusted to; each SuperNode
+    verifies against its own trusted keys, so an unsigned FAB or one signed
+    with another key is refused at the branch.
+
+    Returns:
+        True when the wrapper is in place (now or already).
+    """
+    original = control_handlers.start_run
+    if getattr(original, _MARK_SIGNATURES, False):
+        return True
+
+    def start_run(request, account, state, fleet_api_type, **kwargs):  # noqa: ANN001, ANN202 (Flower's signature)
+        if request.fab.content and not request.app_spec:
+            fab_hash = hashlib.sha256(request.fab.content).hexdigest()
+            verifications = {k: v for k, v in request.fab.verifications.items() if k != LICENSE_FIELD}
+            state = _SignatureKeepingState(state, fab_hash, {**verifications, LICENSE_FIELD: "Valid"})
+        return original(request, account, state, fleet_api_type, **kwargs)
+
+    setattr(start_run, _MARK_SIGNATURES, True)
+    start_run.__wrapped__ = original  # type: ignore[attr-defined]
+    control_handlers.start_run = start_run
+    return True

@@ -31,8 +31,9 @@ from common.errors import RunFailed
 
 #: How long a ``flwr`` CLI call (``ls``, ``supernode register``, ...) may take.
 CLI_TIMEOUT = 60.0
-#: The line of ``flwr run``'s output that names the run id.
-RUN_STARTED = re.compile(r"Successfully started run (\d+)")
+#: The line of ``flwr run``'s output that names the run id (and of the signed run's, which prints the same).
+RUN_STARTED_TEXT = "Successfully started run"
+RUN_STARTED = re.compile(RUN_STARTED_TEXT + r" (\d+)")
 
 
 class SuperLinkConnection(Protocol):
@@ -93,8 +94,13 @@ def run_command(app_dir: str | os.PathLike[str], connection: str, run_config: Ma
     if federation_config:
         cmd += ["--federation-config", federation_config]
     if run_config:
-        cmd += ["--run-config", " ".join(f"{k}={_toml(v)}" for k, v in run_config.items())]
+        cmd += ["--run-config", run_config_text(run_config)]
     return cmd
+
+
+def run_config_text(run_config: Mapping[str, object]) -> str:
+    """Run-config overrides as ``flwr run --run-config`` takes them: ``key=value`` pairs, TOML values."""
+    return " ".join(f"{k}={_toml(v)}" for k, v in run_config.items())
 
 
 def _toml(value: object) -> str:

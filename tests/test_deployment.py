@@ -318,7 +318,10 @@ def test_deploy_superlink_and_branch_commands_run_until_ctrl_c(tmp_path):
     from common.keys.provision import init_keys
     from simulations.processes import free_port
 
+    from common.keys.app_signing import init_app_signing
+
     init_keys(tmp_path / "keys", 2, hosts=["127.0.0.1", "localhost"])
+    init_app_signing(tmp_path / "keys")
     data = tmp_path / "branch-1.csv"
     data.write_text("text,label\nmy card is lost,card_lost\n")
     fleet, control = free_port(), free_port()
@@ -335,6 +338,7 @@ def test_deploy_superlink_and_branch_commands_run_until_ctrl_c(tmp_path):
                              "--superlink", f"localhost:{fleet}", "--state", str(tmp_path / "b1"),
                              "--runtime-port", str(free_port())], tmp_path / "b1.out")
         _wait_for(tmp_path / "b1.out", "connected to", branch)
+        assert "runs only apps signed by" in (tmp_path / "b1.out").read_text()
         for proc in (hq, branch):
             for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
                 family.append((p.pid, p.create_time(), p.name()))

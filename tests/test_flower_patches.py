@@ -22,6 +22,7 @@ from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkStat
 from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
 from flwr.supercore.constant import FLWR_IN_MEMORY_DB_NAME
+from flwr.supercore.fab import Fab
 from flwr.supercore.object_store import ObjectStoreFactory
 from flwr.superlink.federation.noop_federation_manager import NOOP_FEDERATION_ID, NoOpFederationManager
 from flwr.superlink.grid import InMemoryGrid
@@ -155,3 +156,59 @@ def test_the_override_keeps_every_reply_of_the_stage(monkeypatch):
     assert workflow.collect_masked_vectors_stage("grid", "context", state) is False  # Flower's verdict, unchanged
     assert calls == [("grid", "context", state)]
     assert workflow.replies == [(11, fitres[0]), (22, fitres[1])]
+
+
+# -- the SuperLink's StartRun: an uploaded app keeps its signatures ------------------------------------
+
+
+def test_flower_start_run_and_supernode_check_are_the_ones_relied_on():
+    """The Control API's ``start_run`` (wrapped) and the SuperNode's check that reads what it stores."""
+    from flwr.superlink.servicer.control import control_handlers
+    from flwr.supernode import start_client_internal
+
+    _pinned(control_handlers.start_run, "7f9355f11d8a76fcd07fe75c6666b19e88d6ab42248e69520a6a54c574e2c3db",
+            "(request: flwr.proto.control_pb2.StartRunRequest, account: flwr.supercore.auth.typing.AccountInfo, "
+            "state: flwr.server.superlink.linkstate.linkstate.LinkState, fleet_api_type: str | None, *, "
+            "source: Literal['cli', 'web_ui', 'automation', 'unknown'] = 'unknown') -> flwr.proto.control_pb2.StartRunResponse")
+    _pinned(start_client_internal._verify_fab, "dc3eb78d803b8fe9a65bc704e17da8b58e9f43020b43bf2ba0ba4812483634aa",
+            "(fab: flwr.supercore.fab.Fab, trusted_entities: dict[str, str]) -> bool")
+    _pinned(start_client_internal._pull_and_store_message,
+            "eaf5d0e36dc34e4cf46a490511d077ac55cc8edbbcdbe938c1f6dbcb758628be",
+            "(state: flwr.supernode.nodestate.nodestate.NodeState, object_store: "
+            "flwr.supercore.object_store.object_store.ObjectStore, node_config: dict[str, bool | float | int | str], "
+            "receive: collections.abc.Callable[[], tuple[flwr.app.message.message.Message, "
+            "flwr.proto.message_pb2.ObjectTree] | None], get_run: collections.abc.Callable[[int], flwr.supercore.run.Run], "
+            "get_fab: collections.abc.Callable[[str, int], flwr.supercore.fab.Fab], pull_object: "
+            "collections.abc.Callable[[int, str], bytes], confirm_message_received: collections.abc.Callable[[int, str], None], "
+            "trusted_entities: dict[str, str] | None) -> int | None")
+
+
+def test_start_run_wrapper_stores_the_submitted_signatures():
+    """The wrapped ``start_run`` hands Flower a state whose ``store_app`` keeps the request's verifications."""
+    from flwr.superlink.servicer.control import control_handlers
+
+    from server.flower_patches import install_fab_signature_forwarding
+
+    original = control_handlers.start_run
+    seen = {}
+
+    def fake_start_run(request, account, state, fleet_api_type, **kwargs):
+        state.store_app(Fab(hashlib.sha256(request.fab.content).hexdigest(), request.fab.content, {}), "fed", "@a/b",
+                        "serverapp", "me")
+        return "started"
+
+    class State:
+        def store_app(self, fab, *args):
+            seen["verifications"] = fab.verifications
+
+    control_handlers.start_run = fake_start_run
+    try:
+        assert install_fab_signature_forwarding()
+        from flwr.common.serde import fab_to_proto
+        from flwr.proto.control_pb2 import StartRunRequest
+
+        request = StartRunRequest(fab=fab_to_proto(Fab("", b"bundle", {"fpk_1": '{"signature": "x", "signed_at": 1}'})))
+        assert control_handlers.start_run(request, None, State(), None) == "started"
+    finally:
+        control_handlers.start_run = original
+    assert seen["verifications"] == {"fpk_1": '{"signature": "x", "signed_at": 1}', "valid_license": "Valid"}

@@ -1,4 +1,8 @@
-"""``fedbank deploy``: the SuperLink at headquarters, one SuperNode per branch, or all of it on 127.0.0.1."""
+"""``fedbank deploy``: the SuperLink at headquarters, one SuperNode per branch, a signed run, or all of it on 127.0.0.1.
+
+Also ``fedbank keys app-signing-init`` (:func:`add_keys_parser`): the key that
+approves the code branches run.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +67,10 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
         hosts = json.loads(link.keys.manifest.read_text(encoding="utf-8")).get("hosts", [])
         print(f"ready: branches run  fedbank deploy branch --superlink HOST:{args.fleet_port}  with HOST one of the "
               f"certificate's names: {', '.join(hosts)}")
-        print(f"submit a run here with:  FLWR_HOME={link.flwr_home} flwr run <app dir> {DEPLOYMENT_CONNECTION} --stream --run-config \"...\"")
+        print(f"submit a signed run with:  fedbank deploy run --keys {args.keys} --control {link.control_address} "
+              f"--signing-key <approver's app-signing key> [--rounds R] [--set key=value]")
+        print(f"(raw, unsigned: FLWR_HOME={link.flwr_home} flwr run <app dir> {DEPLOYMENT_CONNECTION} --stream; "
+              "branches that trust an app-signing key refuse it)")
         print("Ctrl-C stops the SuperLink", flush=True)
 
     branches = [b.strip() for b in args.branches.split(",") if b.strip()] if args.branches else None
@@ -81,10 +88,53 @@ def cmd_deploy_branch(args: argparse.Namespace) -> int:
 
     branch_id = branch_id_for(args.id)
     state = Path(args.state or Path("fedbank-state") / branch_id).expanduser().resolve()
+    if args.allow_unsigned_apps and args.trust_app_key:
+        raise FedbankError("--allow-unsigned-apps and --trust-app-key contradict each other: give one")
+    trusted = [] if args.allow_unsigned_apps else ([Path(p).expanduser() for p in args.trust_app_key] or None)
     serve_branch(args.keys, branch_id, args.superlink, data_path=args.data, state_dir=state,
                  runtime_port=args.runtime_port, on_event=lambda m: print(m, flush=True),
-                 policy_file=Path(args.policy).expanduser().resolve() if args.policy else None)
+                 policy_file=Path(args.policy).expanduser().resolve() if args.policy else None,
+                 trusted_app_keys=trusted)
     print(f"SuperNode of {branch_id} stopped")
+    return 0
+
+
+def cmd_deploy_run(args: argparse.Namespace) -> int:
+    """Build the app bundle, sign it, submit it to the SuperLink, stream it; exit 0 only if it completed."""
+    from common.keys.app_signing import AppSigningKeys
+    from common.keys.layout import KeyLayout, require_key_files
+    from simulations.deploy.runs import hq_connection, start_run, wait_run
+
+    keys = KeyLayout.from_dir(args.keys)
+    require_key_files([keys.ca_cert], "fedbank deploy run")
+    key = Path(args.signing_key).expanduser() if args.signing_key else AppSigningKeys.in_keys_dir(args.keys).private
+    app = Path(args.app).expanduser().resolve() if args.app else Path(__file__).resolve().parents[2]
+    if not (app / "pyproject.toml").is_file():
+        raise FedbankError(f"--app {app} is not a Flower app (no pyproject.toml)")
+    overrides: dict[str, object] = {} if args.rounds is None else {"num-server-rounds": args.rounds}
+    overrides.update(parse_overrides(args.set))
+    link = hq_connection(Path(args.state).expanduser(), args.control, keys.ca_cert)
+    run = start_run(link, app, overrides, link.log_path, on_line=lambda line: print(line, flush=True), signing_key=key)
+    result = wait_run(run, args.timeout)
+    print(f"run {result.run_id} finished ({result.status}:{result.sub_status})")
+    return 0
+
+
+def add_app_signing_parser(ksub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register ``fedbank keys app-signing-init``."""
+    sign = ksub.add_parser("app-signing-init", help="create the app-signing key (held by whoever approves releases)")
+    sign.add_argument("--out", required=True, help="key directory: writes app-signing/ed25519.key (0600) and .pub")
+    sign.add_argument("--force", action="store_true", help="replace an existing app-signing key")
+    sign.set_defaults(func=cmd_app_signing_init)
+
+
+def cmd_app_signing_init(args: argparse.Namespace) -> int:
+    """Create ``<out>/app-signing/ed25519.key`` and ``.pub``."""
+    from common.keys.app_signing import init_app_signing, key_id, load_public_key
+
+    paths = init_app_signing(Path(args.out), force=args.force)
+    print(f"app-signing key {key_id(load_public_key(paths.public))}: private {paths.private} (mode 0600; keep it with "
+          f"whoever approves releases), public {paths.public} (give it to every branch)")
     return 0
 
 
@@ -111,7 +161,25 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     dbranch.add_argument("--policy", help="the branch's own policy (TOML; default <state>/branch-policy.toml, written "
                          "with safe defaults on first start): what HQ's run config may not loosen")
     dbranch.add_argument("--runtime-port", type=int, default=9094, help="local (127.0.0.1) Runtime API port of the SuperNode; distinct per SuperNode on one host (default 9094)")
+    dbranch.add_argument("--trust-app-key", action="append", default=[], metavar="PUB",
+                         help="app-signing public key whose signed apps this branch runs (repeatable; "
+                              "default <keys>/app-signing/ed25519.pub)")
+    dbranch.add_argument("--allow-unsigned-apps", action="store_true",
+                         help="run any app the SuperLink sends, signed or not (HQ's code then runs here unchecked)")
     dbranch.set_defaults(func=cmd_deploy_branch)
+
+    drun = dsub.add_parser("run", help="build the app bundle, sign it, submit it to the SuperLink and stream it; "
+                                       "exit non-zero unless the run completed")
+    drun.add_argument("--keys", required=True, help="key directory (needs ca/ca.crt; default signing key app-signing/ed25519.key)")
+    drun.add_argument("--app", help="the Flower app directory (default: this fedbank checkout)")
+    drun.add_argument("--signing-key", help="the app-signing private key (default <keys>/app-signing/ed25519.key)")
+    drun.add_argument("--control", default="127.0.0.1:9093", metavar="HOST:PORT",
+                      help="the SuperLink's Control API; HOST must be in its certificate (default 127.0.0.1:9093)")
+    drun.add_argument("--rounds", type=int, help="federated rounds (num-server-rounds)")
+    drun.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any run-config key, e.g. --set dp.target-epsilon=4")
+    drun.add_argument("--state", default="fedbank-state/hq-runs", help="directory for the flwr connection and the run's log")
+    drun.add_argument("--timeout", type=float, default=3600.0, help="seconds the run may take (default 3600)")
+    drun.set_defaults(func=cmd_deploy_run)
 
     dlocal = dsub.add_parser("local", help="SuperLink + N SuperNodes on 127.0.0.1 over TLS with node auth; one run, then stop all")
     federation_flags(dlocal, "number of branches (default 3)",

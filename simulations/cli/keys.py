@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from common.errors import ConfigError
+from simulations.cli.deploy import add_app_signing_parser
 
 HQ_PUBLIC_FILES = ("manifest.json", "ca/ca.crt", "server/x25519.pub", "server/ed25519.pub")
 
@@ -69,7 +70,7 @@ def cmd_keys_branch_init(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register ``fedbank keys init`` and ``fedbank keys branch-init``."""
+    """Register ``fedbank keys init``, ``fedbank keys branch-init`` and ``fedbank keys app-signing-init``."""
     keys = sub.add_parser("keys", help="deployment key material")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     kinit = ksub.add_parser(
@@ -88,6 +89,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     kinit.add_argument("--force", action="store_true", help="overwrite existing keys (and remove the private keys HQ made "
                        "earlier for a branch now imported)")
     kinit.set_defaults(func=cmd_keys_init)
+
+    add_app_signing_parser(ksub)
 
     kbranch = ksub.add_parser(
         "branch-init", help="at branch K: its own private keys, and a public-key bundle to hand to HQ",

@@ -13,7 +13,8 @@ This module wires a deployment together from its building blocks, which are
 reusable on their own (e.g. to kill and restart a SuperLink mid-run):
 :mod:`simulations.deploy.superlink` (the SuperLink, SuperNode registration;
 which port is for whom), :mod:`simulations.deploy.supernode` (a branch's
-SuperNode), :mod:`simulations.deploy.runs` (``flwr run`` and its end).
+SuperNode), :mod:`simulations.deploy.runs` (a signed run and its end).  The
+deployment's app-signing key signs the app and every SuperNode trusts only it.
 :func:`prepare_branch_data` writes each branch's own records,
 :class:`LocalDeployment` starts and stops the pieces under one directory and
 :func:`deploy_local` runs one federation end to end.
@@ -28,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.errors import FedbankError
+from common.keys.app_signing import AppSigningKeys, init_app_signing
 from common.keys.layout import KeyLayout
 from simulations.deploy.runs import DeploymentResult, FlowerRun, start_run, wait_run
 from simulations.deploy.superlink import (
@@ -37,6 +39,7 @@ from simulations.deploy.superlink import (
     start_superlink,
     wait_supernodes_online,
 )
+from simulations.deploy.hosts import trust_app_keys
 from simulations.deploy.supernode import SuperNode, start_supernode
 from simulations.processes import ManagedProcess, OnText, free_port
 from simulations.signals import signals_deferred, sigterm_as_interrupt
@@ -119,13 +122,16 @@ class LocalDeployment:
 
     # -- set-up
     def init_keys(self) -> KeyLayout:
-        """Create the key directory (once)."""
+        """Create the key directory and the app-signing key pair (once each)."""
         from common.keys.provision import init_keys
 
+        if not AppSigningKeys.in_keys_dir(self.keys_dir).private.is_file():
+            init_app_signing(self.keys_dir)
         if (self.keys_dir / "manifest.json").is_file():
             return KeyLayout.from_dir(self.keys_dir)
         layout = init_keys(self.keys_dir, self.branch_ids, hosts=["127.0.0.1", "localhost"])
-        self.on_event(f"keys for {len(self.branch_ids)} branches in {self.keys_dir}")
+        self.on_event(f"keys for {len(self.branch_ids)} branches in {self.keys_dir} (apps signed with "
+                      f"{AppSigningKeys.in_keys_dir(self.keys_dir).private})")
         return layout
 
     def data_path(self, branch_id: str) -> Path:
@@ -153,10 +159,12 @@ class LocalDeployment:
         return self.node_ids
 
     def start_supernode(self, branch_id: str, **kwargs) -> SuperNode:
-        """Start (or restart) one branch's SuperNode."""
+        """Start (or restart) one branch's SuperNode, trusting the deployment's app-signing key unless told otherwise."""
         old = self.supernodes.get(branch_id)
         if old is not None and old.running:
             return old
+        if "trusted_entities" not in kwargs:
+            kwargs["trusted_entities"] = trust_app_keys(self.keys_dir, self.state_dir(branch_id))
         node = start_supernode(
             self.keys_dir, branch_id, f"127.0.0.1:{self.fleet_port}", data_path=self.data_path(branch_id),
             state_dir=self.state_dir(branch_id), flwr_home=self.out / ".flwr" / branch_id,
@@ -176,8 +184,13 @@ class LocalDeployment:
         self.on_event(f"{len(self.branch_ids)} SuperNodes online")
         return nodes
 
-    def start_run(self, run_config: Mapping[str, object], on_line: OnText | None = None) -> FlowerRun:
-        run = start_run(self._link(), self.app_dir, run_config, self.log_dir / "flwr-run.log", on_line)
+    def start_run(self, run_config: Mapping[str, object], on_line: OnText | None = None, *,
+                  app_dir: Path | None = None, signing_key: Path | None = None, unsigned: bool = False) -> FlowerRun:
+        """Submit the app (this deployment's, or ``app_dir``) signed with ``signing_key`` (default: the
+        deployment's app-signing key), or with ``unsigned`` through raw ``flwr run``."""
+        key = None if unsigned else (signing_key or AppSigningKeys.in_keys_dir(self.keys_dir).private)
+        run = start_run(self._link(), app_dir or self.app_dir, run_config, self.log_dir / "flwr-run.log", on_line,
+                        signing_key=key)
         self.runs.append(run)
         self._track(run.process)
         return run
@@ -245,7 +258,8 @@ def deploy_local(out_dir: str | os.PathLike[str], num_branches: int, run_config:
 
     Keys go to ``OUT/keys``, each branch's data to ``OUT/branches/<id>/data.csv``;
     then the SuperLink (TLS + node auth), registration of every SuperNode
-    key, ``num_branches`` SuperNodes, and ``flwr run --stream`` with
+    key, ``num_branches`` SuperNodes (trusting only the app-signing key made in
+    ``OUT/keys/app-signing``), and the app signed with that key and streamed, with
     ``run_config`` plus ``output-dir=OUT``, ``num-branches``,
     ``security.keys-dir=OUT/keys`` and a pinned ``data.labels``.  The
     ServerApp writes ``adapter/``, ``metrics.json`` and ``ledger.jsonl`` into

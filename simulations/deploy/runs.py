@@ -1,9 +1,17 @@
-"""Runs submitted to a deployment's SuperLink: ``flwr run --stream`` in progress, and the wait for its end."""
+"""Runs submitted to a deployment's SuperLink: a signed (or raw ``flwr run``) submission in progress, and its end.
+
+:func:`start_run` submits the app signed with the app-signing key
+(:mod:`simulations.deploy.signed_run`), which the branches' SuperNodes
+require; without a key it runs the raw ``flwr run ... --stream``, whose app
+only SuperNodes started without trusted app keys run.  :func:`hq_connection`
+is the ``flwr`` connection from which ``fedbank deploy run`` submits.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -11,15 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import RunFailed
-from simulations.deploy.superlink import SuperLink
-from simulations.flower_cli import CLI_TIMEOUT, RUN_STARTED, final_status, flower_env, is_success, run_command
+from simulations.flower_cli import (
+    CLI_TIMEOUT,
+    RUN_STARTED,
+    SuperLinkConnection,
+    final_status,
+    flower_env,
+    is_success,
+    run_command,
+    run_config_text,
+    write_connection,
+)
 from simulations.processes import ManagedProcess, OnText, last_error_suffix
 
 
 class FlowerRun:
-    """A ``flwr run APP CONNECTION --stream`` in progress; its output goes to ``log_path`` and ``on_line``."""
+    """A run submission (signed, or ``flwr run``) streaming its log; its output goes to ``log_path`` and ``on_line``."""
 
-    def __init__(self, superlink: SuperLink, cmd: Sequence[str], log_path: Path, on_line: OnText | None = None) -> None:
+    def __init__(self, superlink: SuperLinkConnection, cmd: Sequence[str], log_path: Path, on_line: OnText | None = None) -> None:
         self.superlink = superlink
         self.log_path = log_path
         self.run_id: int | None = None
@@ -73,11 +90,34 @@ class FlowerRun:
         self._thread.join(timeout=5)
 
 
-def start_run(superlink: SuperLink, app_dir: str | os.PathLike[str], run_config: Mapping[str, object],
-              log_path: Path, on_line: OnText | None = None) -> FlowerRun:
-    """Submit the app at ``app_dir`` to the SuperLink (``flwr run ... --stream``); returns at once."""
-    cmd = run_command(Path(app_dir).resolve(), superlink.connection, run_config)
+def start_run(superlink: SuperLinkConnection, app_dir: str | os.PathLike[str], run_config: Mapping[str, object],
+              log_path: Path, on_line: OnText | None = None, signing_key: Path | None = None) -> FlowerRun:
+    """Submit the app at ``app_dir`` to the SuperLink, signed with ``signing_key`` (else raw ``flwr run``); returns at once."""
+    app = Path(app_dir).resolve()
+    if signing_key is None:
+        cmd = run_command(app, superlink.connection, run_config)
+    else:
+        cmd = [sys.executable, "-m", "simulations.deploy.signed_run", str(app), superlink.connection,
+               "--signing-key", str(Path(signing_key).resolve())]
+        if run_config:
+            cmd += ["--run-config", run_config_text(run_config)]
     return FlowerRun(superlink, cmd, log_path, on_line)
+
+
+@dataclass
+class ControlConnection:
+    """A ``flwr`` connection to a SuperLink's Control API, in its own ``FLWR_HOME``."""
+
+    flwr_home: Path
+    connection: str
+    log_path: Path
+
+
+def hq_connection(state_dir: Path, address: str, ca_cert: Path, connection: str = "fedbank") -> ControlConnection:
+    """Write ``state_dir/flwr/config.toml`` with a TLS connection to the Control API at ``address``."""
+    flwr_home = Path(state_dir).resolve() / "flwr"
+    write_connection(flwr_home, connection, address, ca_cert=ca_cert)
+    return ControlConnection(flwr_home, connection, Path(state_dir).resolve() / "flwr-run.log")
 
 
 @dataclass

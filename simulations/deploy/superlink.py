@@ -11,7 +11,10 @@ What Flower 1.39 listens on (``flower-superlink``):
   127.0.0.1 (or an admin network): it is how runs are submitted.
 
 ``flower-supernode`` (:mod:`simulations.deploy.supernode`) opens no port
-reachable from outside.  Here: :func:`start_superlink`, then
+reachable from outside.  The SuperLink runs as ``python -m
+server.signed_superlink`` (Flower's ``flower-superlink`` that passes an
+uploaded app's signatures on to the SuperNodes, which verify them).  Here:
+:func:`start_superlink`, then
 :func:`register_supernodes` (``flwr supernode register``), :func:`list_supernodes`
 and :func:`wait_supernodes_online`.
 """
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from common.errors import FedbankError, RunFailed
 from common.keys.layout import KeyLayout, require_key_files
-from simulations.flower_cli import flower_bin, flower_env, flwr_json, write_connection
+from simulations.flower_cli import flower_env, flwr_json, write_connection
 from simulations.processes import (
     START_TIMEOUT,
     WILDCARD_HOSTS,
@@ -83,7 +87,7 @@ def start_superlink(keys_dir: str | os.PathLike[str], state_dir: str | os.PathLi
                     control_host: str = "127.0.0.1", control_port: int = CONTROL_PORT,
                     log_path: Path | None = None, name: str = "superlink",
                     timeout: float = START_TIMEOUT) -> SuperLink:
-    """Start ``flower-superlink`` (TLS, node auth, gRPC-rere Fleet API, no runtime pip) and wait until it listens.
+    """Start the SuperLink (TLS, node auth, gRPC-rere Fleet API, no runtime pip, app signatures passed on); wait until it listens.
 
     ``state_dir`` holds its ``FLWR_HOME`` (with the ``flwr`` CLI connection
     :data:`DEPLOYMENT_CONNECTION`) and its database ``superlink.db``, so
@@ -104,7 +108,7 @@ def start_superlink(keys_dir: str | os.PathLike[str], state_dir: str | os.PathLi
     write_connection(flwr_home, DEPLOYMENT_CONNECTION, control_address, ca_cert=keys.ca_cert)
     fleet_bind = f"[{fleet_host}]:{fleet_port}" if ":" in fleet_host else f"{fleet_host}:{fleet_port}"
     cmd = [
-        flower_bin("flower-superlink"),
+        sys.executable, "-m", "server.signed_superlink",
         "--ssl-ca-certfile", str(keys.ca_cert.resolve()),
         "--ssl-certfile", str(keys.superlink_cert.resolve()),
         "--ssl-keyfile", str(keys.superlink_key.resolve()),

@@ -5,7 +5,9 @@ A SuperNode opens no port reachable from outside: its own Runtime HTTP API
 SuperExec/ClientApp only.  It dials the SuperLink's Fleet API
 (:mod:`simulations.deploy.superlink`), which admits it only if its public key
 was registered.  Its node config tells the ClientApp which branch it is and
-where that branch's data, privacy state and keys are.
+where that branch's data, privacy state and keys are.  With
+``trusted_entities`` (Flower's ``--trusted-entities``) it runs only app
+bundles signed by one of those keys (:mod:`common.keys.app_signing`).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def start_supernode(keys_dir: str | os.PathLike[str], branch_id: str, superlink_
                     flwr_home: Path | None = None, log_path: Path | None = None,
                     runtime_port: int = SUPERNODE_RUNTIME_PORT, extra_node_config: Mapping[str, object] | None = None,
                     verify_with_ca: bool = True, max_retries: int | None = None,
-                    max_wait_time: float | None = None) -> SuperNode:
+                    max_wait_time: float | None = None, trusted_entities: Path | None = None) -> SuperNode:
     """Start a branch's ``flower-supernode``: TLS verified with the CA, authenticated with its P-384 key.
 
     Its node config carries ``branch-id``, ``data-path``, ``state-dir`` (the
@@ -82,7 +84,9 @@ def start_supernode(keys_dir: str | os.PathLike[str], branch_id: str, superlink_
     its local Runtime API port (0 = a free one; distinct per SuperNode on one
     host).  ``verify_with_ca=False`` leaves out ``--root-certificates`` (then
     Flower falls back to the system CAs and the TLS handshake fails): only to
-    show that a client without the CA cannot connect.
+    show that a client without the CA cannot connect.  ``trusted_entities``:
+    the YAML of app-signing keys whose signed apps alone it runs (None: any
+    app the SuperLink sends).
 
     Returns at once; the SuperNode connects in the background (see
     :func:`wait_supernodes_online`).
@@ -113,6 +117,9 @@ def start_supernode(keys_dir: str | os.PathLike[str], branch_id: str, superlink_
         "--isolation", "subprocess",
         "--host", "127.0.0.1", "--port", str(runtime_port or free_port()),
     ]
+    if trusted_entities is not None:
+        require_key_files([Path(trusted_entities)], f"SuperNode of {branch_id} (trusted app-signing keys)")
+        cmd += ["--trusted-entities", str(Path(trusted_entities).resolve())]
     if max_retries is not None:
         cmd += ["--max-retries", str(max_retries)]
     if max_wait_time is not None:
