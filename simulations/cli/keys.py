@@ -22,6 +22,7 @@ HQ_PUBLIC_FILES = ("manifest.json", "ca/ca.crt", "server/x25519.pub", "server/ed
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
     """HQ's keys: CA, TLS, server keys; each branch's public keys imported, or its key pairs made here."""
+    from common.keys.app_signing import AppSigningKeys, init_app_signing
     from common.keys.branch_bundle import read_bundles
     from common.keys.fingerprint import key_fingerprint
     from common.keys.layout import load_ed25519_public
@@ -37,6 +38,10 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     fingerprint = key_fingerprint(load_ed25519_public(layout.server_ed25519_pub))
     print(f"  server signing key fingerprint: {fingerprint} (give it to the reviewer: ledger verify --server-fingerprint)")
     print(f"  SuperLink TLS: {layout.superlink_cert} (SANs: {', '.join(hosts)}), CA: {layout.ca_cert}")
+    signing = AppSigningKeys.in_keys_dir(layout.root)
+    if args.force or not signing.private.exists():
+        signing = init_app_signing(layout.root, force=args.force)
+        print(f"  app-signing key: {signing.private} (hand it to whoever approves releases; branches trust {signing.public})")
     for bid, bundle in bundles.items():
         prints = bundle.fingerprints
         print(f"  {bid}: imported from {bundle.source}, public keys only; check with the branch: "
