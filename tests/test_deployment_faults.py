@@ -234,7 +234,7 @@ def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path
 
     # `fedbank ledger verify --require-signatures`
     verdict = _verify_cli(out / "ledger.jsonl")
-    assert verdict.startswith("OK: every line verified") and "branch-0 x2, branch-1 x2" in verdict, verdict
+    assert verdict.startswith("OK: every line verified") and "branch-0 x3, branch-1 x3" in verdict, verdict
 
     # each branch spent each round once
     for branch in BRANCHES:
@@ -356,7 +356,7 @@ def test_branch_sigkilled_mid_round_restarts_with_its_epsilon_continuing(branch_
     assert [(l["round"], l["status"]) for l in failures] == [(2, "branch-failed")]
     assert "Node Unavailable" in failures[0]["reason"]
     verdict = _verify_cli(out / "ledger.jsonl")
-    assert verdict.startswith(f"OK: {len(lines)} entries") and "signatures checked" in verdict, verdict
+    assert verdict.startswith("OK: every line verified") and "signed head" in verdict, verdict
 
     mine = sorted((l for l in spend if l["branch"] == VICTIM), key=lambda l: l["round"])
     eps = [l["epsilon"] for l in mine]
