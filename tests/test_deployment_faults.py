@@ -265,7 +265,8 @@ def test_server_sigkilled_mid_round_resumes_to_the_uninterrupted_ledger(tmp_path
 # online at that instant, a race the restarted branch usually loses); round 2, with one update only,
 # still completes (ledgered, not aggregated), and the victim is restarted only after it has.
 # round-timeout bounds every round.
-BRANCH_RUN = {**BASE, "min-train-branches": 2, "round-timeout": 150.0}
+# Eight local epochs: the victim's round takes long enough to be killed mid-training on a fast, idle machine too.
+BRANCH_RUN = {**BASE, "min-train-branches": 2, "round-timeout": 150.0, "train.local-epochs": 8}
 VICTIM = "branch-1"
 
 
