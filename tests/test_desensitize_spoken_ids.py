@@ -1,0 +1,31 @@
+"""Identifiers read aloud, spaced by OCR or answered after a question; IPv6 after a label's colon."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.privacy.desensitize import find_pii
+
+
+def _types(text: str) -> dict[str, str]:
+    return {text[s:e]: t for s, e, t in find_pii(text)}
+
+
+@pytest.mark.parametrize("text, value, pii_type", [
+    ("登录地址：240e:3b7:9c40:1a2::5e，请核实", "240e:3b7:9c40:1a2::5e", "IP_ADDRESS"),
+    ("Sure, my social is 5 3 1, 4 0, 2 2 7 9 if you need it.", "5 3 1, 4 0, 2 2 7 9", "SSN"),
+    ("号码是五三一七二零九，括号四。", "五三一七二零九，括号四", "MO_ID"),
+    ("Agent: And your passport number, for the record?\nCaller: XK 5519023, Canadian.", "XK 5519023", "PASSPORT"),
+    ("往来港澳通行证\n姓名 李 一 鸣\n证件号码 3 1 7 5 0 2 4 6\n", "3 1 7 5 0 2 4 6", "PERMIT"),
+    ("医保个人编号 2 2 0 1 7 6 4 9 3 0 1 8\n", "2 2 0 1 7 6 4 9 3 0 1 8", "MEDICAL_INSURANCE"),
+])
+def test_spaced_spoken_and_answered_ids(text, value, pii_type):
+    spans = find_pii(text)
+    assert any(t == pii_type and s <= text.find(value) and e >= text.find(value) + len(value) - 2
+               for s, e, t in spans), spans
+
+
+def test_form_number_without_a_document_title_and_plain_numbers_stay():
+    assert find_pii("证件号码 31750246") == []  # no title: the type is unknown, so the cue does not guess
+    assert find_pii("I paid 3 1 2, 4 5, 6 7 8 9 pounds") == []  # no SSN cue
+    assert find_pii("申请编号 20240501 已受理") == []  # a reference stays
