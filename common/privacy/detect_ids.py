@@ -9,9 +9,12 @@ Two classes of rule, for the types ``HK_ID``, ``MO_ID``, ``TW_ID``,
   identifier-shaped token (letters and digits, optionally in groups, with a
   check character in brackets) is that type, whatever its format -- each
   country writes these differently, and the cue is what a reader relies on;
+  the value may open the answer to a question that names the cue, an SSN may
+  be read in comma-separated groups, and a form's generic 证件号码 field takes
+  its type from the document title above it (通行证, 护照);
 * **self-checking formats** (:func:`detect_id_formats`), masked without a cue:
   Hong Kong identity cards (check character mod 11), Taiwan national IDs
-  (letter + 9 digits, weighted check), Macau IDs written ``1234567(8)``,
+  (letter + 9 digits, weighted check), Macau IDs written ``1234567(8)`` or read ``1234567, bracket 8``,
   Mainland travel permits (回乡证 ``H``/``M`` + 8 or 10 digits, 往来港澳通行证
   ``C`` + 8), PRC passports (``E``/``G`` + 8), US social-security numbers and
   UK National Insurance numbers (:mod:`stdnum`), IMEIs (:mod:`stdnum.imei`,
