@@ -29,3 +29,17 @@ def test_form_number_without_a_document_title_and_plain_numbers_stay():
     assert find_pii("证件号码 31750246") == []  # no title: the type is unknown, so the cue does not guess
     assert find_pii("I paid 3 1 2, 4 5, 6 7 8 9 pounds") == []  # no SSN cue
     assert find_pii("申请编号 20240501 已受理") == []  # a reference stays
+
+
+@pytest.mark.parametrize("text, value", [
+    ("姓名 王 小 明\n性别 男", "王 小 明"),
+    ("户 名：司 马 红 英", "司 马 红 英"),
+    ("申请人  彭  子  涵  ", "彭  子  涵"),
+])
+def test_ocr_spaced_chinese_names(text, value):
+    start = text.find(value)
+    assert (start, start + len(value), "NAME") in find_pii(text)
+
+
+def test_ocr_spaced_form_labels_are_no_names():
+    assert find_pii("单 位 地 址\n金 额 合 计") == []

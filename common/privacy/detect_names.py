@@ -2,7 +2,8 @@
 
 Chinese: surname (:data:`common.privacy.pii.CN_SURNAMES`, compound surnames) +
 given name after a cue (我是/我叫/姓名/客户/收款人...), before an honorific
-(先生/女士/您好), or cue-less with common given-name characters.  English:
+(先生/女士/您好), or cue-less with common given-name characters; names spaced
+out by OCR (姓名 李 建 国) likewise.  English:
 names after cues (my name is, Hi/Dear, Regards, paid to...), after
 Mr./Ms./Dr., or starting with a common first name
 (:data:`common.privacy.pii.EN_FIRST_NAMES`).
@@ -163,11 +164,33 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
     titled = [(s, e) for s, e in titled if not _cued_word(work[s:e])]
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
-    found = [(s, e) for s, e in by_priority(dotted, cued, titled, cueless, jieba_found, nick)
+    found = [(s, e) for s, e in by_priority(dotted, cued, _spaced_cn_names(work), titled, cueless, jieba_found, nick)
              if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
     names = {work[s:e] for s, e in found if e - s >= 2}
     again = [m.span() for name in names for m in re.finditer(re.escape(name), work)]  # every later mention
     return by_priority(found, again)
+
+
+# A name spaced out by OCR (姓名 李 建 国): two to four single Han characters, each apart from the next.
+_SPACED_HAN = re.compile(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff](?:[ \t]{1,3}[\u4e00-\u9fff]){1,3}(?![ \t]*[\u4e00-\u9fff])")
+
+
+def _spaced_cn_names(work: str) -> list[tuple[int, int]]:
+    """OCR-spaced names: a known surname first; after a name cue on the line, or with common given-name characters."""
+    spans = []
+    for m in _SPACED_HAN.finditer(work):
+        name = re.sub(r"[ \t]", "", m.group())
+        surname = _cn_surname_at(name, 0)
+        if surname is None or len(name) == len(surname) or _ordinary_word(name) or name in _CN_NOT_NAME_WORDS:
+            continue
+        given = name[len(surname):]
+        line = re.sub(r"[ \t]", "", work[work.rfind("\n", 0, m.start()) + 1:m.start()])
+        if _CN_CUE_BEFORE.search(line):
+            if not any(c in _CN_NOT_GIVEN for c in given):
+                spans.append(m.span())
+        elif all(c in CN_GIVEN_NAME_CHARS and c not in _CN_GIVEN_STOP for c in given):
+            spans.append(m.span())
+    return spans
 
 
 def _greeted_cn_name(work: str, start: int, name: str) -> bool:
