@@ -43,3 +43,14 @@ def test_ocr_spaced_chinese_names(text, value):
 
 def test_ocr_spaced_form_labels_are_no_names():
     assert find_pii("单 位 地 址\n金 额 合 计") == []
+
+
+@pytest.mark.parametrize("text, value", [
+    ("补充：担保人韦国梁，退休教师。", "韦国梁"),
+    ("记录|姓名=尉迟明|状态=正常", "尉迟明"),
+    ("经办人意见：客户上官婷收入稳定。", "上官婷"),
+    ("客户：我姓诸葛，单名一个亮字。", "诸葛"),
+])
+def test_more_chinese_name_cues_and_compound_surnames(text, value):
+    start = text.find(value)
+    assert (start, start + len(value), "NAME") in find_pii(text)

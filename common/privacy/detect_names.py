@@ -64,8 +64,8 @@ def _jieba_names(work: str) -> list[tuple[int, int]]:
 _CN_NAME_CUE = re.compile(
     r"(?:(?P<strong>我叫|我姓名是|姓名|名字|户名|户主)|我是|本人|持卡人|开户人|客户|联系人|收款人|付款人|申请人|借款人|"
     r"收款方|付款方|叫|尊敬的|专员|客服|"
-    r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|"
-    r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|儿子|女儿|这里是|给|向|替)(?P<sep>[是为叫:：\s]*)")
+    r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|担保人|共同借款人|自称|我姓|"
+    r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|我爸|我妈|儿子|女儿|这里是|给|向|替)(?P<sep>[是为叫=:：\s]*)")
 _LATIN_NAME = re.compile(r"[A-Z][A-Za-z'-]+(?:[ \t]+[A-Z][A-Za-z'-]+){1,2}\b")
 _CN_CUE_BEFORE = re.compile(_CN_NAME_CUE.pattern + "$")
 _CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志|客户)")  # ends a name
@@ -120,9 +120,12 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
     if work[pos:pos + 2] in _CN_NOT_NAME_WORDS:  # 余额低 no, 周一鸣， yes
         if not (len(given) == 2 and given[-1] in CN_GIVEN_NAME_CHARS and hard_end):
             return None
-    plausible = all(c in CN_GIVEN_NAME_CHARS for c in given)
     boundary = hard_end or after in _CN_AFTER_NAME or _CN_TITLE.match(work, end)
-    return end if plausible or boundary else None
+    if all(c in CN_GIVEN_NAME_CHARS for c in given) or boundary:
+        return end
+    if len(given) == 2 and given[0] in CN_GIVEN_NAME_CHARS and len(surname) == 2:
+        return end - 1  # 司徒敏收入: a compound surname with a one-character given name
+    return None
 
 
 def _cn_free_start(work: str, start: int) -> bool:
