@@ -54,3 +54,23 @@ def test_ocr_spaced_form_labels_are_no_names():
 def test_more_chinese_name_cues_and_compound_surnames(text, value):
     start = text.find(value)
     assert (start, start + len(value), "NAME") in find_pii(text)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("Payee: Cheung Siu Ming, HSBC", "Cheung Siu Ming"),
+    ("护照上是ZHAO Yuxuan，请核对", "ZHAO Yuxuan"),
+    ("Holder HUANG MEI LING signed below", "HUANG MEI LING"),
+    ("Please ask Tsai Chia-Hui to call back.", "Tsai Chia-Hui"),
+])
+def test_romanized_chinese_names(text, value):
+    start = text.find(value)
+    assert any(s <= start and e >= start + len(value) and t == "NAME" for s, e, t in find_pii(text)), find_pii(text)
+
+
+@pytest.mark.parametrize("text", ["SEE YOU SOON", "TOP UP NOW", "Long Term deposit", "Can I Get a refund?"])
+def test_romanized_rule_leaves_phrases_and_places(text):
+    assert [s for s in find_pii(text) if s[2] == "NAME"] == []
+
+
+def test_all_caps_merchant_descriptors_are_no_romanized_names():
+    assert [s for s in find_pii("CARD PURCHASE WISE NG 0412") if s[2] == "NAME"] == []

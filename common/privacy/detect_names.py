@@ -6,7 +6,8 @@ given name after a cue (我是/我叫/姓名/客户/收款人...), before an hon
 out by OCR (姓名 李 建 国) likewise.  English:
 names after cues (my name is, Hi/Dear, Regards, paid to...), after
 Mr./Ms./Dr., or starting with a common first name
-(:data:`common.privacy.pii.EN_FIRST_NAMES`).
+(:data:`common.privacy.pii.EN_FIRST_NAMES`); romanized Chinese names
+(``Chan Tai Man``, ``WANG Xiaohong``): :mod:`common.privacy.detect_names_romanized`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from jieba import posseg
 
 from common.privacy.detect_addresses import ZH_STOP
 from common.privacy.detect_names_en import detect_en_name
+from common.privacy.detect_names_romanized import detect_romanized_name
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
 from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
 from common.privacy.spans import by_priority
@@ -210,5 +212,6 @@ def _plausible_cn_name(s: str) -> bool:
 
 
 def detect_name(work: str) -> list[tuple[int, int, str]]:
-    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)], detect_en_name(work))
+    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)], detect_romanized_name(work),
+                       detect_en_name(work))
 
