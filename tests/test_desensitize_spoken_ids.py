@@ -74,3 +74,9 @@ def test_romanized_rule_leaves_phrases_and_places(text):
 
 def test_all_caps_merchant_descriptors_are_no_romanized_names():
     assert [s for s in find_pii("CARD PURCHASE WISE NG 0412") if s[2] == "NAME"] == []
+
+
+def test_japanese_romanized_names_from_faker_lists():
+    text = "Transfer approved for Haruka Yamamoto yesterday."
+    start = text.find("Haruka Yamamoto")
+    assert (start, start + len("Haruka Yamamoto"), "NAME") in find_pii(text)
