@@ -115,3 +115,18 @@ def test_malformed_ledger_line_is_a_red_row(tmp_path):
     assert report["verification"]["status"] == "failed" and report["verification"]["unparsable_lines"] == [5, 7]
     text = write_report(run, tmp_path / "r.html", "html").read_text()
     assert '<tr class="bad"><td colspan=' in text and "ledger line 5: not a JSON object" in text
+
+
+def test_report_states_the_detectors_measured_recall_beside_the_counts(tmp_path):
+    """Residual risk: the reviewer sees the detector version and its measured recall per type, not a count alone."""
+    from common.privacy.measured import measured_recall
+
+    run = synthetic_run(tmp_path)
+    report = build_report(run)
+    measured = measured_recall()
+    assert measured is not None and report["detector"]["detector_version"] == measured["detector_version"]
+    write_report(run, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "measured recall" in page and f"detector {measured['detector_version']}" in page
+    masked = sum(sum(b["pii_counts"].values()) for b in report["branches"])
+    assert f"Masked {masked:,}" in page or f"Masked {masked}" in page

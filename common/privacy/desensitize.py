@@ -14,6 +14,8 @@ is mapped back to the original characters.  Detectors then run in a fixed
 order; each claims its spans, so a later detector never sees, or masks
 inside, text an earlier one took:
 
+0. employers and precise locations (:mod:`common.privacy.detect_whereabouts`), cue-bound
+   phrases that may hold a brand (the Apple Store at ...), so they run before brands are kept;
 1. ``KEEP`` (:mod:`common.privacy.keep`): references after a reference cue
    (订单号, ticket ...) and bank products and brands (花呗, Apple Pay ...)
    are claimed first and never masked;
@@ -23,7 +25,7 @@ inside, text an earlier one took:
    bank cards, phones, licence plates, dates of birth
    (:mod:`common.privacy.detect_numbers`, :mod:`common.privacy.detect_ids`,
    :mod:`common.privacy.detect_personal`);
-4. addresses, employers and precise locations (:mod:`common.privacy.detect_addresses`);
+4. addresses (:mod:`common.privacy.detect_addresses`);
 5. person names (:mod:`common.privacy.detect_names`).
 
 This module is the engine and the public API: it normalizes, runs the
@@ -46,6 +48,7 @@ from common.privacy.detect_names import detect_name
 from common.privacy.detect_numbers import (detect_account, detect_bank_card, detect_email, detect_iban, detect_id_card,
                                            detect_phone)
 from common.privacy.detect_personal import detect_birth_date, detect_ip, detect_plate
+from common.privacy.detect_whereabouts import detect_whereabouts
 from common.privacy.keep import KEEP, detect_keep
 from common.privacy.normalize import normalize
 from common.privacy.pii import PII_TYPES, PLACEHOLDERS
@@ -53,7 +56,7 @@ from common.privacy.spans import BLOCK, claim
 
 Span = tuple[int, int, str]
 
-_DETECTORS = (detect_keep, detect_email, detect_cued, detect_ip, detect_id_card, detect_id_formats, detect_iban,
+_DETECTORS = (detect_whereabouts, detect_keep, detect_email, detect_cued, detect_ip, detect_id_card, detect_id_formats, detect_iban,
               detect_account, detect_bank_card, detect_phone, detect_plate, detect_birth_date, detect_address,
               detect_name)
 

@@ -9,9 +9,12 @@ Two classes of rule, for the types ``HK_ID``, ``MO_ID``, ``TW_ID``,
   identifier-shaped token (letters and digits, optionally in groups, with a
   check character in brackets) is that type, whatever its format -- each
   country writes these differently, and the cue is what a reader relies on;
+  the value may open the answer to a question that names the cue, an SSN may
+  be read in comma-separated groups, and a form's generic 证件号码 field takes
+  its type from the document title above it (通行证, 护照);
 * **self-checking formats** (:func:`detect_id_formats`), masked without a cue:
   Hong Kong identity cards (check character mod 11), Taiwan national IDs
-  (letter + 9 digits, weighted check), Macau IDs written ``1234567(8)``,
+  (letter + 9 digits, weighted check), Macau IDs written ``1234567(8)`` or read ``1234567, bracket 8``,
   Mainland travel permits (回乡证 ``H``/``M`` + 8 or 10 digits, 往来港澳通行证
   ``C`` + 8), PRC passports (``E``/``G`` + 8), US social-security numbers and
   UK National Insurance numbers (:mod:`stdnum`), IMEIs (:mod:`stdnum.imei`,
@@ -37,7 +40,7 @@ _CUES = {
     "PERMIT": r"回乡证(?:号码?)?|来往内地通行证(?:号码?)?|台胞证(?:号码?)?|来往大陆通行证(?:号码?)?|港澳通行证(?:号码?)?|通行证(?:号码?)?|"
               r"(?:home[- ]return|mainland\s+travel|entry)\s+permit(?:\s+(?:no\.?|number))?",
     "PASSPORT": r"护照(?:号码?)?|passport(?:\s+(?:no\.?|number|#))?",
-    "SSN": r"社保卡号?|社会保障(?:卡)?号码?|社保(?:编号|号码?)|SSN|SS#|social\s+security(?:\s+(?:number|no\.?|#))?|"
+    "SSN": r"(?:my|your|his|her)\s+social(?=\s+is)|社保卡号?|社会保障(?:卡)?号码?|社保(?:编号|号码?)|SSN|SS#|social\s+security(?:\s+(?:number|no\.?|#))?|"
            r"NI\s+(?:number|no\.?)|NINO|national\s+insurance(?:\s+(?:number|no\.?))?",
     "MEDICAL_INSURANCE": r"医保(?:个人)?(?:卡号?|号码?|编号|账号)|医疗保险(?:卡)?号码?|参保号|(?:medical|health)\s+insurance(?:\s+(?:card|member|policy))?"
                          r"(?:\s+(?:no\.?|number|id|#))?|insurance\s+(?:member\s+)?(?:id|no\.?|number|#)|member\s+(?:id|no\.?|number|#)|"
@@ -58,6 +61,17 @@ _VALUE_AT = re.compile(_SEP + _VALUE)
 
 _HKID = re.compile(r"(?<![A-Za-z0-9])([A-Z]{1,2})(\d{6})[ ]?\(?([0-9A])\)?(?![A-Za-z0-9])")
 _MOID = re.compile(r"(?<![A-Za-z0-9])[1578]\d{6}[ ]?\(\d\)")
+# The check digit read aloud: 1234567, bracket 8 / 1234567，括号八.
+_MOID_SPOKEN = re.compile(r"(?<![A-Za-z0-9])[1578]\d{6}[,，]?[ ]?(?:bracket|括号)[ ]?(?:\d|[零一二三四五六七八九]|"
+                          r"(?i:zero|one|two|three|four|five|six|seven|eight|nine)\b)")
+# An SSN read in groups, spaced and with commas: 4 1 2, 7 8, 3 0 5 6.
+_SSN_GROUPS = re.compile(r"\d(?: ?\d){2}[ ,-]{1,3}\d ?\d[ ,-]{1,3}\d(?: ?\d){3}(?![\d])")
+# A question naming the cue, then the value at the start of the answer (passport number, as ...?\nCaller: PA 1234567).
+_QUESTION_TAIL = re.compile(r"[^\n?？]{0,60}[?？][ \t]*\n[ \t]*(?:[^\n:：]{1,12}[:：])?[ \t]*")
+_VALUE_ONLY = re.compile(_VALUE)
+# A form's generic number field (证件号码) takes its type from the document title above it (通行证, 护照).
+_FORM_NUMBER = re.compile(r"(?:证件|證件)(?:号码|號碼|号|號)[ \t:：]*(?P<value>[A-Z]?\d{6,12})(?!\d)")
+_FORM_TITLES = (("PERMIT", re.compile(r"通行[证證]|回乡[证證]|台胞[证證]")), ("PASSPORT", re.compile(r"护照|護照")))
 _TWID = re.compile(r"(?<![A-Za-z0-9])[A-Z][12]\d{8}(?![A-Za-z0-9])")
 _PERMIT = re.compile(r"(?<![A-Za-z0-9])(?:[HM]\d{8}(?:\d{2})?|C[0-9A-Z]\d{7})(?![A-Za-z0-9])")
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])(?:[EG]\d{8}|E[A-Z]\d{7}|[A-Z]{1,2}\d{7})(?![A-Za-z0-9])")
@@ -100,7 +114,12 @@ def detect_cued(work: str) -> list[tuple[int, int, str]]:
     spans = []
     for cue in _CUED.finditer(work):
         m = _VALUE_AT.match(work, cue.end())
+        if not m and (question := _QUESTION_TAIL.match(work, cue.end())):
+            m = _VALUE_ONLY.match(work, question.end())
         if not m:
+            continue
+        if cue.lastgroup == "SSN" and (groups := _SSN_GROUPS.match(work, m.start("value"))):
+            spans.append((*groups.span(), "SSN"))
             continue
         s, e = _clean_value(work, *m.span("value"))
         value = work[s:e]
@@ -109,7 +128,16 @@ def detect_cued(work: str) -> list[tuple[int, int, str]]:
         if (has_digit and len(re.sub(r"\W", "", value)) >= 5) or social:
             spans.append((s, e, cue.lastgroup))
             spans += _same_shape_after(work, e, value, cue.lastgroup)
-    return spans + [(*m.span(), "SOCIAL_ID") for m in _HANDLE.finditer(work)]
+    return spans + _form_numbers(work) + [(*m.span(), "SOCIAL_ID") for m in _HANDLE.finditer(work)]
+
+
+def _form_numbers(work: str) -> list[tuple[int, int, str]]:
+    spans = []
+    for m in _FORM_NUMBER.finditer(work):
+        titled = [(t.end(), pii_type) for pii_type, title in _FORM_TITLES for t in title.finditer(work, 0, m.start())]
+        if titled:
+            spans.append((*m.span("value"), max(titled)[1]))
+    return spans
 
 
 def _shape(value: str) -> str:
@@ -128,7 +156,7 @@ def _same_shape_after(work: str, end: int, value: str, pii_type: str) -> list[tu
 def detect_id_formats(work: str) -> list[tuple[int, int, str]]:
     """Identifier formats that check themselves or are unmistakable, without a cue."""
     spans = [(*m.span(), "HK_ID") for m in _HKID.finditer(work) if hkid_valid(m[1], m[2], m[3])]
-    spans += [(*m.span(), "MO_ID") for m in _MOID.finditer(work)]
+    spans += [(*m.span(), "MO_ID") for pattern in (_MOID, _MOID_SPOKEN) for m in pattern.finditer(work)]
     spans += [(*m.span(), "TW_ID") for m in _TWID.finditer(work) if twid_valid(m.group())]
     spans += [(*m.span(), "PERMIT") for m in _PERMIT.finditer(work)]
     spans += [(*m.span(), "PASSPORT") for m in _PASSPORT.finditer(work)]

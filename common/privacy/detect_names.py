@@ -2,10 +2,12 @@
 
 Chinese: surname (:data:`common.privacy.pii.CN_SURNAMES`, compound surnames) +
 given name after a cue (我是/我叫/姓名/客户/收款人...), before an honorific
-(先生/女士/您好), or cue-less with common given-name characters.  English:
+(先生/女士/您好), or cue-less with common given-name characters; names spaced
+out by OCR (姓名 李 建 国) likewise.  English:
 names after cues (my name is, Hi/Dear, Regards, paid to...), after
 Mr./Ms./Dr., or starting with a common first name
-(:data:`common.privacy.pii.EN_FIRST_NAMES`).
+(:data:`common.privacy.pii.EN_FIRST_NAMES`); romanized Chinese names
+(``Chan Tai Man``, ``WANG Xiaohong``): :mod:`common.privacy.detect_names_romanized`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from jieba import posseg
 
 from common.privacy.detect_addresses import ZH_STOP
 from common.privacy.detect_names_en import detect_en_name
+from common.privacy.detect_names_romanized import detect_romanized_name
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
 from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
 from common.privacy.spans import by_priority
@@ -63,8 +66,8 @@ def _jieba_names(work: str) -> list[tuple[int, int]]:
 _CN_NAME_CUE = re.compile(
     r"(?:(?P<strong>我叫|我姓名是|姓名|名字|户名|户主)|我是|本人|持卡人|开户人|客户|联系人|收款人|付款人|申请人|借款人|"
     r"收款方|付款方|叫|尊敬的|专员|客服|"
-    r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|"
-    r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|儿子|女儿|这里是|给|向|替)(?P<sep>[是为叫:：\s]*)")
+    r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|担保人|共同借款人|自称|我姓|"
+    r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|我爸|我妈|儿子|女儿|这里是|给|向|替)(?P<sep>[是为叫=:：\s]*)")
 _LATIN_NAME = re.compile(r"[A-Z][A-Za-z'-]+(?:[ \t]+[A-Z][A-Za-z'-]+){1,2}\b")
 _CN_CUE_BEFORE = re.compile(_CN_NAME_CUE.pattern + "$")
 _CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志|客户)")  # ends a name
@@ -119,9 +122,12 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
     if work[pos:pos + 2] in _CN_NOT_NAME_WORDS:  # 余额低 no, 周一鸣， yes
         if not (len(given) == 2 and given[-1] in CN_GIVEN_NAME_CHARS and hard_end):
             return None
-    plausible = all(c in CN_GIVEN_NAME_CHARS for c in given)
     boundary = hard_end or after in _CN_AFTER_NAME or _CN_TITLE.match(work, end)
-    return end if plausible or boundary else None
+    if all(c in CN_GIVEN_NAME_CHARS for c in given) or boundary:
+        return end
+    if len(given) == 2 and given[0] in CN_GIVEN_NAME_CHARS and len(surname) == 2:
+        return end - 1  # 司徒敏收入: a compound surname with a one-character given name
+    return None
 
 
 def _cn_free_start(work: str, start: int) -> bool:
@@ -163,11 +169,33 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
     titled = [(s, e) for s, e in titled if not _cued_word(work[s:e])]
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
-    found = [(s, e) for s, e in by_priority(dotted, cued, titled, cueless, jieba_found, nick)
+    found = [(s, e) for s, e in by_priority(dotted, cued, _spaced_cn_names(work), titled, cueless, jieba_found, nick)
              if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
     names = {work[s:e] for s, e in found if e - s >= 2}
     again = [m.span() for name in names for m in re.finditer(re.escape(name), work)]  # every later mention
     return by_priority(found, again)
+
+
+# A name spaced out by OCR (姓名 李 建 国): two to four single Han characters, each apart from the next.
+_SPACED_HAN = re.compile(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff](?:[ \t]{1,3}[\u4e00-\u9fff]){1,3}(?![ \t]*[\u4e00-\u9fff])")
+
+
+def _spaced_cn_names(work: str) -> list[tuple[int, int]]:
+    """OCR-spaced names: a known surname first; after a name cue on the line, or with common given-name characters."""
+    spans = []
+    for m in _SPACED_HAN.finditer(work):
+        name = re.sub(r"[ \t]", "", m.group())
+        surname = _cn_surname_at(name, 0)
+        if surname is None or len(name) == len(surname) or _ordinary_word(name) or name in _CN_NOT_NAME_WORDS:
+            continue
+        given = name[len(surname):]
+        line = re.sub(r"[ \t]", "", work[work.rfind("\n", 0, m.start()) + 1:m.start()])
+        if _CN_CUE_BEFORE.search(line):
+            if not any(c in _CN_NOT_GIVEN for c in given):
+                spans.append(m.span())
+        elif all(c in CN_GIVEN_NAME_CHARS and c not in _CN_GIVEN_STOP for c in given):
+            spans.append(m.span())
+    return spans
 
 
 def _greeted_cn_name(work: str, start: int, name: str) -> bool:
@@ -184,5 +212,6 @@ def _plausible_cn_name(s: str) -> bool:
 
 
 def detect_name(work: str) -> list[tuple[int, int, str]]:
-    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)], detect_en_name(work))
+    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)], detect_romanized_name(work),
+                       detect_en_name(work))
 

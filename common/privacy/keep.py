@@ -23,7 +23,7 @@ import ahocorasick
 KEEP = "KEEP"
 
 _REFERENCE_CUE = re.compile(
-    r"(?:订单号?|单号|工单号?|流水号|交易号|参考号|凭证号|合同编号|合同号|合同|申请编号|申请号|编号|保单号|户号|学号|客户号|"
+    r"(?:订单号?|单号|工单号?|流水号|交易号|参考号|凭证号|合同编号|合同号|合同|申请编号|申请号|(?<!医保)(?<!个人)(?<!证件)(?<!社保)(?<!參保)(?<!参保)编号|保单号|户号|学号|客户号|"
     r"用户ID|会员号|服务编号|快递单号|运单号|营业执照号|发票号|"
     r"(?<![A-Za-z])(?i:(?:request|application|service)\s+(?:number|no\.?|id)|order(?:\s+(?:no\.?|number|id|#))?|ref(?:erence)?(?:\s+(?:no\.?|number|#))?|ticket(?:\s+(?:no\.?|number|#))?|"
     r"invoice(?:\s+(?:no\.?|number|#))?|txn(?:[_ ]?id)?|transaction\s+(?:id|ref|number|no\.?)|case(?:\s+(?:ref|no\.?|number|id))?|"

@@ -31,6 +31,7 @@ _LATIN_LOCALES = (
     "it_IT nl_NL nl_BE pl_PL cs_CZ sk_SK sv_SE no_NO da_DK fi_FI id_ID tr_TR vi_VN ro_RO hu_HU hr_HR sl_SI lt_LT "
     "lv_LV et_EE ga_IE sw zu_ZA yo_NG ig_NG ha_NG tw_GH").split()
 _CN_LOCALES = ("zh_CN", "zh_TW")
+_ROMANIZED_LOCALES = ("zh_CN", "zh_TW", "ja_JP")  # Faker lists these scripts' names in Latin letters too
 # Given names and surnames that are also everyday English words; they count only after a cue.
 COMMON_WORDS: frozenset[str] = frozenset(
     "will may grace long young white best rich north street chase joy hope amber bank card service april june "
@@ -57,13 +58,13 @@ def _names(locales: tuple[str, ...] | list[str], attrs: tuple[str, ...]) -> set[
 
 FIRST_NAMES: frozenset[str] = frozenset(
     n.casefold() for n in _names(_LATIN_LOCALES, ("first_names", "first_names_male", "first_names_female"))
-    | _names(_CN_LOCALES, ("first_romanized_names",)) if n.isalpha() or "-" in n or "'" in n)
+    | _names(_ROMANIZED_LOCALES, ("first_romanized_names",)) if n.isalpha() or "-" in n or "'" in n)
 """Case-folded given names of the Latin-script locales."""
 
 LAST_NAMES: frozenset[str] = frozenset(
-    n.casefold() for n in _names(_LATIN_LOCALES, ("last_names",)) | _names(_CN_LOCALES, ("last_romanized_names",))
+    n.casefold() for n in _names(_LATIN_LOCALES, ("last_names",)) | _names(_ROMANIZED_LOCALES, ("last_romanized_names",))
     if n.replace("-", "").replace("'", "").isalpha())
-"""Case-folded surnames of the Latin-script locales, and romanized Chinese surnames."""
+"""Case-folded surnames of the Latin-script locales, and romanized Chinese and Japanese surnames."""
 
 CN_SURNAMES: frozenset[str] = frozenset(_names(_CN_LOCALES, ("last_names",))) | pii.CN_SURNAMES
 """Chinese surnames (one or two characters): Faker's and the common ones of :mod:`common.privacy.pii`."""

@@ -32,6 +32,7 @@ from typing import Mapping, Sequence
 
 from common.atomic import write_bytes_atomic
 from common.errors import DataError
+from common.privacy.measured import measured_recall
 from server.records.ledger import FAILURE, HEAD, SERVER_BRANCH
 from server.report import figures
 from server.report.formats import render_csv, render_json
@@ -88,6 +89,7 @@ def build_report(run_dir: str | Path, *, server_fingerprint: str | None = None,
         "summary": figures.summary(metrics, config, branches, round_list, record_rows, client_rows, verification),
         "branches": branches,
         "pii_types": _pii_types(branches),
+        "detector": measured_recall(),
         "rounds": round_list,
         "utility_keys": _utility_keys(round_list),
         "ledger": record_rows,

@@ -195,13 +195,40 @@ def _section_pii(rep: Mapping, plot: str | None) -> str:
              fmt(sum(b["pii_counts"].values()))] for b in rep["branches"]]
     totals = ["<b>all branches</b>", "", *(fmt(sum(b["pii_counts"].get(t, 0) for b in rep["branches"])) for t in types),
               fmt(sum(sum(b["pii_counts"].values()) for b in rep["branches"]))]
-    table = html_table(["branch", "round", *(esc(t) for t in types), "total"], [*rows, totals],
-                   numeric=tuple(range(1, len(types) + 3)))
+    detector = rep.get("detector")
+    recall = [_recall_cell(detector, t) for t in types]
+    rows_all = [*rows, totals]
+    if detector:
+        rows_all.append(["<i>measured recall</i>", "", *recall, ""])
+    table = html_table(["branch", "round", *(esc(t) for t in types), "total"], rows_all,
+                       numeric=tuple(range(1, len(types) + 3)))
     return (f'<h2 id="pii">4. Desensitization: PII values masked per type</h2>'
             f'<p class="note">Values each branch replaced by typed placeholders (<code>[ID_CARD]</code>, '
             f'<code>[PHONE]</code>, ...) before tokenizing, as reported in its latest ledger line (a branch '
-            f'desensitizes its whole training set every round). Rule-based detection: see the README for its '
-            f'measured recall and known misses.</p>{table}{plot_img(plot, "PII values masked per branch")}')
+            f'desensitizes its whole training set every round). {_residual_risk(detector, types, rep)}</p>'
+            f'{table}{plot_img(plot, "PII values masked per branch")}')
+
+
+def _recall_cell(detector: Mapping | None, pii_type: str) -> str:
+    """The measured recall of one type, or 'not measured'."""
+    figure = (detector or {}).get("per_type", {}).get(pii_type) or {}
+    recall = figure.get("recall")
+    return f"{100 * recall:.0f} %" if isinstance(recall, (int, float)) else "not measured"
+
+
+def _residual_risk(detector: Mapping | None, types: list[str], rep: Mapping) -> str:
+    """One sentence a reviewer reads: what was masked, and how much the detector is measured to catch."""
+    total = sum(sum(b["pii_counts"].values()) for b in rep["branches"])
+    if not detector:
+        return (f"Masked {fmt(total)} values. No measured recall for this detector version: "
+                "treat the counts as a lower bound of what the data held.")
+    figures = [detector["per_type"][t]["recall"] for t in types
+               if isinstance((detector["per_type"].get(t) or {}).get("recall"), (int, float))]
+    span = f"{100 * min(figures):.0f}-{100 * max(figures):.0f} % by type" if figures else "not measured for these types"
+    return (f"Masked {fmt(total)} values; measured recall {span} (detector {esc(str(detector['detector_version']))}, "
+            f"{fmt(detector.get('texts'))} hand-written texts the detector was not written against, "
+            f"<code>{esc(str(detector.get('command', '')))}</code>); a value of a type below 100 % may have "
+            "been missed and reached the model.")
 
 
 def _section_verification(rep: Mapping) -> str:
