@@ -25,6 +25,7 @@ Any error leaves the branch only as its public account (:mod:`client.outbound`).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
@@ -102,13 +103,12 @@ def _train(msg: Message, cfg: RunConfig, branch: BranchSettings, policy: BranchP
         return refuse(f"replay: round {server_round} of this run is not after the latest this branch trained ({latest})")
 
     maybe_fail(policy, cfg.federation.seed, server_round, branch.branch_id, "before-train")
-    return _train_round(msg, cfg, branch, policy, state, channel, refuse)
+    return _train_round(msg, cfg, branch, policy, state, channel, refuse, server_round=server_round, run_id=run_id)
 
 
 def _train_round(msg: Message, cfg: RunConfig, branch: BranchSettings, policy: BranchPolicy, state: PrivacyState,
-                 channel: BranchChannel | None, refuse) -> Message:  # noqa: ANN001 (refuse: the caller's closure)
-    config = msg.content["config"]
-    server_round, run_id = int(config["server-round"]), int(config["run-id"])
+                 channel: BranchChannel | None, refuse: Callable[[str], Message], *, server_round: int,
+                 run_id: int) -> Message:
     if channel is not None and cfg.security.envelope:
         global_arrays = channel.open_global(msg.content["envelope"]["global"], run_id, server_round)
     else:
