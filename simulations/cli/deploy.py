@@ -120,24 +120,6 @@ def cmd_deploy_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_app_signing_parser(ksub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register ``fedbank keys app-signing-init``."""
-    sign = ksub.add_parser("app-signing-init", help="create the app-signing key (held by whoever approves releases)")
-    sign.add_argument("--out", required=True, help="key directory: writes app-signing/ed25519.key (0600) and .pub")
-    sign.add_argument("--force", action="store_true", help="replace an existing app-signing key")
-    sign.set_defaults(func=cmd_app_signing_init)
-
-
-def cmd_app_signing_init(args: argparse.Namespace) -> int:
-    """Create ``<out>/app-signing/ed25519.key`` and ``.pub``."""
-    from common.keys.app_signing import init_app_signing, key_id, load_public_key
-
-    paths = init_app_signing(Path(args.out), force=args.force)
-    print(f"app-signing key {key_id(load_public_key(paths.public))}: private {paths.private} (mode 0600; keep it with "
-          f"whoever approves releases), public {paths.public} (give it to every branch)")
-    return 0
-
-
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register ``fedbank deploy superlink | branch | local``."""
     deploy = sub.add_parser("deploy", help="real deployment: SuperLink and SuperNodes over TLS with node authentication")
