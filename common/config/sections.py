@@ -197,6 +197,7 @@ class CentralDPConfig:
 
 
 AGGREGATIONS = ("fedavg", "median", "trimmed-mean", "krum", "multikrum")
+SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,10 @@ class AggregationConfig:
     max_update_norm: float = _key("aggregation.max-update-norm", "Reject an update whose L2 distance from the global adapter exceeds this (0 = no bound).", default=50.0)
     server_learning_rate: float = _key("aggregation.server-learning-rate", "Server step on the aggregated update (FedAvgM): 1 = take the aggregate as the new global adapter.", default=1.0)
     server_momentum: float = _key("aggregation.server-momentum", "Server momentum on the aggregated update (FedAvgM; 0 = none), applied after any aggregator and central-DP noise; spends no privacy.", default=0.0)
+    server_optimizer: str = _key("aggregation.server-optimizer", "Server optimizer on the aggregated update, after any aggregator and central-DP noise (spends no privacy): 'sgd' (FedAvgM: aggregation.server-momentum, aggregation.server-learning-rate), or Flower's 'adam', 'yogi', 'adagrad' (Reddi et al. 2021; aggregation.server-learning-rate is their eta, e.g. 0.01-0.1).", default="sgd")
+    server_beta1: float = _key("aggregation.server-beta1", "adam/yogi: first-moment decay of the server optimizer (adagrad has none).", default=0.9)
+    server_beta2: float = _key("aggregation.server-beta2", "adam/yogi: second-moment decay of the server optimizer.", default=0.99)
+    server_tau: float = _key("aggregation.server-tau", "adam/yogi/adagrad: the server optimizer's adaptivity (added to the root of the second moment).", default=1e-3)
 
     def __post_init__(self) -> None:
         _check(self.method in AGGREGATIONS, "aggregation.method", self.method, f"one of {', '.join(AGGREGATIONS)}")
@@ -219,6 +224,13 @@ class AggregationConfig:
         _check(self.max_update_norm >= 0, "aggregation.max-update-norm", self.max_update_norm, "a number >= 0")
         _check(self.server_learning_rate > 0, "aggregation.server-learning-rate", self.server_learning_rate, "a number > 0")
         _check(0 <= self.server_momentum < 1, "aggregation.server-momentum", self.server_momentum, "in [0, 1)")
+        _check(self.server_optimizer in SERVER_OPTIMIZERS, "aggregation.server-optimizer", self.server_optimizer,
+               f"one of {', '.join(SERVER_OPTIMIZERS)}")
+        _check(self.server_optimizer == "sgd" or self.server_momentum == 0, "aggregation.server-momentum",
+               self.server_momentum, f"0 with aggregation.server-optimizer={self.server_optimizer} (use aggregation.server-beta1)")
+        _check(0 <= self.server_beta1 < 1, "aggregation.server-beta1", self.server_beta1, "in [0, 1)")
+        _check(0 <= self.server_beta2 < 1, "aggregation.server-beta2", self.server_beta2, "in [0, 1)")
+        _check(self.server_tau > 0, "aggregation.server-tau", self.server_tau, "a number > 0")
 
 
 @dataclass(frozen=True)
