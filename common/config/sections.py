@@ -93,7 +93,7 @@ class DataConfig:
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "sgd", "dp-adambc")
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ class TrainConfig:
     local_epochs: int = _key("train.local-epochs", "Local epochs per round.", default=1)
     batch_size: int = _key("train.batch-size", "Expected (logical) batch size; with DP it sets the Poisson sample rate.", default=16)
     learning_rate: float = _key("train.learning-rate", "Learning rate of the local optimizer.", default=5e-3)
-    optimizer: str = _key("train.optimizer", "Local optimizer: 'adamw', or 'sgd' (with train.momentum; DP-SGD's classic choice: Adam rescales each coordinate by its noisy second moment, so under DP noise it steps about learning-rate in every coordinate).", default="adamw")
+    optimizer: str = _key("train.optimizer", "Local optimizer: 'adamw', 'sgd' (with train.momentum; DP-SGD's classic choice: Adam rescales each coordinate by its noisy second moment, so under DP noise it steps about learning-rate in every coordinate), or 'dp-adambc' (Adam with the DP noise's known variance subtracted from its second moment, Tang et al. 2024).", default="adamw")
     momentum: float = _key("train.momentum", "Momentum of train.optimizer = 'sgd' (0 = plain SGD).", default=0.9)
+    adambc_gamma: float = _key("train.adambc-gamma", "train.optimizer = 'dp-adambc': floor of the noise-corrected second moment (Tang et al. 2024); smaller = larger steps where the gradient is below the noise.", default=1e-8)
     physical_batch_size: int = _key("train.physical-batch-size", "Examples per forward/backward pass; a logical batch larger than this is split (Opacus BatchMemoryManager with DP, gradient accumulation without); 0 = no split.", default=0)
     device: str = _key("train.device", "Where a branch trains and the server evaluates: 'auto' (CUDA when present), 'cpu' or 'cuda'.", default="auto")
     mixed_precision: str = _key("train.mixed-precision", "Autocast: 'auto' (bf16 on a CUDA device that supports it, else off), 'off', 'bf16' or 'fp16' (CUDA, dp.enabled = false only).", default="auto")
@@ -118,6 +119,7 @@ class TrainConfig:
         _check(self.learning_rate > 0, "train.learning-rate", self.learning_rate, "a number > 0")
         _check(self.optimizer in OPTIMIZERS, "train.optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
         _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "a number in [0, 1)")
+        _check(self.adambc_gamma > 0, "train.adambc-gamma", self.adambc_gamma, "a number > 0")
 
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
