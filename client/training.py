@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from client.dp_adambc import DPAdamBC
 from common.config.run import RunConfig
 from common.model.device import autocast, autocast_dtype
 from common.model.losses import TaskLoss
@@ -87,7 +88,7 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     dtype = autocast_dtype(cfg, device.type)
     criterion = TaskLoss(task_of(cfg).generative, class_weights)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = local_optimizer(params, cfg)
+    optimizer = local_optimizer(params, cfg, plan, len(data))
     batch = cfg.train.batch_size
     loader = torch.utils.data.DataLoader(
         data.as_dataset(), batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed)
@@ -161,10 +162,22 @@ def _make_private(model, optimizer, loader, criterion, cfg: RunConfig, plan: Rou
     return engine, model, optimizer, criterion, loader
 
 
-def local_optimizer(params: list[torch.Tensor], cfg: RunConfig) -> torch.optim.Optimizer:
-    """``train.optimizer``: AdamW (no weight decay) or SGD with ``train.momentum``."""
+def local_optimizer(params: list[torch.Tensor], cfg: RunConfig, plan: RoundPlan | None = None,
+                    num_examples: int = 0) -> torch.optim.Optimizer:
+    """``train.optimizer``: AdamW (no weight decay), SGD with ``train.momentum``, or DP-AdamBC.
+
+    DP-AdamBC needs the round's noise variance per coordinate of the averaged
+    gradient, ``(noise_multiplier * max_grad_norm / expected_batch_size) ** 2``,
+    from ``plan`` and the branch's ``num_examples`` (0 without DP: then it is Adam).
+    """
     if cfg.train.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.train.learning_rate, momentum=cfg.train.momentum)
+    if cfg.train.optimizer == "dp-adambc":
+        phi = 0.0
+        if cfg.dp.enabled and plan is not None and num_examples > 0:
+            expected_batch = max(plan.sample_rate * num_examples, 1.0)
+            phi = (plan.noise_multiplier * cfg.dp.max_grad_norm / expected_batch) ** 2
+        return DPAdamBC(params, lr=cfg.train.learning_rate, noise_variance=phi, gamma=cfg.train.adambc_gamma)
     return torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=0.0)
 
 

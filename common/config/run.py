@@ -58,9 +58,10 @@ class RunConfig:
                               f"(its sensitivity bound assumes a clipped uniform mean), not '{self.aggregation.method}'")
         if self.security.secagg and self.aggregation.method != "fedavg":
             raise ConfigError(f"security.secagg reveals only the sum of updates: aggregation.method must be 'fedavg', not '{self.aggregation.method}'")
-        if self.security.secagg and (self.aggregation.server_momentum or self.aggregation.server_learning_rate != 1.0):
-            raise ConfigError("security.secagg runs plain secure FedAvg: leave aggregation.server-momentum at 0 and "
-                              "aggregation.server-learning-rate at 1, or turn security.secagg off")
+        agg = self.aggregation
+        if self.security.secagg and (agg.server_momentum or agg.server_learning_rate != 1.0 or agg.server_optimizer != "sgd"):
+            raise ConfigError("security.secagg runs plain secure FedAvg: leave aggregation.server-optimizer at 'sgd', "
+                              "aggregation.server-momentum at 0 and aggregation.server-learning-rate at 1, or turn security.secagg off")
         if self.security.secagg and self.central_dp.mode != "off":
             raise ConfigError("security.secagg hides each branch's update, so the server cannot clip it: "
                               f"central-dp.mode must be 'off', not '{self.central_dp.mode}'")

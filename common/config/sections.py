@@ -93,7 +93,7 @@ class DataConfig:
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "sgd", "dp-adambc")
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ class TrainConfig:
     local_epochs: int = _key("train.local-epochs", "Local epochs per round.", default=1)
     batch_size: int = _key("train.batch-size", "Expected (logical) batch size; with DP it sets the Poisson sample rate.", default=16)
     learning_rate: float = _key("train.learning-rate", "Learning rate of the local optimizer.", default=5e-3)
-    optimizer: str = _key("train.optimizer", "Local optimizer: 'adamw', or 'sgd' (with train.momentum; DP-SGD's classic choice: Adam rescales each coordinate by its noisy second moment, so under DP noise it steps about learning-rate in every coordinate).", default="adamw")
+    optimizer: str = _key("train.optimizer", "Local optimizer: 'adamw', 'sgd' (with train.momentum; DP-SGD's classic choice: Adam rescales each coordinate by its noisy second moment, so under DP noise it steps about learning-rate in every coordinate), or 'dp-adambc' (Adam with the DP noise's known variance subtracted from its second moment, Tang et al. 2024).", default="adamw")
     momentum: float = _key("train.momentum", "Momentum of train.optimizer = 'sgd' (0 = plain SGD).", default=0.9)
+    adambc_gamma: float = _key("train.adambc-gamma", "train.optimizer = 'dp-adambc': floor of the noise-corrected second moment (Tang et al. 2024); smaller = larger steps where the gradient is below the noise.", default=1e-8)
     physical_batch_size: int = _key("train.physical-batch-size", "Examples per forward/backward pass; a logical batch larger than this is split (Opacus BatchMemoryManager with DP, gradient accumulation without); 0 = no split.", default=0)
     device: str = _key("train.device", "Where a branch trains and the server evaluates: 'auto' (CUDA when present), 'cpu' or 'cuda'.", default="auto")
     mixed_precision: str = _key("train.mixed-precision", "Autocast: 'auto' (bf16 on a CUDA device that supports it, else off), 'off', 'bf16' or 'fp16' (CUDA, dp.enabled = false only).", default="auto")
@@ -118,6 +119,7 @@ class TrainConfig:
         _check(self.learning_rate > 0, "train.learning-rate", self.learning_rate, "a number > 0")
         _check(self.optimizer in OPTIMIZERS, "train.optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
         _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "a number in [0, 1)")
+        _check(self.adambc_gamma > 0, "train.adambc-gamma", self.adambc_gamma, "a number > 0")
 
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
@@ -197,6 +199,7 @@ class CentralDPConfig:
 
 
 AGGREGATIONS = ("fedavg", "median", "trimmed-mean", "krum", "multikrum")
+SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,10 @@ class AggregationConfig:
     max_update_norm: float = _key("aggregation.max-update-norm", "Reject an update whose L2 distance from the global adapter exceeds this (0 = no bound).", default=50.0)
     server_learning_rate: float = _key("aggregation.server-learning-rate", "Server step on the aggregated update (FedAvgM): 1 = take the aggregate as the new global adapter.", default=1.0)
     server_momentum: float = _key("aggregation.server-momentum", "Server momentum on the aggregated update (FedAvgM; 0 = none), applied after any aggregator and central-DP noise; spends no privacy.", default=0.0)
+    server_optimizer: str = _key("aggregation.server-optimizer", "Server optimizer on the aggregated update, after any aggregator and central-DP noise (spends no privacy): 'sgd' (FedAvgM: aggregation.server-momentum, aggregation.server-learning-rate), or Flower's 'adam', 'yogi', 'adagrad' (Reddi et al. 2021; aggregation.server-learning-rate is their eta, e.g. 0.01-0.1).", default="sgd")
+    server_beta1: float = _key("aggregation.server-beta1", "adam/yogi: first-moment decay of the server optimizer (adagrad has none).", default=0.9)
+    server_beta2: float = _key("aggregation.server-beta2", "adam/yogi: second-moment decay of the server optimizer.", default=0.99)
+    server_tau: float = _key("aggregation.server-tau", "adam/yogi/adagrad: the server optimizer's adaptivity (added to the root of the second moment).", default=1e-3)
 
     def __post_init__(self) -> None:
         _check(self.method in AGGREGATIONS, "aggregation.method", self.method, f"one of {', '.join(AGGREGATIONS)}")
@@ -219,6 +226,13 @@ class AggregationConfig:
         _check(self.max_update_norm >= 0, "aggregation.max-update-norm", self.max_update_norm, "a number >= 0")
         _check(self.server_learning_rate > 0, "aggregation.server-learning-rate", self.server_learning_rate, "a number > 0")
         _check(0 <= self.server_momentum < 1, "aggregation.server-momentum", self.server_momentum, "in [0, 1)")
+        _check(self.server_optimizer in SERVER_OPTIMIZERS, "aggregation.server-optimizer", self.server_optimizer,
+               f"one of {', '.join(SERVER_OPTIMIZERS)}")
+        _check(self.server_optimizer == "sgd" or self.server_momentum == 0, "aggregation.server-momentum",
+               self.server_momentum, f"0 with aggregation.server-optimizer={self.server_optimizer} (use aggregation.server-beta1)")
+        _check(0 <= self.server_beta1 < 1, "aggregation.server-beta1", self.server_beta1, "in [0, 1)")
+        _check(0 <= self.server_beta2 < 1, "aggregation.server-beta2", self.server_beta2, "in [0, 1)")
+        _check(self.server_tau > 0, "aggregation.server-tau", self.server_tau, "a number > 0")
 
 
 @dataclass(frozen=True)

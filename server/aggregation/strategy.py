@@ -19,7 +19,7 @@ optionally a central-DP wrapper).  Each round it
   (``reject_reason: interrupted``), so no spend goes missing from the ledger;
 * aggregates only when at least ``min-train-branches`` updates were admitted,
   then takes the server's momentum step on the result when one is configured
-  (:mod:`server.aggregation.server_momentum`).
+  (:mod:`server.aggregation.server_optimizer`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from server.admission.lines import BELOW_MIN_TRAIN_BRANCHES, admitted_line, fail
 from server.records.keyring import ServerKeys
 from server.records.ledger import INTERRUPTED, SERVER_FIELDS, SERVER_BRANCH, PrivacyLedger
 from server.records.metrics import RunRecorder
-from server.aggregation.server_momentum import ServerMomentum
+from server.aggregation.server_optimizer import ServerAdaptive, ServerMomentum
 
 INFO = 20
 WARNING = 30
@@ -51,7 +51,7 @@ class BranchStrategy(Strategy):
 
     def __init__(self, inner: Strategy, *, intake: Intake, ledger: PrivacyLedger, recorder: RunRecorder,
                  keys: ServerKeys | None, min_train_branches: int, client_level: ClientLevelAccountant | None = None,
-                 server_optimizer: ServerMomentum | None = None, round_timeout: float | None = None,
+                 server_optimizer: ServerMomentum | ServerAdaptive | None = None, round_timeout: float | None = None,
                  interrupted: dict[int, list[dict]] | None = None) -> None:
         """``interrupted``: per round, claims set aside from an unfinished attempt of it (resume only)."""
         super().__init__()
@@ -78,8 +78,7 @@ class BranchStrategy(Strategy):
         """Log the wrapped strategy's summary."""
         log(INFO, "\t├──> fedbank: envelope %s, ledger %s", "on" if self.keys else "off", self.ledger.path)
         if self.server_optimizer.active:
-            log(INFO, "\t├──> server momentum %s, server learning rate %s", self.server_optimizer.momentum,
-                self.server_optimizer.learning_rate)
+            log(INFO, "\t├──> %s", self.server_optimizer.describe())
         self.inner.summary()
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
@@ -128,7 +127,7 @@ class BranchStrategy(Strategy):
         if arrays is not None and self.client_level is not None:
             self._ledger_release(server_round, len(trained), now)
         if arrays is not None and self.server_optimizer.active:
-            arrays = arrays_to_record(self.server_optimizer.step(self._global, record_to_arrays(arrays)))
+            arrays = arrays_to_record(self.server_optimizer.step(self._global, record_to_arrays(arrays), server_round))
         return arrays, metrics
 
     def _ledger_interrupted(self, server_round: int, now: str) -> None:

@@ -86,7 +86,7 @@ def load_checkpoint(out_dir: Path) -> tuple[Checkpoint, dict[str, np.ndarray]]:
 
 
 def load_velocity(out_dir: Path, ckpt: Checkpoint) -> dict[str, np.ndarray] | None:
-    """The server-momentum velocity a checkpoint names (None when it names none)."""
+    """The server optimizer's state a checkpoint names (momentum velocity, or Adam/Yogi moments; None when none)."""
     if not ckpt.momentum_file:
         return None
     path = Path(out_dir) / CHECKPOINT_DIR / ckpt.momentum_file

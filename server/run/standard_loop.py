@@ -18,7 +18,7 @@ from flwr.serverapp import Grid
 from server.admission.intake import Intake
 from server.admission.spend import SpendAudit
 from server.aggregation.aggregators import ClientLevelAccountant, build_aggregator
-from server.aggregation.server_momentum import ServerMomentum
+from server.aggregation.server_optimizer import build_server_optimizer
 from server.aggregation.strategy import BranchStrategy
 from server.records.checkpoint import load_velocity, unfinished_claims
 from server.run.setup import ServerRun
@@ -32,7 +32,7 @@ class StandardRounds:
         self.run, self.grid = run, grid
         self.client_level = ClientLevelAccountant(cfg) if cfg.central_dp.mode != "off" else None
         self.inner = build_aggregator(cfg)
-        self.momentum = ServerMomentum(cfg.aggregation.server_learning_rate, cfg.aggregation.server_momentum)
+        self.momentum = build_server_optimizer(cfg)
         if ckpt is not None:
             self.momentum.load_state_arrays(load_velocity(run.out, ckpt))
             if self.client_level is not None and ckpt.client_level:
