@@ -161,13 +161,20 @@ def _make_private(model, optimizer, loader, criterion, cfg: RunConfig, plan: Rou
         private = engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
             noise_multiplier=plan.noise_multiplier, max_grad_norm=cfg.dp.max_grad_norm, poisson_sampling=True,
-            grad_sample_mode="ghost" if ghost else "no_op" if cfg.model.peft in PER_EXAMPLE else "hooks",
+            grad_sample_mode=grad_sample_mode(cfg),
         )
     if ghost:
         model, optimizer, criterion, loader = private
     else:
         model, optimizer, loader = private
     return engine, model, optimizer, criterion, loader
+
+
+def grad_sample_mode(cfg: RunConfig) -> str:
+    """How Opacus gets per-example gradients: ghost clipping, hooks, or (IA3, P-Tuning) none: :mod:`client.per_example` sets them."""
+    if cfg.dp.ghost_clipping:
+        return "ghost"
+    return "no_op" if cfg.model.peft in PER_EXAMPLE else "hooks"
 
 
 def local_optimizer(params: list[torch.Tensor], cfg: RunConfig) -> torch.optim.Optimizer:
