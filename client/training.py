@@ -1,4 +1,4 @@
-"""Local training of the LoRA adapter at a branch, with or without Opacus DP-SGD.
+"""Local training of the trainable part (``model.peft``) at a branch, with or without Opacus DP-SGD.
 
 One call trains one round: the model (base frozen, adapter + head trainable)
 is built and moved to its device before ``make_private``; the optimizer gets
@@ -14,7 +14,9 @@ larger than ``train.physical-batch-size`` is split: by Opacus's
 ``BatchMemoryManager`` with DP (the noisy step is taken once per logical
 batch), by gradient accumulation without.  ``dp.ghost-clipping`` uses
 Opacus's ghost clipping (per-example gradient norms without per-example
-gradients).  The forward pass runs under the autocast of
+gradients).  IA3 and P-Tuning, whose trainable tensors Opacus's hooks cannot
+reach, take exact per-example gradients one example at a time
+(:mod:`client.per_example`, Opacus's ``no_op`` mode).  The forward pass runs under the autocast of
 ``train.mixed-precision`` (:mod:`common.model.device`).
 """
 
@@ -33,7 +35,9 @@ from client.dp_adambc import DPAdamBC
 from common.config.run import RunConfig
 from common.model.device import autocast, autocast_dtype
 from common.model.losses import TaskLoss
-from common.model.adapter import adapter_arrays
+from common.model.adapter import adapter_arrays, unwrap
+from common.model.methods import PER_EXAMPLE
+from client.per_example import per_example_backward
 from common.tasks.spec import task_of
 from common.tasks.tokens import TokenizedSet, trim_padding
 
@@ -95,6 +99,7 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     )
     engine = None
     ghost = cfg.dp.enabled and cfg.dp.ghost_clipping
+    per_example = cfg.dp.enabled and cfg.model.peft in PER_EXAMPLE
     if cfg.dp.enabled:
         engine, model, optimizer, criterion, loader = _make_private(model, optimizer, loader, criterion, cfg, plan, history)
     physical = cfg.train.physical_batch_size
@@ -113,8 +118,12 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
                         steps += 1
                         continue
                     input_ids, attention_mask, labels = trim_padding(input_ids, attention_mask, labels)
-                    chunks = _chunks(input_ids.shape[0], physical if engine is None else 0)
                     optimizer.zero_grad(set_to_none=True)
+                    if per_example:  # IA3, P-Tuning: exact per-example gradients where Opacus's hooks cannot reach
+                        losses += per_example_backward(unwrap(model), criterion, input_ids, attention_mask, labels, device, dtype)
+                        chunks = []
+                    else:
+                        chunks = _chunks(input_ids.shape[0], physical if engine is None else 0)
                     for chunk in chunks:
                         with autocast(device.type, dtype):
                             logits = model(input_ids=input_ids[chunk].to(device),
@@ -153,13 +162,20 @@ def _make_private(model, optimizer, loader, criterion, cfg: RunConfig, plan: Rou
         private = engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
             noise_multiplier=plan.noise_multiplier, max_grad_norm=cfg.dp.max_grad_norm, poisson_sampling=True,
-            grad_sample_mode="ghost" if ghost else "hooks",
+            grad_sample_mode=grad_sample_mode(cfg),
         )
     if ghost:
         model, optimizer, criterion, loader = private
     else:
         model, optimizer, loader = private
     return engine, model, optimizer, criterion, loader
+
+
+def grad_sample_mode(cfg: RunConfig) -> str:
+    """How Opacus gets per-example gradients: ghost clipping, hooks, or (IA3, P-Tuning) none: :mod:`client.per_example` sets them."""
+    if cfg.dp.ghost_clipping:
+        return "ghost"
+    return "no_op" if cfg.model.peft in PER_EXAMPLE else "hooks"
 
 
 def local_optimizer(params: list[torch.Tensor], cfg: RunConfig, plan: RoundPlan | None = None,

@@ -65,6 +65,9 @@ class RunConfig:
         if self.security.secagg and self.central_dp.mode != "off":
             raise ConfigError("security.secagg hides each branch's update, so the server cannot clip it: "
                               f"central-dp.mode must be 'off', not '{self.central_dp.mode}'")
+        if self.dp.enabled and self.dp.ghost_clipping and self.model.peft not in ("lora", "ffa-lora"):
+            raise ConfigError(f"dp.ghost-clipping supports model.peft 'lora' and 'ffa-lora', not '{self.model.peft}': "
+                              "set dp.ghost-clipping = false (exact per-example clipping, same guarantee)")
         if self.security.secagg and self.federation.resume:
             raise ConfigError("security.secagg cannot resume a run: re-running a round would reveal a second sum "
                               "of the same updates over a possibly different set of branches")

@@ -20,6 +20,7 @@ def _key(name: str, help: str, **kwargs: Any) -> Any:
 
 
 POOLINGS = ("auto", "head", "mean")
+PEFT_METHODS = ("lora", "ffa-lora", "prefix", "p-tuning", "ia3", "freeze")
 HEAD_INITS = ("random", "label-names")
 
 
@@ -41,6 +42,14 @@ class ModelConfig:
     pooling: str = _key("model.pooling", "How a classifier reads a text: 'head' = the architecture's own sequence-classification head (BERT: first token through its pooler), 'mean' = a linear head on the mean of the last hidden states over real tokens (what sentence encoders are trained for), 'auto' = 'mean' for a sentence-transformers model directory that mean-pools, else 'head'.", default="auto")
     head_init: str = _key("model.head-init", "How a classifier's head starts: 'random' (small random weights), or 'label-names' = row k is the base model's own mean-pooled embedding of label k's name ('card_arrival' read as 'card arrival'), scaled by model.head-init-scale: a zero-shot start from public knowledge, no privacy spent. Needs model.pooling = mean (or auto resolving to mean) and labels whose names say what they mean; not for task = chat.", default="random")
     head_init_scale: float = _key("model.head-init-scale", "With model.head-init = label-names: the logit a text whose embedding points exactly along a label's name (cosine 1) gets, for an average feature length.", default=10.0)
+    peft: str = _key("model.peft", "Fine-tuning method: 'lora', 'ffa-lora' (LoRA with A frozen at the shared seed, only B trains and travels; uses model.lora.*), 'prefix' (prefix tuning / P-Tuning v2: trained key-value prefixes at every layer; decoders only), 'p-tuning' (trained virtual input tokens through a prompt encoder; classifiers only), 'ia3' (learned scaling vectors) or 'freeze' (the top model.freeze.top-layers layers and the head train in full). See 'Fine-tuning methods' in README.md.", default="lora")
+    prefix_tokens: int = _key("model.prefix.virtual-tokens", "model.peft = prefix: virtual tokens (prefix length) at every layer.", default=8)
+    prefix_projection: bool = _key("model.prefix.projection", "model.peft = prefix: false = P-Tuning v2 (the prefixes themselves train), true = prefix tuning with an MLP reparametrization (Li & Liang) of width model.prefix.hidden-size.", default=False)
+    prefix_hidden: int = _key("model.prefix.hidden-size", "model.peft = prefix with model.prefix.projection: hidden width of the reparametrizing MLP.", default=128)
+    ptuning_tokens: int = _key("model.p-tuning.virtual-tokens", "model.peft = p-tuning: virtual tokens prepended to the input.", default=8)
+    ptuning_hidden: int = _key("model.p-tuning.hidden-size", "model.peft = p-tuning: hidden width of the MLP prompt encoder.", default=128)
+    ia3_target_modules: str = _key("model.ia3.target-modules", "model.peft = ia3: comma-separated module names to rescale; empty = PEFT's default for the architecture (BERT 'key,value,output.dense', Llama 'k_proj,v_proj,down_proj', GPT-2 'c_attn,mlp.c_proj').", default="")
+    freeze_top_layers: int = _key("model.freeze.top-layers", "model.peft = freeze: how many of the top transformer layers train in full (with the classifier head); the rest stay frozen.", default=1)
 
     def __post_init__(self) -> None:
         _check(self.max_length >= 8, "model.max-length", self.max_length, "an integer >= 8")
@@ -54,6 +63,12 @@ class ModelConfig:
         _check(self.pooling in POOLINGS, "model.pooling", self.pooling, "'auto', 'head' or 'mean'")
         _check(self.head_init in HEAD_INITS, "model.head-init", self.head_init, "'random' or 'label-names'")
         _check(self.head_init_scale > 0, "model.head-init-scale", self.head_init_scale, "a number > 0")
+        _check(self.peft in PEFT_METHODS, "model.peft", self.peft, f"one of {', '.join(PEFT_METHODS)}")
+        _check(self.prefix_tokens >= 1, "model.prefix.virtual-tokens", self.prefix_tokens, "an integer >= 1")
+        _check(self.prefix_hidden >= 1, "model.prefix.hidden-size", self.prefix_hidden, "an integer >= 1")
+        _check(self.ptuning_tokens >= 1, "model.p-tuning.virtual-tokens", self.ptuning_tokens, "an integer >= 1")
+        _check(self.ptuning_hidden >= 1, "model.p-tuning.hidden-size", self.ptuning_hidden, "an integer >= 1")
+        _check(self.freeze_top_layers >= 1, "model.freeze.top-layers", self.freeze_top_layers, "an integer >= 1")
 
     @property
     def target_modules(self) -> list[str] | None:

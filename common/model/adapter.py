@@ -1,11 +1,16 @@
-"""The trained adapter in and out: as arrays (its wire form) and on disk.
+"""The trained part of the model in and out: as arrays (its wire form) and on disk.
 
-:func:`adapter_arrays` / :func:`load_adapter_arrays` turn PEFT's adapter-only
-state dict (LoRA and a classifier's task head; adapter-name-free keys) into
-float32 numpy arrays and back, refusing arrays that do not fit the model.
-:func:`save_adapter` writes PEFT's ``save_pretrained`` plus the recipe of the
-base model (``fedbank_model.json``: model config, labels, task), from which
-:func:`load_saved_adapter` rebuilds the identical base and loads the adapter.
+:func:`adapter_arrays` / :func:`load_adapter_arrays` turn the trainable
+tensors into float32 numpy arrays and back, refusing arrays that do not fit
+the model.  Only what trains travels: for LoRA, FFA-LoRA and IA3 PEFT's
+adapter-only state dict (adapter-name-free keys) less any frozen tensor
+(FFA-LoRA's A matrices, rebuilt from the shared seed); for the prompt methods
+and Freeze the trainable parameters by name.  :func:`save_adapter` writes
+PEFT's ``save_pretrained`` (Freeze: the trained layers as
+``fedbank_trained.safetensors``) plus the recipe of the base model
+(``fedbank_model.json``: model config, labels, task), from which
+:func:`load_saved_adapter` rebuilds the identical base and loads the adapter
+with ``PeftModel.from_pretrained`` (Freeze: with :func:`load_adapter_arrays`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import torch
 from common.config.sections import ModelConfig
 from common.errors import ModelError
 from common.model.build import build_base_model, load_tokenizer
+from common.model.methods import apply_method
 
 SPEC_FILE = "fedbank_model.json"
+#: Freeze's trained layers (and head), by parameter name.
+TRAINED_FILE = "fedbank_trained.safetensors"
 
 
 def unwrap(model):
@@ -29,12 +37,28 @@ def unwrap(model):
     return getattr(model, "_module", model)
 
 
-def adapter_arrays(model) -> dict[str, np.ndarray]:
-    """The trainable adapter (LoRA + task head) as float32 numpy arrays."""
+def _by_parameter_name(model) -> bool:
+    """True when the wire form names parameters (Freeze, prompt methods), not PEFT's adapter state dict."""
+    from peft import PeftModel
+
+    return not isinstance(model, PeftModel) or model.active_peft_config.is_prompt_learning
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    """The tensors that train (and travel), by wire name."""
     from peft import get_peft_model_state_dict
 
-    state = get_peft_model_state_dict(unwrap(model))
-    return {k: v.detach().cpu().to(torch.float32).numpy().copy() for k, v in state.items()}
+    inner = unwrap(model)
+    if _by_parameter_name(inner):
+        return {name: p for name, p in inner.named_parameters() if p.requires_grad}
+    adapter = f".{inner.active_adapter}"
+    frozen = {name.replace(adapter, "") for name, p in inner.named_parameters() if not p.requires_grad}
+    return {k: v for k, v in get_peft_model_state_dict(inner).items() if k not in frozen}
+
+
+def adapter_arrays(model) -> dict[str, np.ndarray]:
+    """The trainable tensors (adapter + task head) as float32 numpy arrays."""
+    return {k: v.detach().cpu().to(torch.float32).numpy().copy() for k, v in trainable_state(model).items()}
 
 
 def load_adapter_arrays(model, arrays: Mapping[str, np.ndarray]) -> None:
@@ -52,13 +76,25 @@ def load_adapter_arrays(model, arrays: Mapping[str, np.ndarray]) -> None:
             raise ModelError(f"adapter array '{key}' has shape {tuple(value.shape)}, the model expects {expected[key].shape}")
     device = next(inner.parameters()).device
     state = {k: torch.as_tensor(np.asarray(v, dtype=np.float32)).to(device) for k, v in arrays.items()}
-    set_peft_model_state_dict(inner, state)
+    if not _by_parameter_name(inner):
+        set_peft_model_state_dict(inner, state)
+        return
+    params = dict(inner.named_parameters())
+    with torch.no_grad():
+        for key, value in state.items():
+            params[key].copy_(value.to(params[key].dtype))
 
 
 def save_adapter(model, out_dir: Path, mcfg: ModelConfig, labels: list[str], task: str = "intent") -> Path:
     """Save the adapter with PEFT ``save_pretrained`` plus the recipe of its base (and the task)."""
     out_dir = Path(out_dir)
-    unwrap(model).save_pretrained(str(out_dir))
+    if mcfg.peft == "freeze":
+        from safetensors.numpy import save_file
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_file(adapter_arrays(model), str(out_dir / TRAINED_FILE))
+    else:
+        unwrap(model).save_pretrained(str(out_dir))
     spec = {
         "model": {k: getattr(mcfg, k) for k in mcfg.__dataclass_fields__},
         "labels": labels,
@@ -92,6 +128,12 @@ def load_saved_adapter(adapter_dir: Path, device: str = "cpu", base: str | None 
     causal = spec.get("task") == "chat"
     tokenizer = load_tokenizer(mcfg)
     base_model = build_base_model(mcfg, len(labels), vocab_size=len(tokenizer), causal=causal).to(device)
-    model = PeftModel.from_pretrained(base_model, str(adapter_dir))
+    if mcfg.peft == "freeze":
+        from safetensors.numpy import load_file
+
+        model = apply_method(mcfg, base_model, causal)
+        load_adapter_arrays(model, load_file(str(adapter_dir / TRAINED_FILE)))
+    else:
+        model = PeftModel.from_pretrained(base_model, str(adapter_dir))
     model.eval()
     return model, tokenizer, mcfg, labels

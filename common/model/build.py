@@ -1,4 +1,4 @@
-"""Base model, tokenizer and LoRA adapter: built identically on every node.
+"""Base model, tokenizer and the trained part (``model.peft``): built identically on every node.
 
 The adapter as arrays and on disk is :mod:`common.model.adapter`.
 
@@ -7,9 +7,9 @@ model by hub id or local path -- a sequence classifier for the classification
 tasks, a causal LM (``causal=True``) for ``task = chat`` -- or, offline, a small
 model built from a config under a fixed seed (``model.name`` = ``tiny-bert``,
 ``tiny-llama`` or ``tiny-gpt2``), paired with ByT5's byte-level tokenizer, which
-needs no vocabulary file.  Only the LoRA adapter (and a classifier's task head)
-train and travel; their wire form is PEFT's adapter-only state dict
-(adapter-name-free keys) as numpy arrays.  LoRA targets default to PEFT's
+needs no vocabulary file.  Only the method's trainable tensors (the adapter of
+:mod:`common.model.methods`, and a classifier's task head) train and travel
+(:mod:`common.model.adapter`).  LoRA targets default to PEFT's
 per-architecture choice (BERT ``query,value``, Llama ``q_proj,v_proj``, GPT-2
 ``c_attn``).
 
@@ -31,6 +31,7 @@ import torch
 
 from common.config.sections import ModelConfig
 from common.errors import ModelError
+from common.model.methods import apply_method, check_method
 
 TINY_MODELS = ("tiny-bert", "tiny-llama", "tiny-gpt2")
 #: Tiny models that are causal LMs (``task = chat``); tiny-bert is an encoder only.
@@ -185,7 +186,7 @@ def check_architecture(mcfg: ModelConfig, causal: bool) -> None:
 
 def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None = None, device: str = "cpu",
                      causal: bool = False, label_names: list[str] | None = None):
-    """Base model moved to ``device`` first, then wrapped with a fresh LoRA adapter.
+    """Base model moved to ``device`` first, then made trainable by ``model.peft`` (:mod:`common.model.methods`).
 
     With ``model.head-init = label-names`` and ``label_names`` given, the head
     starts from the label names (:func:`init_head_from_label_names`) before
@@ -196,7 +197,8 @@ def build_peft_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
     base = build_base_model(mcfg, num_labels, vocab_size, causal=causal).to(device)
     if mcfg.head_init == "label-names" and label_names is not None:
         init_head_from_label_names(base, load_tokenizer(mcfg), label_names, mcfg.head_init_scale, mcfg.max_length)
-    return _with_lora(mcfg, base, causal)
+    check_method(mcfg, causal, base.config.model_type, resolve_pooling(mcfg, causal), is_encoder(base.config))
+    return apply_method(mcfg, base, causal)
 
 
 def check_head_init(mcfg: ModelConfig, causal: bool = False) -> None:
@@ -241,39 +243,16 @@ def init_head_from_label_names(model: "MeanPoolClassifier", tokenizer, labels: l
     model.classifier.bias.zero_()
 
 
-def _with_lora(mcfg: ModelConfig, base, causal: bool = False):
-    """``base`` wrapped with a fresh LoRA adapter (seeded: identical on every node)."""
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    lora = LoraConfig(
-        task_type=TaskType.CAUSAL_LM if causal else TaskType.SEQ_CLS,
-        r=mcfg.lora_rank,
-        lora_alpha=mcfg.lora_alpha,
-        lora_dropout=mcfg.lora_dropout,
-        target_modules=mcfg.target_modules,
-        layers_to_transform=mcfg.layers_to_transform,
-        # GPT-2's Conv1D stores its weight transposed; PEFT needs to be told (it warns and fixes it otherwise).
-        fan_in_fan_out=getattr(base.config, "model_type", "") == "gpt2",
-    )
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(mcfg.seed + 1)  # identical initial adapter on every node
-    try:
-        model = get_peft_model(base, lora)
-    except ValueError as err:
-        first = str(err).strip().split(". ")[0].rstrip(".") or type(err).__name__
-        raise ModelError(
-            f"cannot apply LoRA to '{mcfg.name}' with model.lora.target-modules '{mcfg.lora_target_modules}' "
-            f"and model.lora.layers '{mcfg.lora_layers}' ({first}): set model.lora.target-modules to module names of the "
-            "model (e.g. 'query,value' for BERT), or empty for PEFT's default, and model.lora.layers to indices it has"
-        ) from err
-    finally:
-        torch.random.set_rng_state(generator_state)
-    return model
-
-
 #: Encoder-only architectures: transformers gives them an LM head, but they attend to later tokens, so they cannot write replies.
 ENCODER_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "electra", "camembert", "deberta", "deberta-v2", "distilbert",
                            "albert", "mpnet", "ernie", "roformer", "megatron-bert", "modernbert"})
+
+
+def is_encoder(config) -> bool:
+    """True for an encoder-only architecture (no causal attention, no key-value cache)."""
+    return config.model_type in ENCODER_TYPES and not getattr(config, "is_decoder", False)
+
+
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 _MODEL_FIX = "give a directory saved with save_pretrained, a hub id, or one of 'tiny-bert', 'tiny-llama', 'tiny-gpt2'"
 
@@ -310,8 +289,7 @@ def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
     except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"cannot read the config.json of model.name '{mcfg.name}' ({first}): {_MODEL_FIX}") from err
-    if causal and (type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING
-                   or (config.model_type in ENCODER_TYPES and not getattr(config, "is_decoder", False))):
+    if causal and (type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING or is_encoder(config)):
         raise ModelError(f"model.name '{mcfg.name}' is a '{config.model_type}' model, not a causal LM (decoder): "
                          f"task 'chat' needs a causal LM (e.g. Llama, GPT-2) or {' / '.join(TINY_CAUSAL)}")
     mean = resolve_pooling(mcfg, causal) == "mean"
@@ -329,7 +307,8 @@ def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
     with torch.device("meta"), warnings.catch_warnings():  # the architecture only: no weights read
         warnings.simplefilter("ignore", FutureWarning)
         skeleton = MeanPoolClassifier(AutoModel.from_config(config), 2) if mean else _auto_class(causal).from_config(config)
-        _with_lora(mcfg, skeleton, causal)
+        check_method(mcfg, causal, config.model_type, resolve_pooling(mcfg, causal), is_encoder(config))
+        apply_method(mcfg, skeleton, causal)
 
 
 def _check_model_source(name: str) -> None:
