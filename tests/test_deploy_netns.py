@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.netns_hosts import NetnsLan, netns_unavailable
+from tests.netns_hosts import HQ_NAME, NetnsLan, netns_unavailable
 
 SRV = "/srv/fedbank"
 APPROVER = "/media/approver"
@@ -198,6 +198,9 @@ def hosts(tmp_path_factory) -> Hosts:
                 runner.serve(f"branch-{k}", ns, _argv(README_COMMANDS["branch"], roots[f"b{k}"], k))
             for k in range(2):
                 runner.wait_for(f"branch-{k}", rf"branch-{k} connected to hq\.bank\.test:9092 as SuperNode \d+")
+            for port in (9092, 9093):  # a branch reaches HQ's Fleet API; the Control API is HQ's loopback only
+                result.steps[f"reach-{port}"] = runner.run(
+                    lan.branches[0], ["timeout", "5", "bash", "-c", f"echo > /dev/tcp/{HQ_NAME}/{port}"], timeout=30)
             run = _argv(README_COMMANDS["run"], roots["hq"], approver=roots["approver"]) + SMALL
             result.steps["run"] = runner.run(lan.hq, run, timeout=450)
             no_heldout = README_COMMANDS["run"].replace(" --set data.source=/srv/fedbank/data/heldout.csv", "")
@@ -254,6 +257,11 @@ def test_the_readme_run_completes_across_the_hosts(hosts):
         assert not (out / "branches" / f"branch-{k}" / "privacy_state.json").exists()
     assert (hosts.root / "hq" / "superlink" / "superlink.log").is_file()
     assert (hosts.root / "hq" / "runs" / "flwr-run.log").is_file()
+
+
+def test_a_branch_reaches_hqs_fleet_api_but_not_its_control_api(hosts):
+    _ok(hosts.steps["reach-9092"])
+    assert hosts.steps["reach-9093"].returncode != 0
 
 
 def test_a_run_without_hqs_held_out_file_fails_and_says_so_in_its_exit_code(hosts):
