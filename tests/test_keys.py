@@ -311,3 +311,17 @@ def test_branch_verify_keys_errors(layout, tmp_path):
 def test_branches_as_string_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="list of branch ids"):
         init_keys(tmp_path, "bank-a")
+
+
+def test_keys_init_host_adds_to_the_local_names(tmp_path, capsys):
+    """``--host hq.bank.test`` adds a name: 127.0.0.1 and localhost stay, for HQ's own flwr CLI (Control API)."""
+    from simulations.cli.main import main
+
+    assert main(["keys", "init", "--branches", "1", "--out", str(tmp_path / "k"), "--host", "hq.bank.test"]) == 0
+    san = _cert(tmp_path / "k" / "superlink" / "server.crt").extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["hq.bank.test", "localhost"]
+    assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
+    manifest = json.loads((tmp_path / "k" / "manifest.json").read_text())
+    assert manifest["hosts"] == ["hq.bank.test", "127.0.0.1", "localhost"]
+    assert "SANs: hq.bank.test, 127.0.0.1, localhost" in capsys.readouterr().out

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from common.config.policy import POLICY_FILE, BranchPolicy
 from common.errors import ConfigError
-from common.privacy.accounting import epsilon_of
 
 
 def spent(state_dir: Path) -> tuple[float, int] | None:
     """(epsilon spent, rounds trained) from the branch's privacy state, or None when it has none."""
+    from common.privacy.accounting import epsilon_of  # Opacus: only when there is a spend to compute
+
     path = Path(state_dir) / "privacy_state.json"
     if not path.is_file():
         return None

@@ -67,7 +67,8 @@ def cmd_deploy_superlink(args: argparse.Namespace) -> int:
         hosts = json.loads(link.keys.manifest.read_text(encoding="utf-8")).get("hosts", [])
         print(f"ready: branches run  fedbank deploy branch --superlink HOST:{args.fleet_port}  with HOST one of the "
               f"certificate's names: {', '.join(hosts)}")
-        print(f"submit a signed run with:  fedbank deploy run --keys {args.keys} --control {link.control_address} "
+        print(f"on this host (the Control API listens on {link.control_address}), submit a signed run with:  "
+              f"fedbank deploy run --keys {args.keys} --control {link.control_address} "
               f"--signing-key <approver's app-signing key> [--rounds R] [--set key=value]")
         print(f"(raw, unsigned: FLWR_HOME={link.flwr_home} flwr run <app dir> {DEPLOYMENT_CONNECTION} --stream; "
               "branches that trust an app-signing key refuse it)")
@@ -128,7 +129,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     dlink.add_argument("--keys", required=True, help="key directory from 'fedbank keys init' (needs ca/, superlink/, branches/*/supernode_auth.pub)")
     dlink.add_argument("--host", default="0.0.0.0", help="address the Fleet API (branches) listens on (default 0.0.0.0)")
     dlink.add_argument("--fleet-port", type=int, default=9092, help="Fleet API port, the one branches connect to (default 9092)")
-    dlink.add_argument("--control-host", default="127.0.0.1", help="address of the Control/Runtime HTTPS API for flwr run (default 127.0.0.1)")
+    dlink.add_argument("--control-host", default="127.0.0.1", help="address of the Control/Runtime HTTPS API (default 127.0.0.1: "
+                       "`fedbank deploy run` and `flwr run` then run on this host)")
     dlink.add_argument("--control-port", type=int, default=9093, help="Control/Runtime HTTPS API port (default 9093)")
     dlink.add_argument("--branches", help="comma-separated branch ids to register (default: every branch in the key manifest)")
     dlink.add_argument("--state", default="fedbank-state/superlink", help="directory for FLWR_HOME, the SuperLink database and log (default fedbank-state/superlink)")

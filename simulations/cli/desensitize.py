@@ -18,7 +18,6 @@ import sys
 from typing import BinaryIO, TextIO
 
 from common.errors import FedbankError
-from common.privacy.desensitize import Desensitizer
 
 
 def _text_of(raw: bytes, jsonl: bool) -> str:
@@ -42,6 +41,8 @@ def _text_of(raw: bytes, jsonl: bool) -> str:
 def desensitize_stream(src: BinaryIO, out: TextIO, err: TextIO, jsonl: bool = False,
                        name: str = "<stdin>") -> int:
     """Mask every line of ``src`` onto ``out``; returns the number of bad lines (each reported on ``err``)."""
+    from common.privacy.desensitize import Desensitizer  # the detectors' models: only for this command
+
     masker = Desensitizer()
     bad = 0
     for number, raw in enumerate(src, start=1):

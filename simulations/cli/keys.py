@@ -16,7 +16,9 @@ from pathlib import Path
 
 from common.errors import ConfigError
 
-HQ_PUBLIC_FILES = ("manifest.json", "ca/ca.crt", "server/x25519.pub", "server/ed25519.pub")
+HQ_PUBLIC_FILES = ("manifest.json", "ca/ca.crt", "server/x25519.pub", "server/ed25519.pub", "app-signing/ed25519.pub")
+#: Always in the SuperLink certificate, beside ``--host``: the Control API is on HQ's loopback.
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
@@ -31,7 +33,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"--branches {args.branches}: give the number of branches, at least 1")
     ids = [f"branch-{i}" for i in range(args.branches)]
     bundles = read_bundles(args.import_branch or [], ids)  # every bundle checked before anything is written
-    hosts = args.host or ["127.0.0.1", "localhost"]
+    hosts = list(dict.fromkeys([*(args.host or []), *LOCAL_HOSTS]))  # the local flwr CLI dials 127.0.0.1
     layout = init_keys(Path(args.out), ids, hosts=hosts, force=args.force, imported=bundles)
     print(f"keys for {len(layout.branch_ids)} branches written to {layout.root} (private keys mode 0600)")
     fingerprint = key_fingerprint(load_ed25519_public(layout.server_ed25519_pub))
@@ -104,7 +106,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
                     "bind the branch.")
     kinit.add_argument("--branches", type=int, required=True, help="number of branches (branch-0 .. branch-N-1)")
     kinit.add_argument("--out", required=True, help="directory for the keys")
-    kinit.add_argument("--host", action="append", help="SuperLink host name or IP for the TLS certificate (repeatable)")
+    kinit.add_argument("--host", action="append", help="SuperLink host name or IP that branches dial, for the TLS "
+                       "certificate (repeatable); 127.0.0.1 and localhost are always added")
     kinit.add_argument("--import-branch", action="append", metavar="FILE|DIR",
                        help="a branch's public-key bundle (branch-K.pub.json from `fedbank keys branch-init`), or a "
                             "directory of them (repeatable); branches without one get keys generated here")
