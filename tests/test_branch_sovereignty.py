@@ -15,7 +15,7 @@ import pytest
 from client.budget import STATE_FILE
 from common.config.policy import POLICY_FILE, BranchPolicy
 from common.config.run import RunConfig
-from common.errors import BranchFailure
+from common.errors import BranchFailure, ConfigError
 from tests.branch_calls import call_branch, claim_of, make_keys, train_message
 
 pytestmark = pytest.mark.usefixtures("server_task_identity")  # the server process creates the messages
@@ -102,6 +102,8 @@ MISCONFIGURED = {
     "wrong task": {"task": "chat", "data.labels": ""},
     "missing column": {"data.text-column": "message", "data.labels": "a,b"},
     "empty file": {"data.labels": "a,b"},
+    "no header row": {"data.labels": "a,b"},  # its first row of cells is read as the header
+    "duplicated header": {"data.labels": "a,b"},
 }
 
 
@@ -114,6 +116,10 @@ def test_no_raw_value_leaves_in_an_error(tmp_path, case):
         data.write_text("text,label,remark\n")
     else:
         planted_csv(data)
+    if case == "no header row":
+        data.write_text(data.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")
+    if case == "duplicated header":
+        data.write_text(data.read_text(encoding="utf-8").replace("text,label,remark", "text,label,text", 1), encoding="utf-8")
     node = {"branch-id": "branch-0", "data-path": str(data), "state-dir": str(tmp_path / "branch-0")}
     with pytest.raises(BranchFailure) as err:
         call_branch(cfg, train_message(cfg, 1), node_config=node)
@@ -144,3 +150,13 @@ def test_fault_injection_needs_the_branch_policy(tmp_path):
     (state / POLICY_FILE).write_text(BranchPolicy(fault_injection=True, fail_before_train=1.0).to_toml())
     with pytest.raises(BranchFailure, match="injected fault: branch-0 fails round 1 before train"):
         call_branch(cfg, train_message(cfg, 1))
+
+
+def test_deployed_branch_needs_its_own_state_dir(tmp_path):
+    """HQ's run config (output-dir) must never decide where a deployed branch keeps its budget and state."""
+    cfg = config(tmp_path)
+    make_keys(cfg, 2)
+    node = {"branch-id": "branch-0", "data-path": str(tmp_path / "never-read.csv")}
+    with pytest.raises(ConfigError, match="node config of 'branch-0' has no 'state-dir'"):
+        call_branch(cfg, train_message(cfg, 1), node_config=node)
+    assert not (tmp_path / "run" / "branches").exists(), "nothing written under HQ's output-dir"

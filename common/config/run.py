@@ -185,9 +185,16 @@ class BranchSettings:
 def branch_settings(node_config: Mapping[str, Any], cfg: RunConfig) -> BranchSettings:
     """Read a branch's identity and directories from ``context.node_config``.
 
-    In simulation Flower sets ``partition-id``/``num-partitions``; in deployment
-    the SuperNode is started with ``--node-config "branch-id='...' data-path='...'"``
-    and optionally ``state-dir``, ``keys-dir`` and ``budget-epsilon``.
+    In simulation Flower sets ``partition-id``/``num-partitions`` and a branch
+    keeps its state under HQ's ``output-dir/branches/<id>`` (one person owns
+    every simulated branch); in deployment the SuperNode is started with
+    ``--node-config "branch-id='...' data-path='...' state-dir='...'"`` and
+    optionally ``keys-dir`` and ``budget-epsilon``.
+
+    Raises:
+        ConfigError: no branch identity; a deployed branch (``branch-id``)
+            without its own ``state-dir`` -- HQ's run config must never decide
+            where a branch keeps its budget, policy and state.
     """
     partition = node_config.get("partition-id")
     num_parts = node_config.get("num-partitions")
@@ -196,7 +203,12 @@ def branch_settings(node_config: Mapping[str, Any], cfg: RunConfig) -> BranchSet
         if partition is None:
             raise ConfigError("node config has neither 'branch-id' nor 'partition-id': start the SuperNode with --node-config \"branch-id='NAME'\"")
         branch_id = f"branch-{int(partition)}"
-    branch_id = str(branch_id)
+    else:
+        branch_id = str(branch_id)
+        if not node_config.get("state-dir"):
+            raise ConfigError(f"node config of '{branch_id}' has no 'state-dir': a deployed branch keeps its budget, "
+                              "policy and state in its own directory, not under HQ's output-dir; start the SuperNode "
+                              "with --node-config \"state-dir='DIR'\" (fedbank deploy branch --state DIR)")
     state_dir = node_config.get("state-dir") or str(cfg.output_dir / "branches" / branch_id)
     node_budget = node_config.get("budget-epsilon")
     if node_budget is not None and not isinstance(node_budget, (int, float)):

@@ -5,9 +5,12 @@
 label by default) or the prompt and reply columns (chat; the label column,
 optional, is the dialogue's topic), and the label column.  Below it,
 :func:`load_table` reads labelled texts and :func:`load_records` labelled
-field records.  A missing or unreadable file, a malformed row, a missing
-column or an empty file is a one-line :class:`common.errors.DataError`
-naming the file (and line) and the fix.
+field records.  A missing or unreadable file, a malformed row, a missing or
+repeated column or an empty file is a one-line :class:`common.errors.DataError`
+naming the file (and line) and the fix.  Its ``public`` account, the only
+text a branch sends HQ, holds no value of the file: not even the file's
+column names, which are cells when the file has no header row -- only the
+columns the run config names, and counts.
 """
 
 from __future__ import annotations
@@ -145,7 +148,33 @@ def _require_columns(path: Path, lineno: int, row: dict, required: dict[str, str
         if col not in row:
             cols = ", ".join(sorted(map(str, row))) or "none"
             raise DataError(f"{path}:{lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}",
-                            public=f"data file line {lineno}: no column '{col}' (columns: {cols}); {_column_fix(key)}")
+                            public=f"data file line {lineno}: no column '{col}' ({len(row)} columns, their names in "
+                                   f"the branch's own error log); {_column_fix(key)}")
+
+
+def _check_header(path: Path, header: list[str], keys: dict[str, str]) -> None:
+    """Each column the run names is in ``header`` once.
+
+    The public account names only columns the run config names: a file
+    without a header row has its first row of cells read as the header, so the
+    file's own names are told as a count (the full error, with them, stays at the branch).
+
+    Raises:
+        DataError: a repeated column name, or a column the run names that the header lacks.
+    """
+    repeated = sorted({str(c) for c in header if header.count(c) > 1})
+    if repeated:
+        named = [c for c in repeated if c in keys]
+        told = (f"names column '{named[0]}' {header.count(named[0])} times" if named
+                else f"repeats {len(repeated)} column name(s)")
+        raise DataError(f"CSV file '{path}' header repeats column(s) {', '.join(repeated)}: give each column its own name",
+                        public=f"the CSV header {told}: give each column its own name")
+    for col, key in keys.items():
+        if col not in header:
+            cols = ", ".join(sorted(str(c) for c in header))
+            raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_column_fix(key)}",
+                            public=f"the CSV file has no column '{col}' ({len(header)} columns, their names in the "
+                                   f"branch's own error log); {_column_fix(key)}")
 
 
 def _column_fix(key: str) -> str:
@@ -164,11 +193,7 @@ def _read_csv(path: Path, columns: tuple[str, ...] | dict[str, str] = ()):
                                 public="the CSV file has no header row: add a header naming the columns")
             width = len(reader.fieldnames)
             keys = columns if isinstance(columns, dict) else dict.fromkeys(columns, "data.text-column")
-            for col, key in keys.items():
-                if col not in reader.fieldnames:
-                    cols = ", ".join(sorted(str(c) for c in reader.fieldnames))
-                    raise DataError(f"CSV file '{path}' has no column '{col}' (columns: {cols}); {_column_fix(key)}",
-                                    public=f"the CSV file has no column '{col}' (columns: {cols}); {_column_fix(key)}")
+            _check_header(path, reader.fieldnames, keys)
             for lineno, row in enumerate(reader, start=2):
                 if None in row or len(row) != width or any(v is None for v in row.values()):
                     raise DataError(f"{path}:{reader.line_num}: malformed CSV row (expected {width} fields); check quoting and separators",
