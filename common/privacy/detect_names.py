@@ -19,7 +19,7 @@ import jieba
 from jieba import posseg
 
 from common.privacy.detect_addresses import ZH_STOP
-from common.privacy.detect_names_en import detect_en_name
+from common.privacy.detect_names_en import detect_en_name, with_titles
 from common.privacy.detect_names_romanized import detect_romanized_name
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
 from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
@@ -212,6 +212,6 @@ def _plausible_cn_name(s: str) -> bool:
 
 
 def detect_name(work: str) -> list[tuple[int, int, str]]:
-    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)], detect_romanized_name(work),
-                       detect_en_name(work))
+    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)],
+                       with_titles(work, detect_romanized_name(work)), with_titles(work, detect_en_name(work)))
 
