@@ -20,8 +20,9 @@ from jieba import posseg
 
 from common.privacy.detect_addresses import ZH_STOP
 from common.privacy.detect_names_en import detect_en_name, with_titles
+from common.privacy.detect_names_mixed import detect_mixed_name
 from common.privacy.detect_names_romanized import detect_romanized_name
-from common.privacy.detect_names_zh import (address_forms, kin_titled, list_members, nicknames, signatures,
+from common.privacy.detect_names_zh import (address_forms, compound_surname_names, kin_titled, list_members, nicknames, signatures,
                                             tibetan_names, word_freq)
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
 from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
@@ -180,7 +181,7 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
     titled = [(s, e) for s, e in titled if e - s == 1 or not _cued_word(work[s:e])]  # 容先生: a surname alone
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
-    found = [(s, e) for s, e in by_priority(tibetan_names(work), dotted, cued, _spaced_cn_names(work), titled,
+    found = [(s, e) for s, e in by_priority(tibetan_names(work), dotted, compound_surname_names(work), cued, _spaced_cn_names(work), titled,
                                             kin_titled(work), cueless, jieba_found, nicknames(work), signatures(work))
              if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
     found = by_priority(found, address_forms(work))
@@ -229,5 +230,6 @@ def _plausible_cn_name(s: str) -> bool:
 
 def detect_name(work: str) -> list[tuple[int, int, str]]:
     return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)],
-                       with_titles(work, detect_romanized_name(work)), with_titles(work, detect_en_name(work)))
+                       with_titles(work, detect_romanized_name(work)), detect_mixed_name(work),
+                       with_titles(work, detect_en_name(work)))
 

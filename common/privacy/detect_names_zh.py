@@ -10,6 +10,7 @@ other than a name, or a frequent one, is an ordinary word):
   the surname rules never see them;
 * kinship-titled names: a surname before 阿姨/叔叔/大爷/哥/姐 ... (王阿姨,
   蔺叔), a two-character given name before 哥/姐 (建军哥); the title is masked too;
+* compound surnames that are no common word, with two given-name characters (欧阳若溪);
 * nicknames: 老/小 + a surname (老刘, 小吴) that is no dictionary word (小米, 老公);
 * a reduplicated given name used as a form of address at the start of a line (琪琪，);
 * a signature: a line that holds only a surname and a given name, after the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import re
 
 import jieba
+from jieba import posseg
 
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_GIVEN_CHARS, CN_SURNAMES
 
@@ -31,12 +33,16 @@ _TIBETAN = ("扎西 次仁 卓玛 央金 顿珠 白玛 央宗 格桑 达瓦 尼�
             "措吉 玉珍 拉珍 旺堆 旺姆 仁青 次珍 泽仁 泽旺 央拉 达娃 琼达 拉宗 梅朵 格列 多杰 次央 白珍 旺杰 贡嘎").split()
 _TIBETAN_NAME = re.compile(f"(?:{'|'.join(_TIBETAN)}){{2,3}}")
 _KIN = re.compile(r"阿姨|叔叔|阿叔|大爷|大妈|大娘|奶奶|爷爷|婆婆|大哥|大姐|姐姐|哥哥|叔|姨|哥|姐|伯|婶|嫂")
+_FREE_BEFORE = frozenset("的了是在我你他她与及到从把给请向为于这那和跟同让找问被由替帮叫户人")  # may precede a name
+_AFTER_WORD = frozenset("的了是在说也都就还已又让给跟和把被来去要会能呢吧啊呀，。,.!！?？、；;：: \n")
 _NICK = re.compile(r"[老小阿]([\u4e00-\u9fff])")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _LINE_NAME = re.compile(r"(?m)^[ \t]*(?:[\u4e00-\u9fff]{2,6}部[ \t]+)?([\u4e00-\u9fff]{2,4})[ \t]*$")
 _CLOSINGS = frozenset("此致 敬礼 祝好 顺祝 商祺 谢谢 多谢 感谢 您好 你好 附件 如下 落款 签名".split())
 _LIST_ITEM = re.compile(r"[\u4e00-\u9fff]{2,4}")
 jieba.dt.check_initialized()  # loads the dictionary now: FREQ is replaced, not filled, when jieba loads lazily
+_COMPOUND = frozenset(CN_COMPOUND_SURNAMES)
+_TAGS = posseg.dt.word_tag_tab
 _FREQ = jieba.dt.FREQ  # jieba's dictionary: word -> frequency (0 for words it knows only as pieces)
 _COMMON = 300  # a word jieba has seen this often is an ordinary word, not a name
 
@@ -68,7 +74,8 @@ def kin_titled(work: str) -> list[tuple[int, int]]:
     for m in _KIN.finditer(work):
         s = m.start()
         one = work[s - 1:s] if s else ""
-        if one and one in CN_SURNAMES and not _word(one + m.group()) and not _word(work[s - 2:s + 1]):
+        alone = len(m.group()) > 1 or (work[m.end():m.end() + 1] or " ") in _AFTER_WORD and _free_before(work, s - 1)
+        if one and one in CN_SURNAMES and alone and not _word(one + m.group()) and not _word(work[s - 2:s + 1]):
             spans.append((s - 1, m.end()))
             continue
         given = work[max(0, s - 2):s]
@@ -83,8 +90,8 @@ def nicknames(work: str) -> list[tuple[int, int]]:
     spans = []
     for m in _NICK.finditer(work):
         s, ch = m.start(), m.group(1)
-        if ch not in CN_SURNAMES or (_word(m.group()) and not _is_name_tag(m.group())):
-            continue
+        if ch not in CN_SURNAMES or (_word(m.group()) and (not _is_name_tag(m.group()) or _FREQ[m.group()] >= _COMMON)):
+            continue  # 小米, 老公: words
         if _word(work[s - 1:s + 1]) or _word(work[s + 1:s + 3]) or _word(work[s + 1:s + 4]):
             continue  # 大小王: 大小; 小金库: 金库
         spans.append((s, s + 2))
@@ -92,8 +99,22 @@ def nicknames(work: str) -> list[tuple[int, int]]:
 
 
 def _is_name_tag(word: str) -> bool:
-    from jieba import posseg  # noqa: PLC0415 -- the same dictionary, read for its tags
-    return posseg.dt.word_tag_tab.get(word, "").startswith("nr")
+    return _TAGS.get(word, "").startswith("nr")
+
+
+def _free_before(work: str, pos: int) -> bool:
+    return pos <= 0 or not _HAN.match(work[pos - 1]) or work[pos - 1] in _FREE_BEFORE
+
+
+def compound_surname_names(work: str) -> list[tuple[int, int]]:
+    """欧阳若溪生活费: a compound surname that is no common word (东方, 第五, 西门 are) and two more characters."""
+    spans = []
+    for i in range(len(work) - 3):
+        two = work[i:i + 2]
+        if two in _COMPOUND and _FREQ.get(two, 0) < 800 and not _TAGS.get(two, "").startswith(("m", "s")) \
+                and all(_HAN.match(c) and c not in _AFTER_WORD for c in work[i + 2:i + 4]) and _free_before(work, i):
+            spans.append((i, i + 4))
+    return spans
 
 
 def address_forms(work: str) -> list[tuple[int, int]]:

@@ -77,9 +77,17 @@ FIRST_NAMES: frozenset[str] = frozenset(
     | _names(_ROMANIZED_LOCALES, ("first_romanized_names",)) if n.isalpha() or "-" in n or "'" in n)
 """Given names of the Latin-script locales (:func:`fold`-ed)."""
 
+ENGLISH_GIVEN_NAMES: frozenset[str] = frozenset(
+    fold(n) for n in _names([loc for loc in _LATIN_LOCALES if loc.startswith("en_")],
+                            ("first_names", "first_names_male", "first_names_female")) if n.isalpha())
+"""Given names of the English-speaking locales: the English names Chinese speakers also go by (Tony, Jessica)."""
+
+_LAST_ATTRS = ("last_names", "last_names_male", "last_names_female", "male_last_names", "female_last_names",
+               "unisex_last_names")
+_SURNAME_LIST = {fold(n) for n in _names(_LATIN_LOCALES, _LAST_ATTRS) | _names(_ROMANIZED_LOCALES, ("last_romanized_names",))
+                 if n.replace("-", "").replace("'", "").isalpha()}
 LAST_NAMES: frozenset[str] = frozenset(
-    fold(n) for n in _names(_LATIN_LOCALES, ("last_names",)) | _names(_ROMANIZED_LOCALES, ("last_romanized_names",))
-    if n.replace("-", "").replace("'", "").isalpha())
+    _SURNAME_LIST | {n[:-1] + "a" for n in _SURNAME_LIST if n.endswith(("ski", "cki"))})  # Kowalski, Kowalska
 """Surnames of the Latin-script locales, and romanized Chinese and Japanese surnames (:func:`fold`-ed)."""
 
 def _everyday_words() -> set[str]:
