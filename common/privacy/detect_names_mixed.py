@@ -26,6 +26,7 @@ _CN_PUNCT = "，。！？；：、（）【】“”"
 # An English given name touching Chinese text: 还Tony的钱, David 明天, 用户: Jessica 周;
 _IN_CHINESE = re.compile(
     rf"(?<![A-Za-z])(?P<given>[A-Z][a-z]{{2,}})(?P<surname>[ \t]?[{_HAN}](?![{_HAN}]))?(?![A-Za-z])")
+_LATIN_SURNAME = re.compile(r"[ \t]+([A-Z][a-z]+)(?![A-Za-z'’-])")
 _HONORIFIC = re.compile(rf"(?<![A-Za-z])(?P<surname>[A-Z][a-z]+)[ \t]?(?=先生|女士|小姐|太太)")
 _VOCATIVE = re.compile(r"(?m)^[ \t]*(?P<given>[A-Z][a-z]{2,})(?=[ \t]*(?:,|!))")
 _USER = re.compile(r"(?<![\w.@+-])(?P<first>[a-z]{3,})[._](?P<last>[a-z]{3,})(?![\w@]|\.[a-z])")
@@ -48,8 +49,11 @@ def detect_mixed_name(work: str) -> list[tuple[int, int, str]]:
         given = m.group("given")
         if fold(given) not in ENGLISH_GIVEN_NAMES or not _given(given):
             continue
+        latin = _LATIN_SURNAME.match(work, m.end("given"))
         surname = (m.group("surname") or "").strip()
-        if surname and surname in CN_SURNAMES:  # Lily 王: the Chinese surname after the English name
+        if latin and _given(latin.group(1)) and _touches_chinese(work, m.start(), latin.end()):  # 客户Daniel Yip叶俊文
+            spans.append((m.start(), latin.end(), "NAME"))
+        elif surname and surname in CN_SURNAMES:  # Lily 王: the Chinese surname after the English name
             spans.append((m.start(), m.end(), "NAME"))
         elif _touches_chinese(work, m.start(), m.end("given")):
             spans.append((m.start(), m.end("given"), "NAME"))
