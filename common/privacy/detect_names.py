@@ -36,7 +36,8 @@ _DOT_NAME = re.compile(r"[\u4e00-\u9fff]{2,6}[·•・.][\u4e00-\u9fff]{2,8}")  
 
 def _ordinary_word(word: str, opening: bool = True) -> bool:
     """A word (or, with ``opening``, a word opening it) that jieba knows as something other than a name (商家, 银行卡)."""
-    for piece in (word, word[:2]) if opening and word[:2] not in CN_COMPOUND_SURNAMES else (word,):
+    rare_compound = word[:2] in _COMPOUND and word_freq(word[:2]) < 800  # 欧阳 opens names; 东方 opens 东方明珠
+    for piece in (word, word[:2]) if opening and not rare_compound else (word,):
         tag = _WORD_TAGS.get(piece)
         if tag is not None and not tag.startswith("nr"):
             return True

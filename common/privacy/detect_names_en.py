@@ -50,6 +50,7 @@ _WEAK_CUE = re.compile(
     r"[ \t]*[:：,.\-]?[ \t]*$")
 _ROLE_WORDS = frozenset("customer client applicant borrower guarantor payee beneficiary recipient remitter cardholder "
                         "agent officer manager advisor adviser teller clerk caller member sir madam team".split())
+_LABEL_AFTER = re.compile(r"[ \t]*(?:[a-z]+[ \t]*){0,2}[:=：]")
 _SPLIT = re.compile(r"[ \t,]+")
 _ALL_CAPS_STOP = frozenset("ID IBAN SWIFT BIC ATM PIN OTP USD GBP EUR RMB CNY HKD VIP APP SMS DOB NI SSN PO OK UK US "
                            "HK PRC EU CC REF NO TEL FAX".split())
@@ -144,8 +145,9 @@ def _accept(work: str, tokens: list[tuple[int, int, str]]) -> bool:
     if not words:
         return False
     before = max(0, tokens[0][0] - 24), tokens[0][0]
-    if "'" in words[0][:2] or "’" in words[0][:2]:
-        return False  # I'm, I'd
+    line_start = not work[work.rfind("\n", 0, tokens[0][0]) + 1:tokens[0][0]].strip()
+    if "'" in words[0][:2] or "’" in words[0][:2] or line_start and _LABEL_AFTER.match(work, tokens[-1][1]):
+        return False  # I'm, I'd; Given names: (a form's next label, not a value)
     if _TITLE.search(work, *before):
         return True
     if _STRONG_CUE.search(work, *before):  # name: Hiroshi Yamamoto, Thanks Sipho, Regards, Tashi Norbu
