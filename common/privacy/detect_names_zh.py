@@ -112,7 +112,8 @@ def compound_surname_names(work: str) -> list[tuple[int, int]]:
     for i in range(len(work) - 3):
         two = work[i:i + 2]
         if two in _COMPOUND and _FREQ.get(two, 0) < 800 and not _TAGS.get(two, "").startswith(("m", "s")) \
-                and all(_HAN.match(c) and c not in _AFTER_WORD for c in work[i + 2:i + 4]) and _free_before(work, i):
+                and all(_HAN.match(c) and c not in _AFTER_WORD for c in work[i + 2:i + 4]) and _free_before(work, i) \
+                and _FREQ.get(work[i + 3:i + 5], 0) < _COMMON:  # 上官婷收入: 收入 is a word, the name is 上官婷
             spans.append((i, i + 4))
     return spans
 
