@@ -72,7 +72,7 @@ def test_addresses_with_their_unit_building_and_place_parts(text: str, expected:
 NAMES = [
     # Latin names glued to Chinese text (mixed zh/en), with or without a title.
     ("收款人Daniel Brooks，金额500元", "收款人[NAME]，金额500元"),
-    ("贵宾客户Ms. Tse来电要求补卡", "贵宾客户Ms. [NAME]来电要求补卡"),
+    ("贵宾客户Ms. Tse来电要求补卡", "贵宾客户[NAME]来电要求补卡"),
     # Two capitalized words after a strong cue, even when no list knows them.
     ("Best regards,\nTenzin Dorje", "Best regards,\n[NAME]"),
 ]

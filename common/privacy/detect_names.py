@@ -19,21 +19,25 @@ import jieba
 from jieba import posseg
 
 from common.privacy.detect_addresses import ZH_STOP
-from common.privacy.detect_names_en import detect_en_name
+from common.privacy.detect_names_en import detect_en_name, with_titles
+from common.privacy.detect_names_mixed import detect_mixed_name
 from common.privacy.detect_names_romanized import detect_romanized_name
+from common.privacy.detect_names_zh import (address_forms, compound_surname_names, kin_titled, list_members, nicknames, signatures,
+                                            tibetan_names, word_freq)
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
 from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
 from common.privacy.spans import by_priority
 
 jieba.setLogLevel(logging.WARNING)
 _WORD_TAGS = posseg.dt.word_tag_tab  # jieba's dictionary: word -> part of speech
+_RARE = 300  # a dictionary word seen less often than this may be a name after a cue (客户高远, 客户雷霆)
 _DOT_NAME = re.compile(r"[\u4e00-\u9fff]{2,6}[·•・.][\u4e00-\u9fff]{2,8}")  # 阿依古丽·买买提, 约翰·史密斯
-_NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[老小阿]([\u4e00-\u9fff])(?=[，。！？,.!?\s说的在帮给让跟和也都就已]|$)")
 
 
 def _ordinary_word(word: str, opening: bool = True) -> bool:
     """A word (or, with ``opening``, a word opening it) that jieba knows as something other than a name (商家, 银行卡)."""
-    for piece in (word, word[:2]) if opening and word[:2] not in CN_COMPOUND_SURNAMES else (word,):
+    rare_compound = word[:2] in _COMPOUND and word_freq(word[:2]) < 800  # 欧阳 opens names; 东方 opens 东方明珠
+    for piece in (word, word[:2]) if opening and not rare_compound else (word,):
         tag = _WORD_TAGS.get(piece)
         if tag is not None and not tag.startswith("nr"):
             return True
@@ -43,7 +47,8 @@ def _ordinary_word(word: str, opening: bool = True) -> bool:
 def _cued_word(word: str) -> bool:
     """After a cue, a word jieba knows as a common noun, verb, place word ... (我是商家), not a proper name (金洋 is ns)."""
     tag = _WORD_TAGS.get(word)
-    return tag is not None and tag[0] in "nvsatfdrmqpculi" and not tag.startswith(("nr", "ns", "nz", "nt"))
+    return (tag is not None and tag[0] in "nvsatfdrmqpculi" and not tag.startswith(("nr", "ns", "nz", "nt"))
+            and (len(word) < 2 or word_freq(word) >= _RARE or word in _CN_NOT_NAME_WORDS))
 
 
 def _jieba_names(work: str) -> list[tuple[int, int]]:
@@ -64,10 +69,12 @@ def _jieba_names(work: str) -> list[tuple[int, int]]:
 
 # --------------------------------------------------------------------------- names
 _CN_NAME_CUE = re.compile(
-    r"(?:(?P<strong>我叫|我姓名是|姓名|名字|户名|户主)|我是|本人|持卡人|开户人|客户|联系人|收款人|付款人|申请人|借款人|"
-    r"收款方|付款方|叫|尊敬的|专员|客服|"
-    r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|担保人|共同借款人|自称|我姓|"
-    r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|我爸|我妈|儿子|女儿|这里是|给|向|替)(?P<sep>[是为叫=:：\s]*)")
+    r"(?:(?P<strong>我叫|我姓名是|姓名|名字|户名|户主|中文名|英文名|曾用名|别名|小名)|我是|本人|持卡人|开户人|客户|联系人|收款人|"
+    r"付款人|申请人|借款人|收款方|付款方|叫|尊敬的|专员|客服|员工|职工|同事|"
+    r"收件人|寄件人|经办人|代办人|委托人|监护人|负责人|担保人|保证人|抵押人|出质人|投保人|被保险人|受益人|承租人|出租人|"
+    r"代理人|法定代表人|车主|业主|房东|房主|共同借款人|自称|我姓|"
+    r"爱人|老公|老婆|丈夫|妻子|太太|父亲|母亲|爸爸|妈妈|我爸|我妈|儿子|女儿|这里是|给|向|替)"
+    r"(?P<sep>[）)】]?[是为叫=:：\s\"'“”]*)")
 _LATIN_NAME = re.compile(r"[A-Z][A-Za-z'-]+(?:[ \t]+[A-Z][A-Za-z'-]+){1,2}\b")
 _CN_CUE_BEFORE = re.compile(_CN_NAME_CUE.pattern + "$")
 _CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志|客户)")  # ends a name
@@ -83,16 +90,17 @@ _CN_NOT_NAME_WORDS = frozenset(
     "周一 周二 周三 周四 周五 周六 周日 何时 乐意 解决 解冻 能否 商户 商场 屈服 苗头 贾某 司法 艾滋 易于 杜绝 施工 "
     "谢谢 马上 黄金 曾经 许多 许可 朱古 林业 邮箱 代办 代理".split())
 _CN_HAN = re.compile(r"[\u4e00-\u9fff]")
+_COMPOUND = frozenset(CN_COMPOUND_SURNAMES)
+_CN_BEFORE_NAME = frozenset("被由和跟同让请找问帮陪及或")  # 被左建平借走: a preposition before a name
 
 
 
 
 
 def _cn_surname_at(work: str, pos: int) -> str | None:
-    surname = next((s for s in CN_COMPOUND_SURNAMES if work.startswith(s, pos)), None)
-    if surname is None and work[pos:pos + 1] in CN_SURNAMES:
-        surname = work[pos]
-    return surname
+    if work[pos:pos + 2] in _COMPOUND:
+        return work[pos:pos + 2]
+    return work[pos] if work[pos:pos + 1] in CN_SURNAMES else None
 
 
 def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
@@ -116,6 +124,9 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
     if end - pos < 2:
         return None
     if strong:
+        four = work[pos:pos + 5]
+        if len(four) >= 4 and all(_CN_HAN.match(c) for c in four[:4]) and not _CN_HAN.match(four[4:] or " "):
+            return pos + 4  # 姓名：白玛央宗 / 欧阳若溪: four characters ending the field
         return end
     given, after = work[pos + len(surname):end], work[end:end + 1]
     hard_end = not after or not _CN_HAN.match(after)
@@ -127,12 +138,15 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
         return end
     if len(given) == 2 and given[0] in CN_GIVEN_NAME_CHARS and len(surname) == 2:
         return end - 1  # 司徒敏收入: a compound surname with a one-character given name
+    word = next(iter(jieba.cut(work[pos:pos + 8], HMM=False)), "")  # 客户高远来办: jieba's word boundary
+    if len(surname) < len(word) <= 3 and word_freq(word) < _RARE and word not in _CN_NOT_NAME_WORDS:
+        return pos + len(word)
     return None
 
 
 def _cn_free_start(work: str, start: int) -> bool:
     """Whether a name may start at ``start``: not glued to a preceding word."""
-    if start == 0 or not _CN_HAN.match(work[start - 1]) or work[start - 1] in ZH_STOP:
+    if start == 0 or not _CN_HAN.match(work[start - 1]) or work[start - 1] in ZH_STOP or work[start - 1] in _CN_BEFORE_NAME:
         return True
     return _CN_CUE_BEFORE.search(work, max(0, start - 8), start) is not None
 
@@ -157,27 +171,31 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
                 titled.append((start, title.start()))
                 break
     cueless = []
-    for start, ch in enumerate(work):  # cue-less 王建国: surname + two common given-name chars
-        given = work[start + 1:start + 3]
-        if ch in CN_SURNAMES and len(given) == 2 and all(c in CN_GIVEN_NAME_CHARS for c in given):
+    for start, ch in enumerate(work):  # cue-less 王建国 / 欧阳若溪: surname + two common given-name chars
+        surname = _cn_surname_at(work, start)
+        given = work[start + len(surname or "."):start + len(surname or ".") + 2]
+        if surname and len(given) == 2 and all(c in CN_GIVEN_NAME_CHARS for c in given):
             if _cn_free_start(work, start) and work[start:start + 2] not in _CN_NOT_NAME_WORDS:
-                cueless.append((start, start + 3))
+                cueless.append((start, start + len(surname) + 2))
     cued = [(s, e) for s, e in cued if not _cued_word(work[s:e])]
     dotted = [m.span() for m in _DOT_NAME.finditer(work)]
-    nick = [(m.start(), m.end()) for m in _NICKNAME.finditer(work) if _cn_surname_at(m.group(1), 0)
-            and not _ordinary_word(m.group())]
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
-    titled = [(s, e) for s, e in titled if not _cued_word(work[s:e])]
+    titled = [(s, e) for s, e in titled if e - s == 1 or not _cued_word(work[s:e])]  # 容先生: a surname alone
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
-    found = [(s, e) for s, e in by_priority(dotted, cued, _spaced_cn_names(work), titled, cueless, jieba_found, nick)
+    found = [(s, e) for s, e in by_priority(tibetan_names(work), dotted, compound_surname_names(work), cued, _spaced_cn_names(work), titled,
+                                            kin_titled(work), cueless, jieba_found, nicknames(work), signatures(work))
              if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
+    found = by_priority(found, address_forms(work))
+    found = by_priority(found, list_members(work, found))
     names = {work[s:e] for s, e in found if e - s >= 2}
     again = [m.span() for name in names for m in re.finditer(re.escape(name), work)]  # every later mention
     return by_priority(found, again)
 
 
 # A name spaced out by OCR (姓名 李 建 国): two to four single Han characters, each apart from the next.
-_SPACED_HAN = re.compile(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff](?:[ \t]{1,3}[\u4e00-\u9fff]){1,3}(?![ \t]*[\u4e00-\u9fff])")
+# The next field's label may follow (职工姓名:黄 晓 明 个人账号), but not a fifth single character.
+_SPACED_HAN = re.compile(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff](?:[ \t]{1,3}[\u4e00-\u9fff](?![\u4e00-\u9fff])){1,3}"
+                         r"(?![ \t]{0,3}[\u4e00-\u9fff](?![\u4e00-\u9fff]))")
 
 
 def _spaced_cn_names(work: str) -> list[tuple[int, int]]:
@@ -212,6 +230,7 @@ def _plausible_cn_name(s: str) -> bool:
 
 
 def detect_name(work: str) -> list[tuple[int, int, str]]:
-    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)], detect_romanized_name(work),
-                       detect_en_name(work))
+    return by_priority([(s, e, "NAME") for s, e in _detect_cn_name(work)],
+                       with_titles(work, detect_romanized_name(work)), detect_mixed_name(work),
+                       with_titles(work, detect_en_name(work)))
 

@@ -11,7 +11,10 @@ them once, at import:
   Asian);
 * :data:`CN_SURNAMES`: single and compound Chinese surnames (simplified and
   traditional, ``zh_CN`` and ``zh_TW``);
-* :data:`CN_GIVEN_CHARS`: characters of Chinese given names.
+* :data:`CN_GIVEN_CHARS`: characters of Chinese given names;
+* :data:`EVERYDAY_WORDS`: everyday English words (Faker's ``en_US`` lorem
+  vocabulary, job titles, street suffixes and business words, month and day names), which a capitalized word must not be to
+  count as a name without a known-name list behind it.
 
 The synthetic generator (:mod:`common.data.synthetic`) keeps its own lists, so
 recall measured on generated data is not recall on this vocabulary; the
@@ -20,7 +23,10 @@ independent evaluation set (``tests/data/pii_eval``) shares neither.
 
 from __future__ import annotations
 
+import calendar
 import importlib
+import unicodedata
+from functools import lru_cache
 
 import pycountry
 
@@ -43,8 +49,12 @@ COMMON_WORDS: frozenset[str] = frozenset(
     "santa ha ho lee li ma bo an".split())
 
 
+def _provider_module(module: str):
+    return importlib.import_module(module).Provider
+
+
 def _provider(locale: str):
-    return importlib.import_module(f"faker.providers.person.{locale}").Provider
+    return _provider_module(f"faker.providers.person.{locale}")
 
 
 def _names(locales: tuple[str, ...] | list[str], attrs: tuple[str, ...]) -> set[str]:
@@ -56,15 +66,40 @@ def _names(locales: tuple[str, ...] | list[str], attrs: tuple[str, ...]) -> set[
     return out
 
 
-FIRST_NAMES: frozenset[str] = frozenset(
-    n.casefold() for n in _names(_LATIN_LOCALES, ("first_names", "first_names_male", "first_names_female"))
-    | _names(_ROMANIZED_LOCALES, ("first_romanized_names",)) if n.isalpha() or "-" in n or "'" in n)
-"""Case-folded given names of the Latin-script locales."""
+@lru_cache(maxsize=65536)
+def fold(word: str) -> str:
+    """Case-folded, accents stripped: ``Ciarán`` and ``Ciaran`` look up alike."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
 
+
+FIRST_NAMES: frozenset[str] = frozenset(
+    fold(n) for n in _names(_LATIN_LOCALES, ("first_names", "first_names_male", "first_names_female"))
+    | _names(_ROMANIZED_LOCALES, ("first_romanized_names",)) if n.isalpha() or "-" in n or "'" in n)
+"""Given names of the Latin-script locales (:func:`fold`-ed)."""
+
+ENGLISH_GIVEN_NAMES: frozenset[str] = frozenset(
+    fold(n) for n in _names([loc for loc in _LATIN_LOCALES if loc.startswith("en_")],
+                            ("first_names", "first_names_male", "first_names_female")) if n.isalpha())
+"""Given names of the English-speaking locales: the English names Chinese speakers also go by (Tony, Jessica)."""
+
+_LAST_ATTRS = ("last_names", "last_names_male", "last_names_female", "male_last_names", "female_last_names",
+               "unisex_last_names")
+_SURNAME_LIST = {fold(n) for n in _names(_LATIN_LOCALES, _LAST_ATTRS) | _names(_ROMANIZED_LOCALES, ("last_romanized_names",))
+                 if n.replace("-", "").replace("'", "").isalpha()}
 LAST_NAMES: frozenset[str] = frozenset(
-    n.casefold() for n in _names(_LATIN_LOCALES, ("last_names",)) | _names(_ROMANIZED_LOCALES, ("last_romanized_names",))
-    if n.replace("-", "").replace("'", "").isalpha())
-"""Case-folded surnames of the Latin-script locales, and romanized Chinese and Japanese surnames."""
+    _SURNAME_LIST | {n[:-1] + "a" for n in _SURNAME_LIST if n.endswith(("ski", "cki"))})  # Kowalski, Kowalska
+"""Surnames of the Latin-script locales, and romanized Chinese and Japanese surnames (:func:`fold`-ed)."""
+
+def _everyday_words() -> set[str]:
+    company = _provider_module("faker.providers.company.en_US")
+    phrases = [*_provider_module("faker.providers.lorem.en_US").word_list, *calendar.month_name[1:], *calendar.day_name,
+               *_provider_module("faker.providers.job.en_US").jobs, *_provider_module("faker.providers.address.en_US").street_suffixes,
+               *(p for group in (*company.catch_phrase_words, *company.bsWords) for p in group)]
+    return {w.strip(",()").casefold() for p in phrases for w in p.split()} | set(COMMON_WORDS)
+
+
+EVERYDAY_WORDS: frozenset[str] = frozenset(_everyday_words())
+"""Everyday English words: a capitalized one (``Summer``, ``However``) is no name by its shape alone."""
 
 CN_SURNAMES: frozenset[str] = frozenset(_names(_CN_LOCALES, ("last_names",))) | pii.CN_SURNAMES
 """Chinese surnames (one or two characters): Faker's and the common ones of :mod:`common.privacy.pii`."""
@@ -90,3 +125,8 @@ COUNTRY_WORDS: frozenset[str] = frozenset(
 
 A word of a longer country name that is also a given name or surname
 (Helena of Saint Helena, Martin of Saint Martin) stays a possible name."""
+
+PLACE_NAMES: frozenset[str] = frozenset(
+    n.casefold() for n in (*(c.name for c in pycountry.countries), *(s.name for s in pycountry.subdivisions))
+    if " " in n)
+"""Multi-word names of countries and their subdivisions (:mod:`pycountry`): ``Hong Kong`` is a place, not a person."""
