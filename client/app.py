@@ -122,7 +122,7 @@ def _train_round(msg: Message, cfg: RunConfig, branch: BranchSettings, policy: B
         return privacy_claim(cfg, run_id=run_id, server_round=server_round, branch_id=branch.branch_id, status=status,
                              budget_epsilon=budget, pii_counts=data.pii_counts, **figures)
 
-    plan = round_plan(cfg, n, noise_multiplier=0.0)
+    plan = round_plan(cfg, n, noise_multiplier=0.0, server_round=server_round)
     if cfg.dp.enabled:
         plan.noise_multiplier = cfg.dp.noise_multiplier or planned_noise_multiplier(
             cfg.dp.target_epsilon, cfg.dp.delta, plan.sample_rate, plan.steps * cfg.federation.num_rounds, cfg.dp.accountant

@@ -36,7 +36,7 @@ from common.config.run import RunConfig
 from common.model.device import autocast, autocast_dtype
 from common.model.losses import TaskLoss
 from common.model.adapter import adapter_arrays, unwrap
-from common.model.methods import PER_EXAMPLE
+from common.model.methods import PER_EXAMPLE, only_head_trains
 from client.per_example import per_example_backward
 from common.tasks.spec import task_of
 from common.tasks.tokens import TokenizedSet, trim_padding
@@ -44,11 +44,13 @@ from common.tasks.tokens import TokenizedSet, trim_padding
 
 @dataclass
 class RoundPlan:
-    """The DP-SGD parameters of one local round."""
+    """The DP-SGD parameters of one local round, and its phase (linear probe or not) and step size."""
 
     sample_rate: float
     steps: int
     noise_multiplier: float
+    head_only: bool = False
+    learning_rate: float | None = None
 
 
 @dataclass
@@ -63,10 +65,18 @@ class TrainOutcome:
     accountant_history: list
 
 
-def round_plan(cfg: RunConfig, num_examples: int, noise_multiplier: float) -> RoundPlan:
-    """Sample rate and step count of one round for ``num_examples`` examples."""
+def round_plan(cfg: RunConfig, num_examples: int, noise_multiplier: float, server_round: int = 1) -> RoundPlan:
+    """Sample rate and step count of round ``server_round`` for ``num_examples`` examples.
+
+    The round also sets the phase: rounds up to ``train.linear-probe-rounds``
+    train the task head alone (LP-FT: linear probing, then fine-tuning, every
+    step under the one accountant), and the step size decays by
+    ``train.lr-decay`` per round.
+    """
     batches = max(1, math.ceil(num_examples / cfg.train.batch_size))
-    return RoundPlan(sample_rate=1.0 / batches, steps=batches * cfg.train.local_epochs, noise_multiplier=noise_multiplier)
+    return RoundPlan(sample_rate=1.0 / batches, steps=batches * cfg.train.local_epochs, noise_multiplier=noise_multiplier,
+                     head_only=server_round <= cfg.train.linear_probe_rounds,
+                     learning_rate=cfg.train.learning_rate * cfg.train.lr_decay ** (server_round - 1))
 
 
 def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: list, seed: int,
@@ -91,6 +101,15 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     device = next(model.parameters()).device
     dtype = autocast_dtype(cfg, device.type)
     criterion = TaskLoss(task_of(cfg).generative, class_weights)
+    with only_head_trains(model, plan.head_only):
+        outcome = _train(model, data, cfg, plan, history, seed, criterion, device, dtype)
+    outcome.arrays = adapter_arrays(model)  # the whole adapter travels, also after a head-only round
+    return outcome
+
+
+def _train(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: list, seed: int, criterion,
+           device, dtype) -> TrainOutcome:
+    """The round's optimizer steps (DP-SGD when ``cfg.dp.enabled``) on the parameters that train now."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = local_optimizer(params, cfg, plan, len(data))
     batch = cfg.train.batch_size
@@ -139,7 +158,7 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     if engine is not None:  # the steps the accountant saw, empty Poisson batches included
         steps = sum(int(n) for _, _, n in history_after) - sum(int(h[2]) for h in history)
     return TrainOutcome(
-        arrays=adapter_arrays(model),
+        arrays={},  # filled by train_round once every adapter tensor trains again (LP-FT's head-only phase)
         steps=steps,
         sample_rate=plan.sample_rate if engine is not None else batch / max(len(data), 1),
         noise_multiplier=plan.noise_multiplier if engine is not None else 0.0,
@@ -186,15 +205,16 @@ def local_optimizer(params: list[torch.Tensor], cfg: RunConfig, plan: RoundPlan 
     gradient, ``(noise_multiplier * max_grad_norm / expected_batch_size) ** 2``,
     from ``plan`` and the branch's ``num_examples`` (0 without DP: then it is Adam).
     """
+    lr = plan.learning_rate if plan is not None and plan.learning_rate is not None else cfg.train.learning_rate
     if cfg.train.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.train.learning_rate, momentum=cfg.train.momentum)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.train.momentum)
     if cfg.train.optimizer == "dp-adambc":
         phi = 0.0
         if cfg.dp.enabled and plan is not None and num_examples > 0:
             expected_batch = max(plan.sample_rate * num_examples, 1.0)
             phi = (plan.noise_multiplier * cfg.dp.max_grad_norm / expected_batch) ** 2
-        return DPAdamBC(params, lr=cfg.train.learning_rate, noise_variance=phi, gamma=cfg.train.adambc_gamma)
-    return torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=0.0)
+        return DPAdamBC(params, lr=lr, noise_variance=phi, gamma=cfg.train.adambc_gamma)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
 
 
 def _physical_batches(loader, optimizer, physical: int):

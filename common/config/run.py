@@ -53,6 +53,9 @@ class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
 
     def __post_init__(self) -> None:
+        if self.train.linear_probe_rounds and self.task.name == "chat":
+            raise ConfigError("train.linear-probe-rounds trains a classifier's head first, and task 'chat' has none: "
+                              "set train.linear-probe-rounds = 0")
         if self.central_dp.mode != "off" and self.aggregation.method != "fedavg":
             raise ConfigError(f"central-dp.mode '{self.central_dp.mode}' needs aggregation.method 'fedavg' "
                               f"(its sensitivity bound assumes a clipped uniform mean), not '{self.aggregation.method}'")

@@ -120,6 +120,8 @@ class TrainConfig:
     learning_rate: float = _key("train.learning-rate", "Learning rate of the local optimizer.", default=5e-3)
     optimizer: str = _key("train.optimizer", "Local optimizer: 'adamw', 'sgd' (with train.momentum; DP-SGD's classic choice: Adam rescales each coordinate by its noisy second moment, so under DP noise it steps about learning-rate in every coordinate), or 'dp-adambc' (Adam with the DP noise's known variance subtracted from its second moment, Tang et al. 2024).", default="adamw")
     momentum: float = _key("train.momentum", "Momentum of train.optimizer = 'sgd' (0 = plain SGD).", default=0.9)
+    linear_probe_rounds: int = _key("train.linear-probe-rounds", "LP-FT under DP: the first this-many rounds train only the task head (linear probing), the rest the adapter and head; one accountant over all (0 = off; classification tasks).", default=0)
+    lr_decay: float = _key("train.lr-decay", "The local step size is train.learning-rate x lr-decay^(round - 1) (1 = constant).", default=1.0)
     adambc_gamma: float = _key("train.adambc-gamma", "train.optimizer = 'dp-adambc': floor of the noise-corrected second moment (Tang et al. 2024); smaller = larger steps where the gradient is below the noise.", default=1e-8)
     physical_batch_size: int = _key("train.physical-batch-size", "Examples per forward/backward pass; a logical batch larger than this is split (Opacus BatchMemoryManager with DP, gradient accumulation without); 0 = no split.", default=0)
     device: str = _key("train.device", "Where a branch trains and the server evaluates: 'auto' (CUDA when present), 'cpu' or 'cuda'.", default="auto")
@@ -134,6 +136,8 @@ class TrainConfig:
         _check(self.learning_rate > 0, "train.learning-rate", self.learning_rate, "a number > 0")
         _check(self.optimizer in OPTIMIZERS, "train.optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
         _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "a number in [0, 1)")
+        _check(self.linear_probe_rounds >= 0, "train.linear-probe-rounds", self.linear_probe_rounds, "an integer >= 0")
+        _check(0 < self.lr_decay <= 1, "train.lr-decay", self.lr_decay, "a number in (0, 1]")
         _check(self.adambc_gamma > 0, "train.adambc-gamma", self.adambc_gamma, "a number > 0")
 
 

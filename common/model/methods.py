@@ -27,6 +27,8 @@ are taken one example at a time (``client/per_example.py``).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from common.config.sections import ModelConfig
@@ -133,3 +135,28 @@ def _freeze(mcfg: ModelConfig, base, causal: bool):
             if isinstance(head, torch.nn.Module):
                 head.requires_grad_(True)
     return base
+
+
+@contextlib.contextmanager
+def only_head_trains(model, head_only: bool):
+    """While active (``head_only``), only the task head's parameters train: LP-FT's linear-probe phase.
+
+    Every other trainable parameter is frozen for the duration and made
+    trainable again on exit, so the whole adapter still travels.  A model with
+    no head (a causal LM) cannot probe: refused with a one-line error.
+    """
+    if not head_only:
+        yield
+        return
+    frozen = [p for name, p in model.named_parameters()
+              if p.requires_grad and not set(name.split(".")) & set(HEAD_NAMES)]
+    if len(frozen) == sum(1 for p in model.parameters() if p.requires_grad):
+        raise ModelError("train.linear-probe-rounds needs a task head (a classifier's 'classifier' or 'score'), "
+                         "and this model has none: set train.linear-probe-rounds = 0")
+    for param in frozen:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in frozen:
+            param.requires_grad_(True)
