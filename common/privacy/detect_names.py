@@ -12,7 +12,6 @@ Mr./Ms./Dr., or starting with a common first name
 
 from __future__ import annotations
 
-import logging
 import re
 
 import jieba
@@ -28,7 +27,6 @@ from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
 from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
 from common.privacy.spans import by_priority
 
-jieba.setLogLevel(logging.WARNING)
 _WORD_TAGS = posseg.dt.word_tag_tab  # jieba's dictionary: word -> part of speech
 _RARE = 300  # a dictionary word seen less often than this may be a name after a cue (客户高远, 客户雷霆)
 _DOT_NAME = re.compile(r"[\u4e00-\u9fff]{2,6}[·•・.][\u4e00-\u9fff]{2,8}")  # 阿依古丽·买买提, 约翰·史密斯

@@ -20,6 +20,7 @@ other than a name, or a frequent one, is an ordinary word):
 
 from __future__ import annotations
 
+import logging
 import re
 
 import jieba
@@ -40,6 +41,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 _LINE_NAME = re.compile(r"(?m)^[ \t]*(?:[\u4e00-\u9fff]{2,6}部[ \t]+)?([\u4e00-\u9fff]{2,4})[ \t]*$")
 _CLOSINGS = frozenset("此致 敬礼 祝好 顺祝 商祺 谢谢 多谢 感谢 您好 你好 附件 如下 落款 签名".split())
 _LIST_ITEM = re.compile(r"[\u4e00-\u9fff]{2,4}")
+jieba.setLogLevel(logging.WARNING)  # no 'Building prefix dict' lines on a command's stderr
 jieba.dt.check_initialized()  # loads the dictionary now: FREQ is replaced, not filled, when jieba loads lazily
 _COMPOUND = frozenset(CN_COMPOUND_SURNAMES)
 _TAGS = posseg.dt.word_tag_tab
