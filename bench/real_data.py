@@ -109,7 +109,7 @@ PRESETS = {
 
 
 def base_config(name: str, args) -> dict:
-    """The run config of data set ``name`` shared by all four arms (the federated runs' own config)."""
+    """The run config of data set ``name`` shared by every arm (the federated runs' own config)."""
     ds = DATASETS[name]
     kind = "base" if args.base else "tiny"
     cfg = {**SHARED, **ds["config"], **({"model.name": args.base} if args.base else TINY),
@@ -265,7 +265,7 @@ def run_dataset(name: str, args, work: Path) -> dict:
                  "seconds": sum(x["seconds"] for x in per)}
         result["arms"][arm] = r
         say(f"{name} ({arm}): " + ", ".join(f"{m} {r[m]:.3f}" for m in ds["metrics"]) + f" ({r['seconds']:.0f} s)")
-    if "c" in result["arms"] and "d" in result["arms"] and "noise_multiplier" in result["arms"]["c"]:  # (d): (c)'s noise
+    if "c" in result["arms"] and "d" in result["arms"]:  # (d) used the noise each branch used in (c)
         noise_c = result["arms"]["c"]["noise_multiplier"]
         result["same_noise_in_c_and_d"] = all(abs(noise_c.get(f"branch-{p}", -1) - x["noise_multiplier"]) < 1e-9
                                               for p, x in enumerate(result["arms"]["d"]["per_branch"]))
