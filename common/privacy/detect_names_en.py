@@ -96,8 +96,8 @@ def _name_groups(work: str, m: re.Match[str]) -> list[list[tuple[int, int, str]]
                 contraction or low in _ROLE_WORDS or _TITLE.fullmatch(word) or not _is_name_word(word) or low in COUNTRY_WORDS
                 or low in COMMON_WORDS and low not in ("lee", "li", "ma", "ho", "an", "bo")):
             groups.append([])
-            if low in COMMON_WORDS and low in FIRST_NAMES and _NAME_SHAPE.fullmatch(word):
-                groups[-1].append((s, e, word))  # Grace: a name only before a surname
+            if (low in COMMON_WORDS or low in COUNTRY_WORDS) and low in FIRST_NAMES and _NAME_SHAPE.fullmatch(word):
+                groups[-1].append((s, e, word))  # Grace, Chad: a name only before a surname
                 pending = True
             continue
         groups[-1].append((s, e, word))
