@@ -79,6 +79,7 @@ _LATIN_NAME = re.compile(r"[A-Z][A-Za-z'-]+(?:[ \t]+[A-Z][A-Za-z'-]+){1,2}\b")
 _CN_CUE_BEFORE = re.compile(_CN_NAME_CUE.pattern + "$")
 _CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志|客户)")  # ends a name
 _CN_HONORIFIC = re.compile(r"(?:先生|女士|小姐|您好)")  # marks a customer's name (张伟您好 greets one)
+_CN_PARTICLES = frozenset("吗呢吧啊呀了的么嘛哦")  # a sentence ends, no given name
 _CN_NAME_CLOSE = re.compile(r"[，。,.!！?？；;、\s]|$")
 _CN_NOT_GIVEN = frozenset("的是在了和与跟给说问想要不吗呢吧啊呀，。,.!！?？、；;：: \n")  # cannot start a given name
 _CN_AFTER_NAME = frozenset("的是在说要想和与跟给已刚也都今昨来去请需因从对把被我你他她转汇打为")  # may follow a name
@@ -115,7 +116,7 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
     if surname is None and not strong:
         return None
     end = pos + len(surname or "")
-    if surname and _CN_HAN.match(work[end:end + 1]) and _CN_NAME_CLOSE.match(work, end + 1) \
+    if surname and _CN_HAN.match(work[end:end + 1]) and work[end] not in _CN_PARTICLES and _CN_NAME_CLOSE.match(work, end + 1) \
             and work[pos:end + 1] not in _CN_NOT_NAME_WORDS:
         return end + 1  # 姓名：周想。 a one-character given name that is also a word, closed by punctuation
     for k in range(2 if surname else 3):

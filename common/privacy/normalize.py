@@ -55,7 +55,7 @@ _SPOKEN_CHECK = (r"(?:(?:in |open )?brackets? ?|括[号弧] ?)(?P<check>\d|[A-Z]
 # An identifier's parts read with pauses: letter prefix, digits, check character (in brackets, or read "5 in brackets").
 _ID_PARTS = re.compile(rf"(?<![A-Za-z0-9])(?P<prefix>[A-Z](?:[ ,，\-]{{0,3}}[A-Z](?![A-Za-z]))?[ ,，:：\-]{{1,3}})?"
                        rf"(?:\d{{5,9}}(?P<last>\d) in brackets?\b|\d{{6,10}}(?!\d)"
-                       rf"(?P<tail>{_ID_SEP}(?:{_SPOKEN_CHECK}|\((?P<written>\w)\)))?)")
+                       rf"(?P<tail>{_ID_SEP}(?:{_SPOKEN_CHECK}|\((?P<written>\w)\)|(?P<suffixed>[0-9A]) in brackets?\b))?)")
 _HAS_SPOKEN = re.compile(rf"as in|\bfor [A-Z]|[Ll]etter|字母|bracket|括[号弧]|{_NATO_WORD}")
 # Single characters separated by one or two spaces: "5 5 2 0  8 4 1 1", "D 4 9 1 0 3 6 ( 3 )".
 _TOKEN = r"(?:[0-9A-Za-z](?:\(\w\))?|\(\w\)|[()/.\-])"
@@ -141,7 +141,7 @@ def _spoken_id_parts(norm: Normalized) -> Normalized:
         if m["last"]:
             pieces.append((m.start("last"), m.end(), f"({m['last']})"))
         elif m["tail"]:
-            check = m["check"] or m["written"]
+            check = m["check"] or m["written"] or m["suffixed"]
             digit = _EN_DIGIT_WORDS.get(check.lower()) or _CN_DIGIT_OF.get(check) or check
             pieces.append((m.start("tail"), m.end("tail"), f"({digit})"))
     return _rewrite(norm, pieces)
