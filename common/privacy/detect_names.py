@@ -187,9 +187,10 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
     titled = [(s, e) for s, e in titled if e - s == 1 or not _cued_word(work[s:e])]  # 容先生: a surname alone
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
+    framed = {span for span in cued + titled if _framed_reduplicated(work, *span)}
     found = [(s, e) for s, e in by_priority(tibetan_names(work), dotted, compound_surname_names(work), cued, _spaced_cn_names(work), titled,
                                             kin_titled(work), cueless, jieba_found, nicknames(work), signatures(work))
-             if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
+             if work[s] != work[s + 1] or (s, e) in framed]  # 谢谢, 常常: a reduplicated word, not surname + name
     found = by_priority(found, address_forms(work))
     found = by_priority(found, list_members(work, found))
     names = {work[s:e] for s, e in found if e - s >= 2}
@@ -219,6 +220,17 @@ def _spaced_cn_names(work: str) -> list[tuple[int, int]]:
         elif all(c in CN_GIVEN_NAME_CHARS and c not in _CN_GIVEN_STOP for c in given):
             spans.append(m.span())
     return spans
+
+
+def _framed_reduplicated(work: str, start: int, end: int) -> bool:
+    """尊敬的金金凤客户: a surname repeated as the first given-name character, closed by a title or punctuation.
+
+    Neither pair may be a common word (谢谢, 常常, 金融 are), and only a cue or an
+    honorific before it and a role word or a sentence end after it make it a name.
+    """
+    return (end - start == 3 and work[start] in CN_SURNAMES and word_freq(work[start:start + 2]) < _RARE
+            and not _cued_word(work[start + 1:end])  # 金金融客户: 金融 is a word
+            and bool(_CN_TITLE.match(work, end) or _CN_HONORIFIC.match(work, end) or _CN_NAME_CLOSE.match(work, end)))
 
 
 def _greeted_cn_name(work: str, start: int, name: str) -> bool:
