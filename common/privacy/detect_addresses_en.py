@@ -11,7 +11,9 @@ core**:
   first (``No. 12, Lane 35, Section 4, ... Road``).
 
 The chain grows leftwards over unit and building parts (``Flat B``, ``12/F``,
-``Suite 1400``, ``Block C``, ``... Building``/``Mansion``/``House``) and
+``Suite 1400``, ``Block C``, ``... Building``/``Mansion``/``House``, a building
+named without a building word after a unit part or before a floor: ``25/F, Two IFC``,
+``Nina Tower 18/F``) and
 rightwards over place parts: capitalized place words, postal codes (US ZIP,
 UK, Canadian, numeric ones before or after the city), unit parts written
 after the street (``Apt 1105``, ``#08-112``, ``3 tr``, ``4º B``).  A sentence
@@ -53,7 +55,11 @@ _UNIT = (r"(?:(?:Flat|Studio|Unit|Suite|Ste|Room|Rm|Apt|Apartment|Shop|Blk|Block
          r"|\d{1,3}\s*/\s*F|\d{1,3}F|#\d{1,3}-\d{1,5}|\d+\s*(?:tr|º|ª|o|a)(?:\s*[A-Z]\b)?|m\.\s*\d{1,4}"
          rf"|(?:{_CAP}\s+){{1,3}}(?:Building|Bldg|House|Mansion|Tower|Centre|Center|Court|Place|Plaza|Estate|Hall|"
          r"Garden|Gardens|Shing|Residence|Apartments|Villa)(?:\s+\d{1,3})?)")
-_LEFT = re.compile(rf"(?:{_UNIT}{_SEP})+$")
+_FLOOR = r"(?:\d{1,3}\s*/\s*F|\d{1,3}F|(?:Floor|Level|Room|Rm|Unit|Suite)\s*[A-Za-z0-9]{1,5})"
+# A building named without a building word (Two IFC), right after a unit part or right before a floor part.
+_NOT_NAMED = r"(?!(?:Dear|Hi|Hello|Attn|To|From|Re|Please|Thanks|Send|Mail|Office|Address)\b)"
+_NAMED = rf"(?:{_NOT_NAMED}{_CAP}\s+){{0,2}}{_NOT_NAMED}{_CAP}"
+_LEFT = re.compile(rf"(?:(?:{_UNIT}{_SEP})+(?:{_NAMED}{_SEP}(?:{_UNIT}{_SEP})*)?|{_NAMED}[ \t]+{_FLOOR}{_SEP}(?:{_UNIT}{_SEP})*)$")
 _POSTAL = (rf"(?:{_POSTCODE}"
            r"|\d{3}\s?\d{2}|\d{2}-\d{3}|\d{3}-\d{4}|\d{3,6})")
 _RIGHT_PART = re.compile(
