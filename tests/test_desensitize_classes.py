@@ -29,6 +29,7 @@ KEPT = [
     "Quote ABC-7720391845 when you call.",
     "Visit branch 0250 or 0417 to pick up the card.",
     "We moved 4801239917 units of stock last year.",
+    "网点柜台和东门的ATM都能办理，柜员会协助您。",
 ]
 
 
@@ -61,6 +62,14 @@ ADDRESSES = [
     ("老家是安徽省阜阳市临泉县城关镇前王村二组8号", "老家是[ADDRESS]"),
     # A bank's short name inside a street name is a street.
     ("请寄到上海市浦东新区民生路1188号", "请寄到[ADDRESS]"),
+    # A building named without a building word, after a unit part or before a floor.
+    ("Mail to Room 1203, 12/F, One Pacific, 88 Queensway Road, Admiralty.", "Mail to [ADDRESS]."),
+    ("Delivery: Lee Garden Two 20/F, 28 Yun Ping Road", "Delivery: [ADDRESS]"),
+    # A delivery point after a PRC address; a province before the city, with or without 自治区.
+    ("包裹已到杭州市西湖区文三路90号东部软件园东门快递柜，取件码1-2-3", "包裹已到[ADDRESS]，取件码1-2-3"),
+    ("寄到广州市天河区体育西路101号3号楼下驿站，谢谢", "寄到[ADDRESS]，谢谢"),
+    ("地址：新疆维吾尔自治区乌鲁木齐市沙依巴克区友好北路88号", "地址：[ADDRESS]"),
+    ("地址广西南宁市青秀区民族大道100号2栋", "地址[ADDRESS]"),
 ]
 
 

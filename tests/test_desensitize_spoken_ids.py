@@ -80,3 +80,20 @@ def test_japanese_romanized_names_from_faker_lists():
     text = "Transfer approved for Haruka Yamamoto yesterday."
     start = text.find("Haruka Yamamoto")
     assert (start, start + len("Haruka Yamamoto"), "NAME") in find_pii(text)
+
+
+@pytest.mark.parametrize("text, value, pii_type", [
+    ("Caller: Sure, K as in Kilo: K, six eight three five two one, A in brackets.", "K, six eight three five two one, A", "HK_ID"),
+    ("HKID: Kilo, 6 8 3 5 2 1, bracket A, thanks", "Kilo, 6 8 3 5 2 1, bracket A", "HK_ID"),
+    ("Taiwan: letter A, one two three four five six seven eight nine", "letter A, one two three four five six seven eight nine", "TW_ID"),
+    ("Macau ID (1 3 2 0 5 4 9 (7)), is that enough?", "1 3 2 0 5 4 9 (7)", "MO_ID"),
+    ("National Insurance? It's QQ 12 34 56 C.", "QQ 12 34 56 C", "SSN"),
+])
+def test_ids_read_aloud_with_spelled_letters_are_masked_whole(text, value, pii_type):
+    start = text.find(value)
+    assert any(t == pii_type and s <= start and e >= start + len(value) for s, e, t in find_pii(text)), find_pii(text)
+
+
+def test_spelled_words_without_an_id_stay():
+    assert find_pii("The Hotel California has 1234567 fans, bracket 3 of them") == []
+    assert find_pii("Order 123456, 3 items for Apple") == []

@@ -6,7 +6,7 @@ name, possessives, given names missing from Faker's lists before a listed surnam
 after an initial, everyday-word given names before a surname, accented spellings,
 form labels, Tibetan names, kinship-titled and nickname Chinese names, signatures,
 list members, rare dictionary words after a role cue, English names inside Chinese
-text, vocatives and user names.
+text, vocatives and user names; a surname repeated as the first given-name character (2.2).
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ MASKED = [
     ("保证人邵明轩，已面签。", "保证人[NAME]，已面签。"),
     ("职工姓名:邓 佳 怡 个人账号:88", "职工姓名:[NAME] 个人账号:88"),
     ("好的，滕先生，已为您登记。", "好的，[NAME]先生，已为您登记。"),
+    # A surname repeated as the first given-name character, between a cue and a role word.
+    ("尊敬的林林燕女士，您的账单已出。", "尊敬的[NAME]女士，您的账单已出。"),
+    ("收款人黄黄莺，金额500元", "收款人[NAME]，金额500元"),
     # English names inside Chinese text; a romanized surname with a Chinese honorific.
     ("给Kevin转500块", "给[NAME]转500块"),
     ("联系人: Amanda 刘", "联系人: [NAME]"),

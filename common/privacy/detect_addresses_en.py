@@ -11,7 +11,9 @@ core**:
   first (``No. 12, Lane 35, Section 4, ... Road``).
 
 The chain grows leftwards over unit and building parts (``Flat B``, ``12/F``,
-``Suite 1400``, ``Block C``, ``... Building``/``Mansion``/``House``) and
+``Suite 1400``, ``Block C``, ``... Building``/``Mansion``/``House``, a building
+named without a building word after a unit part or before a floor: ``25/F, Two IFC``,
+``Nina Tower 18/F``) and
 rightwards over place parts: capitalized place words, postal codes (US ZIP,
 UK, Canadian, numeric ones before or after the city), unit parts written
 after the street (``Apt 1105``, ``#08-112``, ``3 tr``, ``4º B``).  A sentence
@@ -33,24 +35,33 @@ _EU_LEAD = (r"(?:ul\.|al\.|Calle(?:\s+de(?:l|\s+la)?)?|Carrer(?:\s+de)?|Via|Vial
 _EU_SUFFIX = (r"(?:vägen|gatan|gata|vej|gade|veien|gaten|straße|strasse|str\.|weg|laan|straat|plein|gracht|allee|"
               r"platz|ring|gasse|utca|tie|katu)")
 _HOUSE = r"\d{1,4}[A-Za-z]?(?:\s*[/-]\s*\d{1,4}[A-Za-z]?)?"
+_POSTCODE = r"(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)"
+_PLACE_WORD = r"[^\W\d_a-z][^\W\d_]*(?:['’-][^\W\d_]+)*"  # letters only, so a postcode is not a place word
+_PLACE = rf"(?:{_PLACE_WORD}(?:\s+{_PLACE_WORD}){{0,3}})"
+# Any street name, whatever its street word (Erickson Cliff, Bridges Dam), after a house or flat number and
+# before a town and a postcode.
+_POSTED_STREET = (rf"(?:\d{{1,5}}[A-Za-z]?\s+|(?:Flat|Studio|Apartment|Unit|Apt\.?|Suite)\s*[A-Za-z0-9]{{1,5}},\s*)(?:{_CAP}\s+){{0,3}}{_CAP}(?:\s+(?:Apt\.?|Suite|Unit|Ste\.?|#)\s*#?[A-Za-z0-9]{{1,5}})?"
+                  rf"(?=,\s*{_PLACE},?\s+{_POSTCODE}(?![\w-]))")
 _CORE = re.compile(
-    rf"(?<![\w$£€.,:/-])(?:{_NUMBERED_STREET}"
+    rf"(?<![\w$£€.,:/-])(?:{_NUMBERED_STREET}|{_POSTED_STREET}"
     rf"|{_EU_LEAD}\s+{_CAP}(?:\s+(?:de|del|la|di|{_CAP})){{0,3}}\s+{_HOUSE}(?:\s+(?:m\.|lok\.|apt\.?)\s*\d{{1,4}})?"
     rf"|[^\W\d_a-z]\w*{_EU_SUFFIX}\s+{_HOUSE}"
     rf"|\d{{1,2}}-\d{{1,2}}-\d{{1,3}}\s+{_CAP}(?=,)"
     rf"|P\.?\s?O\.?\s+Box\s+\d{{1,6}})")
 _BARE_STREET = re.compile(rf"(?:{_CAP}\s+){{0,3}}(?:\d+(?:st|nd|rd|th)\s+)?{_STREET}\b\.?{_DIRECTION}")
 _SEP = r"(?:,[ \t]*\n?[ \t]*|[ \t]*\n[ \t]*)"
-_UNIT = (r"(?:(?:Flat|Unit|Suite|Ste|Room|Rm|Apt|Apartment|Shop|Blk|Block|Tower|Floor|Level|Lvl|No\.|Lane|Alley|"
+_UNIT = (r"(?:(?:Flat|Studio|Unit|Suite|Ste|Room|Rm|Apt|Apartment|Shop|Blk|Block|Tower|Floor|Level|Lvl|No\.|Lane|Alley|"
          r"Section|Sec\.|Wing|House)\s*#?[A-Za-z0-9]{1,5}(?:[/-][A-Za-z0-9]{1,5})?"
          r"|\d{1,3}\s*/\s*F|\d{1,3}F|#\d{1,3}-\d{1,5}|\d+\s*(?:tr|º|ª|o|a)(?:\s*[A-Z]\b)?|m\.\s*\d{1,4}"
          rf"|(?:{_CAP}\s+){{1,3}}(?:Building|Bldg|House|Mansion|Tower|Centre|Center|Court|Place|Plaza|Estate|Hall|"
          r"Garden|Gardens|Shing|Residence|Apartments|Villa)(?:\s+\d{1,3})?)")
-_LEFT = re.compile(rf"(?:{_UNIT}{_SEP})+$")
-_POSTAL = (r"(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d"
+_FLOOR = r"(?:\d{1,3}\s*/\s*F|\d{1,3}F|(?:Floor|Level|Room|Rm|Unit|Suite)\s*[A-Za-z0-9]{1,5})"
+# A building named without a building word (Two IFC), right after a unit part or right before a floor part.
+_NOT_NAMED = r"(?!(?:Dear|Hi|Hello|Attn|To|From|Re|Please|Thanks|Send|Mail|Office|Address)\b)"
+_NAMED = rf"(?:{_NOT_NAMED}{_CAP}\s+){{0,2}}{_NOT_NAMED}{_CAP}"
+_LEFT = re.compile(rf"(?:(?:{_UNIT}{_SEP})+(?:{_NAMED}{_SEP}(?:{_UNIT}{_SEP})*)?|{_NAMED}[ \t]+{_FLOOR}{_SEP}(?:{_UNIT}{_SEP})*)$")
+_POSTAL = (rf"(?:{_POSTCODE}"
            r"|\d{3}\s?\d{2}|\d{2}-\d{3}|\d{3}-\d{4}|\d{3,6})")
-_PLACE_WORD = r"[^\W\d_a-z][^\W\d_]*(?:['’-][^\W\d_]+)*"  # letters only, so a postcode is not a place word
-_PLACE = rf"(?:{_PLACE_WORD}(?:\s+{_PLACE_WORD}){{0,3}})"
 _RIGHT_PART = re.compile(
     rf"{_SEP}(?:{_UNIT}|{_POSTAL}\s+{_PLACE}|{_PLACE}(?:,?\s+{_POSTAL})?|{_POSTAL})(?=[,.;:!?)\s]|$)")
 _NOT_PLACE = re.compile(r"(?i:thanks|thank|regards|please|my|the|and|but|i|we|it|he|she|they|you|this|that|ref|tel|"

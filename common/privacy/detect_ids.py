@@ -14,7 +14,7 @@ Two classes of rule, for the types ``HK_ID``, ``MO_ID``, ``TW_ID``,
   its type from the document title above it (通行证, 护照);
 * **self-checking formats** (:func:`detect_id_formats`), masked without a cue:
   Hong Kong identity cards (check character mod 11), Taiwan national IDs
-  (letter + 9 digits, weighted check), Macau IDs written ``1234567(8)`` or read ``1234567, bracket 8``,
+  (letter + 9 digits, weighted check), Macau IDs ``1234567(8)`` (read aloud ``1234567, bracket 8``: :mod:`common.privacy.normalize`),
   Mainland travel permits (回乡证 ``H``/``M`` + 8 or 10 digits, 往来港澳通行证
   ``C`` + 8), PRC passports (``E``/``G`` + 8), US social-security numbers and
   UK National Insurance numbers (:mod:`stdnum`), IMEIs (:mod:`stdnum.imei`,
@@ -61,9 +61,6 @@ _VALUE_AT = re.compile(_SEP + _VALUE)
 
 _HKID = re.compile(r"(?<![A-Za-z0-9])([A-Z]{1,2})(\d{6})[ ]?\(?([0-9A])\)?(?![A-Za-z0-9])")
 _MOID = re.compile(r"(?<![A-Za-z0-9])[1578]\d{6}[ ]?\(\d\)")
-# The check digit read aloud: 1234567, bracket 8 / 1234567，括号八.
-_MOID_SPOKEN = re.compile(r"(?<![A-Za-z0-9])[1578]\d{6}[,，]?[ ]?(?:bracket|括号)[ ]?(?:\d|[零一二三四五六七八九]|"
-                          r"(?i:zero|one|two|three|four|five|six|seven|eight|nine)\b)")
 # An SSN read in groups, spaced and with commas: 4 1 2, 7 8, 3 0 5 6.
 _SSN_GROUPS = re.compile(r"\d(?: ?\d){2}[ ,-]{1,3}\d ?\d[ ,-]{1,3}\d(?: ?\d){3}(?![\d])")
 # A question naming the cue, then the value at the start of the answer (passport number, as ...?\nCaller: PA 1234567).
@@ -76,7 +73,7 @@ _TWID = re.compile(r"(?<![A-Za-z0-9])[A-Z][12]\d{8}(?![A-Za-z0-9])")
 _PERMIT = re.compile(r"(?<![A-Za-z0-9])(?:[HM]\d{8}(?:\d{2})?|C[0-9A-Z]\d{7})(?![A-Za-z0-9])")
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])(?:[EG]\d{8}|E[A-Z]\d{7}|[A-Z]{1,2}\d{7})(?![A-Za-z0-9])")
 _US_SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
-_UK_NINO = re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
+_UK_NINO = re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-TW-Z][A-CEGHJ-NPQR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
 _IMEI = re.compile(r"(?<![\d-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\d-])")
 _MAC = re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
 _UUID = re.compile(r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])")
@@ -113,6 +110,9 @@ def detect_cued(work: str) -> list[tuple[int, int, str]]:
     """An identifier-shaped token right after a cue word of its type."""
     spans = []
     for cue in _CUED.finditer(work):
+        if nino := _UK_NINO.match(work, cue.start()):  # QQ 12 34 56 C: the "cue" is the value's own prefix
+            spans.append((*nino.span(), "SSN"))
+            continue
         m = _VALUE_AT.match(work, cue.end())
         if not m and (question := _QUESTION_TAIL.match(work, cue.end())):
             m = _VALUE_ONLY.match(work, question.end())
@@ -156,7 +156,7 @@ def _same_shape_after(work: str, end: int, value: str, pii_type: str) -> list[tu
 def detect_id_formats(work: str) -> list[tuple[int, int, str]]:
     """Identifier formats that check themselves or are unmistakable, without a cue."""
     spans = [(*m.span(), "HK_ID") for m in _HKID.finditer(work) if hkid_valid(m[1], m[2], m[3])]
-    spans += [(*m.span(), "MO_ID") for pattern in (_MOID, _MOID_SPOKEN) for m in pattern.finditer(work)]
+    spans += [(*m.span(), "MO_ID") for m in _MOID.finditer(work)]
     spans += [(*m.span(), "TW_ID") for m in _TWID.finditer(work) if twid_valid(m.group())]
     spans += [(*m.span(), "PERMIT") for m in _PERMIT.finditer(work)]
     spans += [(*m.span(), "PASSPORT") for m in _PASSPORT.finditer(work)]

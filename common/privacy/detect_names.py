@@ -77,6 +77,8 @@ _LATIN_NAME = re.compile(r"[A-Z][A-Za-z'-]+(?:[ \t]+[A-Z][A-Za-z'-]+){1,2}\b")
 _CN_CUE_BEFORE = re.compile(_CN_NAME_CUE.pattern + "$")
 _CN_TITLE = re.compile(r"(?:先生|女士|小姐|老师|经理|阿姨|同志|客户)")  # ends a name
 _CN_HONORIFIC = re.compile(r"(?:先生|女士|小姐|您好)")  # marks a customer's name (张伟您好 greets one)
+_CN_PARTICLES = frozenset("吗呢吧啊呀了的么嘛哦")  # a sentence ends, no given name
+_CN_NAME_CLOSE = re.compile(r"[，。,.!！?？；;、\s]|$")
 _CN_NOT_GIVEN = frozenset("的是在了和与跟给说问想要不吗呢吧啊呀，。,.!！?？、；;：: \n")  # cannot start a given name
 _CN_AFTER_NAME = frozenset("的是在说要想和与跟给已刚也都今昨来去请需因从对把被我你他她转汇打为")  # may follow a name
 _CN_GIVEN_STOP = _CN_NOT_GIVEN | _CN_AFTER_NAME | frozenset("办申查丢转卡号先女小经老同阿还就本这那有没能会可个些")
@@ -112,6 +114,9 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
     if surname is None and not strong:
         return None
     end = pos + len(surname or "")
+    if surname and _CN_HAN.match(work[end:end + 1]) and work[end] not in _CN_PARTICLES and _CN_NAME_CLOSE.match(work, end + 1) \
+            and work[pos:end + 1] not in _CN_NOT_NAME_WORDS:
+        return end + 1  # 姓名：周想。 a one-character given name that is also a word, closed by punctuation
     for k in range(2 if surname else 3):
         ch = work[end:end + 1]
         if not ch or not _CN_HAN.match(ch) or ch in (_CN_GIVEN_STOP if k else _CN_NOT_GIVEN):
@@ -180,9 +185,10 @@ def _detect_cn_name(work: str) -> list[tuple[int, int]]:
     jieba_found = _jieba_names(work) if _CN_HAN.search(work) else []
     titled = [(s, e) for s, e in titled if e - s == 1 or not _cued_word(work[s:e])]  # 容先生: a surname alone
     cueless = [(s, e) for s, e in cueless if not _ordinary_word(work[s:e])]
+    framed = {span for span in cued + titled if _framed_reduplicated(work, *span)}
     found = [(s, e) for s, e in by_priority(tibetan_names(work), dotted, compound_surname_names(work), cued, _spaced_cn_names(work), titled,
                                             kin_titled(work), cueless, jieba_found, nicknames(work), signatures(work))
-             if work[s] != work[s + 1]]  # 谢谢, 常常: a reduplicated word, not surname + name
+             if work[s] != work[s + 1] or (s, e) in framed]  # 谢谢, 常常: a reduplicated word, not surname + name
     found = by_priority(found, address_forms(work))
     found = by_priority(found, list_members(work, found))
     names = {work[s:e] for s, e in found if e - s >= 2}
@@ -212,6 +218,17 @@ def _spaced_cn_names(work: str) -> list[tuple[int, int]]:
         elif all(c in CN_GIVEN_NAME_CHARS and c not in _CN_GIVEN_STOP for c in given):
             spans.append(m.span())
     return spans
+
+
+def _framed_reduplicated(work: str, start: int, end: int) -> bool:
+    """尊敬的金金凤客户: a surname repeated as the first given-name character, closed by a title or punctuation.
+
+    Neither pair may be a common word (谢谢, 常常, 金融 are), and only a cue or an
+    honorific before it and a role word or a sentence end after it make it a name.
+    """
+    return (end - start == 3 and work[start] in CN_SURNAMES and word_freq(work[start:start + 2]) < _RARE
+            and not _cued_word(work[start + 1:end])  # 金金融客户: 金融 is a word
+            and bool(_CN_TITLE.match(work, end) or _CN_HONORIFIC.match(work, end) or _CN_NAME_CLOSE.match(work, end)))
 
 
 def _greeted_cn_name(work: str, start: int, name: str) -> bool:

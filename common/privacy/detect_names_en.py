@@ -96,8 +96,8 @@ def _name_groups(work: str, m: re.Match[str]) -> list[list[tuple[int, int, str]]
                 contraction or low in _ROLE_WORDS or _TITLE.fullmatch(word) or not _is_name_word(word) or low in COUNTRY_WORDS
                 or low in COMMON_WORDS and low not in ("lee", "li", "ma", "ho", "an", "bo")):
             groups.append([])
-            if low in COMMON_WORDS and low in FIRST_NAMES and _NAME_SHAPE.fullmatch(word):
-                groups[-1].append((s, e, word))  # Grace: a name only before a surname
+            if (low in COMMON_WORDS or low in COUNTRY_WORDS) and low in FIRST_NAMES and _NAME_SHAPE.fullmatch(word):
+                groups[-1].append((s, e, word))  # Grace, Chad: a name only before a surname
                 pending = True
             continue
         groups[-1].append((s, e, word))
@@ -175,6 +175,9 @@ def with_titles(work: str, spans: list[tuple[int, int, str]]) -> list[tuple[int,
     return out
 
 
+_PAIR = re.compile(r"(?<![\w'’])(?=([A-Z][a-z'’-]+) ([A-Z][a-z'’-]+)(?![\w'’]))")  # overlapping: Dear Jordan Young
+
+
 def detect_en_name(work: str) -> list[tuple[int, int, str]]:
     spans = []
     for m in _RUN.finditer(work):
@@ -186,6 +189,9 @@ def detect_en_name(work: str) -> list[tuple[int, int, str]]:
             last = fold(m.group("last") or "")
             end = m.end("last") if last and (last in LAST_NAMES or last in FIRST_NAMES) else m.end("first")
             spans.append((m.start("first"), end, "NAME"))
+    for m in _PAIR.finditer(work):  # Dear Mark Wood, I'm Jordan Young: everyday or country words after a strong cue
+        if fold(m[1]) in FIRST_NAMES and fold(m[2]) in LAST_NAMES and _STRONG_CUE.search(work, max(0, m.start() - 24), m.start()):
+            spans.append((m.start(), m.end(2), "NAME"))
     found = {w for s, e, _ in spans for w in _SPLIT.split(work[s:e]) if len(w) >= 3 and w[0].isupper()}
     for word in found:
         for m in re.finditer(rf"(?<![\w]){re.escape(word)}(?![\w])", work):

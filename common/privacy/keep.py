@@ -20,6 +20,8 @@ import re
 
 import ahocorasick
 
+from common.privacy.lexicons import FIRST_NAMES, LAST_NAMES, fold
+
 KEEP = "KEEP"
 
 _REFERENCE_CUE = re.compile(
@@ -61,6 +63,16 @@ def _word_edge(text: str, i: int) -> bool:
     return i < 0 or i >= len(text) or not (text[i].isascii() and text[i].isalnum())
 
 
+_GIVEN_BEFORE = re.compile(r"(?<![\w'’])([A-Z][a-z'’-]+) $")
+
+
+def _surname_of(work: str, start: int, end: int) -> bool:
+    """A brand word written as a surname after a given name (Lawrence Swift), not the brand (SWIFT, Swift transfer)."""
+    word = work[start:end]
+    given = _GIVEN_BEFORE.search(work, max(0, start - 24), start)
+    return bool(given) and word.istitle() and fold(word) in LAST_NAMES and fold(given[1]) in FIRST_NAMES
+
+
 def detect_keep(work: str) -> list[tuple[int, int, str]]:
     """Spans of reference values and product/brand names to protect from masking."""
     spans = [(m.start("value"), m.end("value"), KEEP) for m in _REFERENCE_CUE.finditer(work)]
@@ -70,6 +82,6 @@ def detect_keep(work: str) -> list[tuple[int, int, str]]:
         if not lower[start].isascii():
             if not _PLACE_AFTER.match(lower, end + 1):  # 华夏路, 平安大街: a street, not the bank
                 spans.append((start, end + 1, KEEP))
-        elif _word_edge(lower, start - 1) and _word_edge(lower, end + 1):
+        elif _word_edge(lower, start - 1) and _word_edge(lower, end + 1) and not _surname_of(work, start, end + 1):
             spans.append((start, end + 1, KEEP))
     return spans

@@ -42,7 +42,7 @@ and ``LOCATION`` a person's employer and precise whereabouts.
 SYNTHETIC_TYPES: tuple[str, ...] = PII_TYPES[:6]
 """The types the synthetic generators plant (:mod:`common.data.synthetic`)."""
 
-DETECTOR_VERSION = "2.1"
+DETECTOR_VERSION = "2.2"
 """Version of the branch's detector; the measured recall (``measured_recall.json``) is for this version."""
 
 PLACEHOLDERS: dict[str, str] = {name: f"[{name}]" for name in PII_TYPES}

@@ -1,10 +1,11 @@
 """The values a synthetic generator plants in text: PII in its real-world formats, and non-PII numbers.
 
 Each maker draws one value from the caller's ``random.Random`` for a language
-(``"en"`` or ``"zh"``): Chinese ID-card numbers with a valid check digit,
-phone numbers (Chinese mobiles, US and UK numbers, in the ways people write
-them), Luhn-valid bank cards, e-mail addresses, personal names, postal
-addresses; and the numbers that are not PII and must survive
+(``"en"`` or ``"zh"``): Chinese ID-card numbers with a valid check digit
+(:mod:`stdnum`), phone numbers (Chinese mobiles, US and UK numbers, in the ways
+people write them), Luhn-valid bank cards, and personal names, postal addresses
+and e-mail addresses from Faker's ``zh_CN``, ``en_US`` and ``en_GB`` providers
+(not from the detector's own lists: Faker draws from the caller's ``rng``); and the numbers that are not PII and must survive
 desensitization -- amounts, dates, times, reference numbers, card tails,
 branch codes.  The message, dialogue and tabular generators
 (:mod:`common.data.synthetic.messages`, :mod:`common.data.synthetic.dialogues`,
@@ -16,40 +17,32 @@ order: equal seeds give equal values.
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 
-from common.privacy.pii import cn_id_check_digit, luhn_check_digit
+from faker import Faker
+
+from stdnum import luhn
+from stdnum.iso7064 import mod_11_2
 
 # --------------------------------------------------------------------------- vocabularies
-_CN_SURNAMES = tuple("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡"
-                     "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛段雷侯龙"
-                     "史陶黎贺顾毛郝龚邵万钱严武戴莫孔汤") + ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "慕容", "令狐")
-_CN_GIVEN = ("伟 芳 娜 敏 静 丽 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 霞 平 刚 秀英 秀兰 桂英 建华 建国 志强 丽娟 "
-             "晓明 海燕 子涵 梓轩 浩然 欣怡 雨桐 思远 一鸣 嘉怡 俊杰 文博 佳琪 婷婷 娜娜 明辉 国庆 红梅 玉兰 "
-             "春生 德华 晓东 雪梅 宇航 泽宇 诗涵 志明 淑珍 振华 立新 慧敏").split()
-_EN_FIRST = ("James John Robert Michael William David Richard Joseph Thomas Charles Daniel Matthew Anthony "
-             "Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Emily Olivia Emma "
-             "Sophie Oliver Harry George Jack Amelia Laura Rachel Hannah Chloe Lucy Priya Ahmed").split()
-_EN_LAST = ("Smith Johnson Williams Brown Jones Garcia Miller Davis Wilson Taylor Anderson Moore Martin "
-            "Jackson White Harris Clark Lewis Walker Hall Young King Wright Evans Roberts Green Baker Hughes "
-            "Edwards O'Brien Murphy Patel Khan Nguyen Chen Wang").split()
-_PINYIN = ("Wei Zhang", "Xiuying Wang", "Na Li", "Min Liu", "Jing Chen", "Lei Yang", "Jun Zhao", "Yan Huang")
 _CN_REGIONS = ("110101", "110105", "120101", "130102", "210102", "310104", "310115", "320102", "330106",
                "340104", "350203", "370202", "410105", "420106", "430103", "440106", "440305", "500103",
                "510104", "610113", "530102", "650102")
-_CN_ADDR = (  # (province/municipality prefix, city, district, roads)
-    ("", "上海市", "浦东新区", ("世纪大道", "张杨路", "陆家嘴环路")), ("", "北京市", "朝阳区", ("建国路", "望京街", "朝阳北路")),
-    ("广东省", "深圳市", "南山区", ("科技园路", "深南大道", "南海大道")), ("浙江省", "杭州市", "西湖区", ("文三路", "天目山路")),
-    ("四川省", "成都市", "锦江区", ("春熙路", "东大街")), ("湖北省", "武汉市", "洪山区", ("珞喻路", "光谷大道")),
-    ("江苏省", "南京市", "鼓楼区", ("中山北路", "北京西路")), ("", "天津市", "和平区", ("南京路", "解放北路")),
-    ("山东省", "青岛市", "市南区", ("香港中路", "东海西路")), ("陕西省", "西安市", "雁塔区", ("小寨东路", "长安南路")),
-)
-_EN_ADDR = ("221B Baker Street, London", "1600 Amphitheatre Parkway, Mountain View, CA 94043",
-            "{n} Oak Avenue, Springfield, IL 62704", "{n} High Street, Manchester M1 1AE",
-            "{n} Maple Drive, Austin, TX 78701", "{n} Elm Road, Cambridge CB2 1TN",
-            "{n} Sunset Blvd, Los Angeles, CA 90028", "{n} Park Lane, Apt 5B, Seattle, WA 98101",
-            "10 Downing Street, London SW1A 2AA", "{n} Queen Street West, Toronto")
-_EMAIL_DOMAINS = {"zh": ("qq.com", "163.com", "126.com", "sina.com", "foxmail.com", "gmail.com"),
-                  "en": ("gmail.com", "outlook.com", "hotmail.com", "yahoo.co.uk", "icloud.com", "acme-corp.com")}
+_EN_LOCALES = ("en_US", "en_GB")
+_TITLES = ("Mr.", "Ms.", "Mrs.", "Dr.")
+
+
+@lru_cache(maxsize=None)
+def _faker(locale: str) -> Faker:
+    """One Faker per locale; each draw binds it to the caller's ``rng`` (:func:`_fake`)."""
+    return Faker(locale)
+
+
+def _fake(rng: random.Random, locale: str) -> Faker:
+    """Faker's ``locale`` providers drawing from ``rng``: the stream's seed fixes every value."""
+    fake = _faker(locale)
+    fake.random = rng
+    return fake
 _MONTHS = ("January February March April May June July August September October November December").split()
 
 
@@ -62,7 +55,7 @@ def make_id_card(rng: random.Random, lang: str) -> str:
     """A Chinese resident ID-card number with a valid check digit (a final X sometimes typed as x)."""
     body = (rng.choice(_CN_REGIONS) + f"{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}"
             f"{rng.randint(1, 28):02d}" + _digits(rng, 3))
-    check = cn_id_check_digit(body)
+    check = mod_11_2.calc_check_digit(body)  # the PRC ID check (ISO 7064 mod 11-2)
     if check == "X" and rng.random() < 0.25:
         check = "x"  # people do type it in lower case
     return body + check
@@ -93,7 +86,7 @@ def make_bank_card(rng: random.Random, lang: str) -> str:
     else:
         prefix, length = rng.choice(("4", "4", "51", "52", "53", "54", "55")), 16
     body = prefix + _digits(rng, length - 1 - len(prefix))
-    num = body + luhn_check_digit(body)
+    num = body + luhn.calc_check_digit(body)
     style = rng.random()
     if style < 0.4:
         return num
@@ -102,38 +95,52 @@ def make_bank_card(rng: random.Random, lang: str) -> str:
 
 
 def make_email(rng: random.Random, lang: str) -> str:
-    """An e-mail address; Chinese mailboxes are often a phone or QQ number."""
+    """An e-mail address from Faker's providers; Chinese mailboxes are often a phone or QQ number."""
     style = rng.random()
     if style < 0.15:
         local = "1" + rng.choice("3456789") + _digits(rng, 9)   # phone number as mailbox, common in China
     elif style < 0.3:
         local = str(rng.randint(10**7, 10**10))                 # QQ number
     else:
-        first, last = rng.choice(_EN_FIRST).lower(), rng.choice(_EN_LAST).lower().replace("'", "")
-        local = rng.choice((f"{first}.{last}", f"{first[0]}{last}", f"{first}_{last}{rng.randint(1, 99)}"))
-    return f"{local}@{rng.choice(_EMAIL_DOMAINS[lang])}"
+        local = _fake(rng, "zh_CN" if lang == "zh" else rng.choice(_EN_LOCALES)).user_name()
+    fake = _fake(rng, "zh_CN" if lang == "zh" else rng.choice(_EN_LOCALES))
+    return f"{local}@{fake.free_email_domain() if rng.random() < 0.8 else fake.domain_name()}"
 
 
 def make_name(rng: random.Random, lang: str) -> tuple[str, str]:
-    """A personal name: (text as written, planted value) -- a title is not part of the value."""
+    """A personal name from Faker's ``zh_CN``, ``en_US`` or ``en_GB`` providers: (text as written, planted value).
+
+    A title is not part of the value; one English name in ten is a romanized Chinese name (``Xiuying Wang``).
+    """
     if lang == "zh":
-        name = rng.choice(_CN_SURNAMES) + rng.choice(_CN_GIVEN)
+        name = _fake(rng, "zh_CN").name()
         return name, name
-    name = rng.choice(_PINYIN) if rng.random() < 0.1 else f"{rng.choice(_EN_FIRST)} {rng.choice(_EN_LAST)}"
+    if rng.random() < 0.1:
+        name = _fake(rng, "zh_CN").romanized_name()
+    else:
+        fake = _fake(rng, rng.choice(_EN_LOCALES))
+        name = f"{fake.first_name()} {fake.last_name()}"
     if rng.random() < 0.2:
-        return f"{rng.choice(('Mr.', 'Ms.', 'Mrs.', 'Dr.'))} {name}", name
+        return f"{rng.choice(_TITLES)} {name}", name
     return name, name
 
 
 def make_address(rng: random.Random, lang: str) -> str:
-    """A postal address: a Chinese district, road and number (flat optional), or an English street address."""
+    """A postal address from Faker's providers: a Chinese province, city, district, street and number
+    (building and flat optional), or a US or UK street address with its town and postcode."""
     if lang == "en":
-        return rng.choice(_EN_ADDR).format(n=rng.randint(1, 9999))
-    province, city, district, roads = rng.choice(_CN_ADDR)
+        locale = rng.choice(_EN_LOCALES)
+        fake = _fake(rng, locale)
+        street = fake.street_address().replace("\n", ", ")
+        if locale == "en_US":
+            return f"{street}, {fake.city()}, {fake.state_abbr()} {fake.zipcode()}"
+        return f"{street}, {fake.city()} {fake.postcode()}"
+    fake = _fake(rng, "zh_CN")
+    province, city, district = fake.province(), fake.city(), fake.district() + "区"
     head = rng.choice((province + city + district, city + district, district))
     tail = rng.choice(("", f"{rng.randint(1, 30)}栋{rng.randint(1, 3)}单元{rng.randint(1, 30)}0{rng.randint(1, 4)}室",
                        f"{rng.randint(1, 20)}号楼{rng.randint(1, 25)}0{rng.randint(1, 6)}室"))
-    return f"{head}{rng.choice(roads)}{rng.randint(1, 999)}号{tail}"
+    return f"{head}{fake.street_name()}{rng.randint(1, 999)}号{tail}"
 
 
 def make_amount(rng: random.Random, lang: str) -> str:
