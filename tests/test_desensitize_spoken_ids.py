@@ -97,3 +97,25 @@ def test_ids_read_aloud_with_spelled_letters_are_masked_whole(text, value, pii_t
 def test_spelled_words_without_an_id_stay():
     assert find_pii("The Hotel California has 1234567 fans, bracket 3 of them") == []
     assert find_pii("Order 123456, 3 items for Apple") == []
+
+
+@pytest.mark.parametrize("text, value", [
+    # a misread or mistyped check digit that happens to pass Luhn: still an ID when grouped or cued as one
+    ("身份证号是四四零三零五 一九九一 零七 一二 三五七二。", "四四零三零五 一九九一 零七 一二 三五七二"),
+    ("证件号码 440305 1991 07 12 3572，请核对", "440305 1991 07 12 3572"),
+    ("Resident ID 440305199107123572 on file", "440305199107123572"),
+])
+def test_resident_id_with_a_luhn_passing_wrong_check_digit(text, value):
+    from stdnum import luhn
+    from stdnum.cn import ric
+
+    digits = "".join(ch for ch in "440305199107123572")
+    assert luhn.is_valid(digits) and not ric.is_valid(digits)  # the class this test is about
+    spans = find_pii(text)
+    start = text.find(value)
+    assert any(t == "ID_CARD" and s <= start and e >= start + len(value) for s, e, t in spans), spans
+
+
+def test_a_card_number_stays_a_card():
+    text = "卡号 6222 0212 3456 7890 128"
+    assert [t for _, _, t in find_pii(text)] == ["BANK_CARD"]

@@ -43,6 +43,9 @@ _ACCOUNT_CUE = re.compile(
 _DATE_LIKE = re.compile(r"(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}")
 _UK_ACCOUNT = re.compile(r"(?<![\d-])\d{2}-\d{2}-\d{2}[ ,/]+\d{8}(?!\d)")  # sort code + account number
 _CARD_MAX_GROUPS = 5
+# How resident IDs are grouped when written or read out: region, birth date (whole or y/m/d), sequence + check.
+_ID_GROUPINGS = frozenset({(6, 8, 4), (6, 4, 2, 2, 4), (6, 4, 4, 4), (6, 8, 3, 1), (6, 6, 3)})
+_ID_CUE = re.compile(r"(?:身份证|证件号|公民身份|(?i:\bID\s*(?:card|no\.?|number)?|identity card|resident id))[^\d\n]{0,8}$")
 _CARD_FIRST_DIGITS = "234569"  # network identifiers; 9 = PRC domestic cards (9558...)
 
 _CN_MOBILE = re.compile(
@@ -77,11 +80,14 @@ def old_id_valid(id15: str) -> bool:
     return True
 
 
-def _id_like(raw: str) -> bool:
+def _id_like(raw: str, card_possible: bool = False) -> bool:
+    """A resident ID: a valid check digit, or a province code and a birth date (a mistyped or misread check digit
+    still identifies); a value that also passes Luhn counts only when ``card_possible`` (grouped or cued as an ID)."""
     raw = raw.upper()
     if len(raw) == 18:
-        return ric.is_valid(raw) or (raw[:2] in CN_PROVINCE_CODES and _plausible_birth(raw[6:14]) and not _card_like(raw))
-    return len(raw) == 15 and old_id_valid(raw) and not _card_like(raw)
+        return ric.is_valid(raw) or (raw[:2] in CN_PROVINCE_CODES and _plausible_birth(raw[6:14])
+                                     and (card_possible or not _card_like(raw)))
+    return len(raw) == 15 and old_id_valid(raw) and (card_possible or not _card_like(raw))
 
 
 def _plausible_birth(yyyymmdd: str) -> bool:
@@ -97,7 +103,11 @@ def detect_id_card(work: str) -> list[tuple[int, int, str]]:
     spans = []
     for m in _ID_CHAIN.finditer(work):
         raw = re.sub(r"\s|-", "", m.group())
-        if len(raw) in (15, 18) and raw[:-1].isdigit() and _id_like(raw):
+        if len(raw) not in (15, 18) or not raw[:-1].isdigit():
+            continue
+        groups = [len(g) for g in re.findall(r"[0-9Xx]+", m.group())]
+        id_shaped = tuple(groups) in _ID_GROUPINGS or bool(_ID_CUE.search(work[max(0, m.start() - 16):m.start()]))
+        if _id_like(raw) or (id_shaped and _id_like(raw, card_possible=True)):
             spans.append((*m.span(), "ID_CARD"))
     return spans
 
