@@ -254,7 +254,7 @@ def main(argv=None) -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     info = machine()
-    earlier: dict = {"methods": {}}
+    earlier: dict = {"methods": {}, "runs": []}
     for path in args.reuse:
         try:
             prior = json.loads(path.read_text(encoding="utf-8"))
@@ -263,6 +263,9 @@ def main(argv=None) -> None:
         for m, figures in prior.get("methods", {}).items():
             earlier["methods"].setdefault(m, {}).update(figures)
         earlier["timing"] = prior.get("timing") or earlier.get("timing")
+        # The earlier runs' commands and load, so reused figures keep what they were measured under.
+        earlier["runs"] += prior.get("earlier_runs", []) + [
+            {k: prior.get(k) for k in ("command", "loadavg", "loadavg_end", "machine", "cpus", "torch_threads")}]
     results: dict = {m: dict(earlier["methods"].get(m, {})) for m in METHODS if m in earlier["methods"] or m in args.methods}
     flats = {m: flat_config(m, args) for m in args.methods}
     work = Path(tempfile.mkdtemp(prefix="fedbank-bench-peft-"))
@@ -287,7 +290,7 @@ def main(argv=None) -> None:
     write_result(args.out, {"benchmark": "peft_methods", **info, "dataset": DATASET, "preset": "minilm-dp",
                             "timing": timing_info or earlier.get("timing"), "steps": args.steps, "repeats": args.repeats,
                             "command": " ".join(["python", "bench/peft_methods.py", *(argv if argv is not None else sys.argv[1:])]),
-                            "methods": results})
+                            "earlier_runs": earlier["runs"], "methods": results})
     print(render(results))
 
 
