@@ -35,7 +35,8 @@ def counted_set(tokens, counter: TokenCounter):
     from common.model.losses import IGNORE
 
     nonpad = tokens.attention_mask.sum(dim=1).tolist()
-    labelled = (tokens.labels != IGNORE).sum(dim=1).tolist()
+    # Token labels (chat) count per token; a classifier's one label per example counts once.
+    labelled = (tokens.labels.reshape(len(tokens.labels), -1) != IGNORE).sum(dim=1).tolist()
 
     class CountingDataset(torch.utils.data.TensorDataset):
         def __getitem__(self, index):

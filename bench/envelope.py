@@ -72,8 +72,11 @@ def wire_bytes(msg) -> int:
     return sum(len(obj.deflate()) for obj in get_all_nested_objects(msg).values())
 
 
-def real_exchange(name: str, workdir: Path, envelope: bool) -> dict:
-    """One train message from the server and the real ClientApp's reply to it; their sizes."""
+def real_exchange(cfg, num_labels: int, envelope: bool) -> dict:
+    """One train message from the server and the real ClientApp's reply to it (branch 0 of ``cfg``); their sizes.
+
+    ``cfg`` is the run config (its ``output-dir`` a scratch folder), ``num_labels`` its classifier's labels.
+    """
     from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 
     from client.app import app as client_app
@@ -84,10 +87,8 @@ def real_exchange(name: str, workdir: Path, envelope: bool) -> dict:
     from common.wire.protocol import arrays_to_record
     from server.records.keyring import ServerKeys
 
-    out = workdir / f"{name}-{'sealed' if envelope else 'plain'}"
-    cfg = _cfg(name, out, envelope)
     tok = load_tokenizer(cfg.model)
-    model = build_peft_model(cfg.model, 8, vocab_size=len(tok))
+    model = build_peft_model(cfg.model, num_labels, vocab_size=len(tok))
     arrays = adapter_arrays(model)
     config = ConfigRecord({"server-round": ROUND_NO, "run-id": RUN_ID})
     if envelope:
@@ -99,7 +100,8 @@ def real_exchange(name: str, workdir: Path, envelope: bool) -> dict:
     _set_server_identity()
     train_msg = Message(content=content, dst_node_id=1, message_type=MessageType.TRAIN)
     down = wire_bytes(train_msg)
-    ctx = Context(run_id=7, node_id=1, node_config={"partition-id": 0, "num-partitions": 2}, state=RecordDict(),
+    ctx = Context(run_id=7, node_id=1, node_config={"partition-id": 0, "num-partitions": cfg.federation.num_branches},
+                  state=RecordDict(),
                   run_config=cfg.to_flower())
     reply = client_app(train_msg, ctx)
     if reply.has_error():
@@ -185,8 +187,8 @@ def measure(name: str, workdir: Path, repeats: int) -> dict:
         f"full model {human_bytes(full_bytes)}; timing seal/open x{repeats}")
     t = time_envelope(arrays, repeats)
     say(f"{name}: seal {1e3 * t['seal_update']:.2f} ms, open {1e3 * t['open_update']:.2f} ms; one real ClientApp round, envelope on and off")
-    sealed = real_exchange(name, workdir, envelope=True)
-    plain = real_exchange(name, workdir, envelope=False)
+    sealed = real_exchange(_cfg(name, workdir / f"{name}-sealed", True), 8, envelope=True)
+    plain = real_exchange(_cfg(name, workdir / f"{name}-plain", False), 8, envelope=False)
     mb = adapter_bytes / 1e6
     return {
         "config": name,
