@@ -119,3 +119,18 @@ def test_resident_id_with_a_luhn_passing_wrong_check_digit(text, value):
 def test_a_card_number_stays_a_card():
     text = "卡号 6222 0212 3456 7890 128"
     assert [t for _, _, t in find_pii(text)] == ["BANK_CARD"]
+
+
+@pytest.mark.parametrize("text, value, pii_type", [
+    ("坐席：好的，出生日期呢？\n客户：nineteen eighty-seven, June 3rd。", "nineteen eighty-seven, June 3rd", "DATE_OF_BIRTH"),
+    ("Date of birth: 0 4 JUL 1 9 8 8\nNationality: X", "0 4 JUL 1 9 8 8", "DATE_OF_BIRTH"),
+    ("客服：您的身份证号码呢？\n客户：110101199003071237。", "110101199003071237", "ID_CARD"),
+])
+def test_answers_after_a_question_particle_and_spoken_or_ocr_dates_of_birth(text, value, pii_type):
+    start = text.find(value)
+    assert any(t == pii_type and s <= start and e >= start + len(value) for s, e, t in find_pii(text)), find_pii(text)
+
+
+def test_a_spoken_date_that_is_no_birth_date_stays():
+    text = "We can meet on June 3rd, or call me in twenty minutes."
+    assert find_pii(text) == []

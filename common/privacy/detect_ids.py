@@ -28,8 +28,8 @@ import re
 from stdnum import imei
 from stdnum.us import ssn
 
-ANSWER_GAP = r"(?:[?？]?[ \t]*\n[ \t]*(?:[^\n:：]{1,12}[:：])?[ \t]*)?"
-"""A question in a transcript, then the next speaker's label: the value follows in the answer."""
+ANSWER_GAP = r"(?:(?:[呢吗呀]?[?？])?[ \t]*\n[ \t]*(?:[^\n:：]{1,12}[:：])?[ \t]*)?"
+"""A question in a transcript (its particle 呢/吗 included), then the next speaker's label: the value follows in the answer."""
 _SEP = (r"[ \t]*(?:卡号|号码|号|number|no\.?|ID|handle|account)?[ \t]*(?:[:：#=(（]|是|为|由|is|[?？])?[ \t]*(?:[:：#=][ \t]*)?"
         + ANSWER_GAP)
 _VALUE = r"(?P<value>[A-Za-z0-9@_+][A-Za-z0-9@_.+\-]*(?:\(\w\))?(?:[ -](?:[A-Z0-9]{1,10}|\(\w\)))*)"

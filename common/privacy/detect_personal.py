@@ -29,12 +29,13 @@ _MONTHS = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|J
            r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
 _DATE = (rf"(?:\d{{4}}\s*[-/.年]\s*\d{{1,2}}\s*[-/.月](?:\s*\d{{1,2}}\s*[日号]?)?|\d{{4}}年\d{{1,2}}月|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?,?\s+\d{{4}}|{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|"
-         rf"\d{{1,2}}\s*{_MONTHS}\s*\d{{4}}|\d{{8}})")
+         rf"\d{{1,2}}\s*{_MONTHS}\s*\d{{4}}|\d(?: ?\d)?\s*{_MONTHS}\s*\d(?: ?\d){{3}}|\d{{8}})")  # last but one: spaced by OCR
 _DOB_CUE = re.compile(
     r"(?:出生日期|出生年月日?|生日|生于|出生于|(?i:\bd\.?o\.?b\.?|date\s+of\s+birth|birth\s*date|birthday|born(?:\s+on|\s+in)?))"
     r"[ \t:：是为=,(]*" + ANSWER_GAP + r"[\s:：]*", re.IGNORECASE)
 _DATE_AT = re.compile(_DATE, re.IGNORECASE)
-_SPOKEN_DATE = re.compile(rf"(?i)[^.;!?\n。；！？]{{4,48}}?(?:\b(?:nineteen|twenty|two thousand)[\w -]*|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?)")
+_SPOKEN_DATE = re.compile(rf"(?i)[^.;!?\n。；！？]{{0,48}}?(?:\b(?:nineteen|twenty|two thousand)[\w -]*"
+                          rf"(?:,?\s*{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?)?|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?)")
 _BORN_AFTER = re.compile(rf"(?P<date>{_DATE})(?:出生|生人|生)", re.IGNORECASE)
 
 
