@@ -149,17 +149,30 @@ E2E = {"ffa-lora": ("tiny-bert", "intent"), "p-tuning": ("tiny-bert", "intent"),
        "freeze": ("tiny-bert", "intent"), "prefix": ("tiny-llama", "chat")}
 
 
-@pytest.fixture(scope="module", params=sorted(E2E))
-def method_run(request, tmp_path_factory):
+def _simulate_method(method: str, out):
     from simulations.local.runner import simulate
     from tests.conftest import ROOT
 
-    name, task = E2E[request.param]
+    name, task = E2E[method]
     config = {"num-server-rounds": 2, "min-train-branches": 3, "task": task, "model.name": name,
-              "model.peft": request.param, "data.records-per-branch": 16, "model.max-length": 48,
+              "model.peft": method, "data.records-per-branch": 16, "model.max-length": 48,
               "train.batch-size": 8, "dp.target-epsilon": 8.0, "eval.generate-examples": 2, "eval.max-new-tokens": 8}
-    out = tmp_path_factory.mktemp(f"e2e-{request.param}") / "run"
-    return request.param, simulate(ROOT, out, num_branches=3, run_config=config, timeout=900)
+    return simulate(ROOT, out, num_branches=3, run_config=config, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def method_runs(tmp_path_factory):
+    """The five simulations, two at a time (each is mostly start-up and waiting: two share the cores well)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {m: pool.submit(_simulate_method, m, tmp_path_factory.mktemp(f"e2e-{m}") / "run") for m in sorted(E2E)}
+        return {m: f.result() for m, f in futures.items()}
+
+
+@pytest.fixture(params=sorted(E2E))
+def method_run(request, method_runs):
+    return request.param, method_runs[request.param]
 
 
 def test_each_method_trains_federated_under_dp_and_its_saved_adapter_reproduces_the_final_evaluation(method_run):
