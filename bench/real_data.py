@@ -166,6 +166,10 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
     from common.tasks.spec import task_of
 
     rounds, epochs = int(flat["num-server-rounds"]), int(flat["train.local-epochs"])
+    if int(flat.get("train.linear-probe-rounds", 0)) or float(flat.get("train.lr-decay", 1.0)) != 1.0:
+        raise SystemExit("bench/real_data.py: arms (a), (d) and (e) train all rounds as one call, so "
+                         "train.linear-probe-rounds and train.lr-decay would act as round 1 throughout: "
+                         "run those levers with --arms c only")
     cfg = run_config({**flat, "dp.enabled": dp, "num-server-rounds": 1, "train.local-epochs": rounds * epochs})
     t0 = time.monotonic()
     tokenizer = load_tokenizer(cfg.model)
