@@ -39,6 +39,12 @@ def say(msg: str) -> None:
     print(f"[{time.monotonic() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
+def limit_threads(threads: int) -> None:
+    """OpenMP/MKL threads of this process and of the processes it starts (a simulation's Ray actors)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 

@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import real_data  # noqa: E402
 from bench.chat_measure import PeakMemory, TokenCounter, counted_set  # noqa: E402
 from bench.envelope import real_exchange  # noqa: E402
-from bench.harness import RESULTS, human_bytes, machine, median, say, table, write_result  # noqa: E402
+from bench.harness import RESULTS, human_bytes, limit_threads, machine, median, say, table, write_result  # noqa: E402
 
 #: model.peft -> the run-config keys it sets over the minilm-dp preset.
 METHODS: dict[str, dict] = {
@@ -246,8 +246,7 @@ def main(argv=None) -> None:
     from transformers.utils import logging as hf_logging
 
     args = parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # inherited by the simulations' Ray actors
-        os.environ[var] = str(args.threads)
+    limit_threads(args.threads)
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # a weight-loading bar on every model build

@@ -50,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import ROOT, RESULTS, LineClock, final_metrics, machine, say, table, write_result  # noqa: E402
+from bench.harness import ROOT, RESULTS, LineClock, final_metrics, limit_threads, machine, say, table, write_result  # noqa: E402
 
 ROBUST = ("median", "trimmed-mean", "krum", "multikrum")
 DEFAULT_NORM = 50.0
@@ -131,8 +131,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "poisoning.json"), help="JSON result file")
     args = parser.parse_args()
     if args.threads:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(args.threads)
+        limit_threads(args.threads)
     extra = {**BASE, **parse_overrides(args.set)}
     runs = plan(args)
     if args.only:

@@ -62,7 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import ROOT, RESULTS, LineClock, machine, say, write_result  # noqa: E402
+from bench.harness import ROOT, RESULTS, LineClock, limit_threads, machine, say, write_result  # noqa: E402
 from bench.real_data_tables import ARMS, goals, prices, print_tables, reused_arms  # noqa: E402
 
 # Per data set: file, branches, task config, the two reported metrics, model.max-length (bytes for the
@@ -336,8 +336,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # inherited by the simulations' Ray actors
-        os.environ[var] = str(args.threads)
+    limit_threads(args.threads)
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     import torch
 

@@ -91,7 +91,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import (  # noqa: E402
-    ROOT, RESULTS, LineClock, final_metrics, human_bytes, machine, median, round_marks, say, table, write_result,
+    ROOT, RESULTS, LineClock, final_metrics, human_bytes, limit_threads, machine, median, round_marks, say, table, write_result,
 )
 from bench.process_tree import MemorySampler, steady_cpu  # noqa: E402
 
@@ -248,8 +248,7 @@ def main() -> None:
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (round 1 is warm-up)")
     if args.threads:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(args.threads)
+        limit_threads(args.threads)
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     extra = {**BASE, **parse_overrides(args.set)}
     info = machine()
