@@ -41,7 +41,6 @@ Writes bench/results/poisoning.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
