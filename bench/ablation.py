@@ -1,0 +1,221 @@
+"""Benchmark: the DP-utility levers of issue 20, each measured on top of ``bench/real_data.py --preset minilm-dp``.
+
+One row per lever, one column group per data set (Banking77, German Credit), arms (c) federated DP and
+(e) centralized DP-SGD, each at every ``--seeds`` split seed (the seed sets the train / held-out split,
+the branches' partition and the initialization, as in ``bench/real_data.py --set seed=N``).  Every cell is
+one real run through ``bench/real_data.py``'s own arms (``federated`` for (c): a Flower simulation;
+``train_alone`` for (e)), at epsilon 8, delta 1e-5, the pretrained all-MiniLM-L6-v2 base.
+
+Levers (``LEVERS``; each names the run-config keys it sets over the preset, per data set):
+
+* ``baseline``: the ``minilm-dp`` preset itself;
+* ``ffa-lora``: FFA-LoRA (Sun et al. 2024): A frozen at a shared seed, only B and the head train;
+* ``dp-adambc``: DP-Adam with the noise's variance subtracted from the second moment (Tang et al. 2024);
+* ``lp-ft``: linear probing, then fine-tuning, under one accountant (the first 3 of 10 rounds head only);
+* ``large-batch``: Li et al. / Yu et al. 2022: a logical batch of several hundred via Poisson sampling
+  (``train.physical-batch-size`` keeps memory at the preset's), clipping norm 0.5, a step scaled to the batch;
+* ``lr-decay``: the local step decays by 0.8 per round;
+* ``server-adam``: Flower's FedAdam on the aggregate (Reddi et al. 2021) in place of server momentum 0.5.
+
+``lp-ft``, ``lr-decay`` and ``server-adam`` act across rounds, which the centralized arm does not have (it
+trains all epochs in one call): their (e) cells say "n/a".  The step sizes of the levers were set once from
+the papers' recipes, not tuned per data set: a lever that loses here may win with its own tuning.
+
+Results are kept per cell in ``--out`` (default ``bench/results/ablation.json``): a second call runs only the
+cells still missing (``--rerun`` forces them), so the table fills in over several sessions.  ``--import FILE``
+takes the baseline's arms from earlier ``bench/real_data.py`` results of the same settings (checked key by
+key), and (a) centralized non-private, for the ratio (c) / (a), comes only from such files.
+
+    python bench/ablation.py --datasets german-credit --seeds 42,7 --arms c          # ~6-10 min per cell
+    python bench/ablation.py --datasets banking77 --seeds 42,7 --levers baseline,lp-ft --arms c   # ~15-30 min per cell
+    python bench/ablation.py --table-only        # print the Markdown table of what has been measured
+
+Prints a Markdown table: per lever and data set, the mean over seeds of (c) (each seed's figure beside it),
+(c) / (a) and (e), and (c) / (e) where both were measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import real_data  # noqa: E402
+from bench.harness import RESULTS, limit_threads, machine, say, table, write_result  # noqa: E402
+from bench.real_data_tables import reused_arms  # noqa: E402
+
+#: lever -> data set -> the run-config keys it sets over the minilm-dp preset; "arms": where it applies.
+LEVERS: dict[str, dict] = {
+    "baseline": {"banking77": {}, "german-credit": {}},
+    "ffa-lora": {"banking77": {"model.peft": "ffa-lora"}, "german-credit": {"model.peft": "ffa-lora"}},
+    "dp-adambc": {"banking77": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.01},
+                  "german-credit": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.005}},
+    "lp-ft": {"banking77": {"train.linear-probe-rounds": 3}, "german-credit": {"train.linear-probe-rounds": 3},
+              "arms": "c"},
+    "large-batch": {"banking77": {"train.batch-size": 512, "train.physical-batch-size": 128,
+                                  "dp.max-grad-norm": 0.5, "train.learning-rate": 8.0},
+                    "german-credit": {"train.batch-size": 128, "train.physical-batch-size": 32,
+                                      "dp.max-grad-norm": 0.5, "train.learning-rate": 0.4}},
+    "lr-decay": {"banking77": {"train.lr-decay": 0.8}, "german-credit": {"train.lr-decay": 0.8}, "arms": "c"},
+    "server-adam": {"banking77": {"aggregation.server-optimizer": "adam", "aggregation.server-momentum": 0.0,
+                                  "aggregation.server-learning-rate": 0.03},
+                    "german-credit": {"aggregation.server-optimizer": "adam", "aggregation.server-momentum": 0.0,
+                                      "aggregation.server-learning-rate": 0.03},
+                    "arms": "c"},
+}
+ARMS = ("c", "e")
+
+
+def cell_key(dataset: str, seed: int, lever: str, arm: str) -> str:
+    return f"{dataset}|{seed}|{lever}|{arm}"
+
+
+def flat_config(dataset: str, seed: int, lever: str, args) -> dict:
+    """The run config of one cell: real_data.py's minilm-dp config of ``dataset`` at ``seed``, the lever's keys over it."""
+    sets = {"seed": seed, **LEVERS[lever][dataset]}
+    argv = ["--base", real_data.MINILM, "--preset", "minilm-dp", "--datasets", dataset, "--data-dir", str(args.data_dir)]
+    for k, v in sets.items():
+        argv += ["--set", f"{k}={v}"]
+    return real_data.base_config(dataset, real_data.parse_args(argv))
+
+
+def run_cell(dataset: str, seed: int, lever: str, arm: str, args, work: Path) -> dict:
+    """One run: arm (c) as a Flower simulation, arm (e) in this process; its held-out metrics and spend."""
+    flat = flat_config(dataset, seed, lever, args)
+    label = f"{dataset} seed {seed} {lever} ({arm})"
+    if arm == "c":
+        r = real_data.federated(flat, dp=True, out=work / label.replace(" ", "-"), label=label, timeout=args.timeout)
+    else:
+        holdout = real_data.holdout_for(flat)
+        r = real_data.train_alone({**flat, "num-branches": 1}, 0, holdout, dp=True)
+    return {**r, "overrides": LEVERS[lever][dataset], "loadavg": list(os.getloadavg()),
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def imported_cells(files: list[Path], datasets: list[str], seeds: list[int], args) -> dict[str, dict]:
+    """Baseline cells (and arm (a)) from earlier bench/real_data.py results whose config is the cell's."""
+    out: dict[str, dict] = {}
+    for path in files:
+        try:
+            sets = json.loads(path.read_text(encoding="utf-8"))["datasets"]
+        except (OSError, ValueError, KeyError) as err:
+            raise SystemExit(f"--import {path}: not a bench/real_data.py result ({err}): give a JSON it wrote")
+        for dataset in datasets:
+            seed = sets.get(dataset, {}).get("config", {}).get("seed")
+            if seed not in seeds:
+                continue
+            for arm, figures in reused_arms([path], dataset, flat_config(dataset, seed, "baseline", args)).items():
+                if arm in ("a", "c", "e"):
+                    out[cell_key(dataset, seed, "baseline", arm)] = figures
+    return out
+
+
+def summary_rows(cells: dict, datasets: list[str], seeds: list[int], levers: list[str]) -> list[list[str]]:
+    """Per lever: for each data set, mean (c) [per seed], (c) / (a), mean (e), (c) / (e)."""
+    rows = []
+    for lever in levers:
+        row = [lever]
+        for dataset in datasets:
+            metric = real_data.DATASETS[dataset]["metrics"][0]
+
+            def values(arm, lev=lever):
+                return {s: cells[k][metric] for s in seeds if (k := cell_key(dataset, s, lev, arm)) in cells}
+
+            c, e, a = values("c"), values("e"), values("a", "baseline")
+            row.append(_mean_cell(c, seeds))
+            both = [s for s in c if s in a]
+            row.append(f"{statistics.mean(c[s] / a[s] for s in both):.3f}" if both else "-")
+            row.append("n/a" if LEVERS[lever].get("arms", "ce").find("e") < 0 else _mean_cell(e, seeds))
+            both = [s for s in c if s in e]
+            row.append(f"{statistics.mean(c[s] / e[s] for s in both):.3f}" if both else "-")
+        rows.append(row)
+    return rows
+
+
+def _mean_cell(values: dict[int, float], seeds: list[int]) -> str:
+    if not values:
+        return "not run"
+    each = ", ".join(f"{values[s]:.3f}" if s in values else "-" for s in seeds)
+    return f"{statistics.mean(values.values()):.3f} ({each})"
+
+
+def print_table(cells: dict, datasets: list[str], seeds: list[int], levers: list[str]) -> None:
+    headers = ["lever"]
+    for dataset in datasets:
+        metric = real_data.DATASETS[dataset]["metrics"][0]
+        headers += [f"{dataset} (c) {metric} (seeds {', '.join(map(str, seeds))})", "(c) / (a)", "(e)", "(c) / (e)"]
+    print(table(headers, summary_rows(cells, datasets, seeds, levers)))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="banking77,german-credit", help="comma-separated data sets")
+    parser.add_argument("--seeds", default="42,7", help="comma-separated split seeds (default 42,7)")
+    parser.add_argument("--levers", default=",".join(LEVERS), help=f"comma-separated, of {', '.join(LEVERS)}")
+    parser.add_argument("--arms", default="ce", help="arms to run, of c and e (default ce)")
+    parser.add_argument("--data-dir", type=Path, default=real_data.ROOT.parent / "shared" / "data",
+                        help="folder holding banking77/ and german_credit/ (default <repo>/../shared/data)")
+    parser.add_argument("--import", dest="imports", action="append", default=[], type=Path, metavar="FILE",
+                        help="baseline arms (a), (c), (e) from an earlier bench/real_data.py result of the same settings")
+    parser.add_argument("--rerun", action="store_true", help="run cells again even where --out holds them")
+    parser.add_argument("--table-only", action="store_true", help="run nothing: print the table of --out")
+    parser.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per simulated branch (default 1)")
+    parser.add_argument("--local-threads", type=int, default=2, help="torch threads of this process for (e) (default 2)")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds one federated run may take")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ablation.json", help="JSON result file (read, then updated)")
+    args = parser.parse_args(argv)
+    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    args.levers = [x.strip() for x in args.levers.split(",") if x.strip()]
+    args.arms = [a for a in args.arms if a in ARMS]
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 42,7")
+    for name, known, what in ((args.datasets, real_data.DATASETS, "data set"), (args.levers, LEVERS, "lever")):
+        bad = [x for x in name if x not in known]
+        if bad:
+            parser.error(f"unknown {what} {bad[0]!r}: choose from {', '.join(known)}")
+    args.data_dir = args.data_dir.resolve()
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    limit_threads(args.threads)
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    import torch
+
+    torch.set_num_threads(args.local_threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    stored = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    cells: dict = stored.get("cells", {})
+    cells.update(imported_cells(args.imports, args.datasets, args.seeds, args))
+    todo = [(d, s, lev, arm) for d in args.datasets for s in args.seeds for lev in args.levers for arm in args.arms
+            if arm in LEVERS[lev].get("arms", "ce") and (args.rerun or cell_key(d, s, lev, arm) not in cells)]
+    if args.table_only:
+        todo = []
+    with tempfile.TemporaryDirectory(prefix="fedbank-bench-ablation-") as tmp:
+        for i, (d, s, lev, arm) in enumerate(todo, 1):
+            say(f"cell {i}/{len(todo)}: {d} seed {s} {lev} ({arm})")
+            cells[cell_key(d, s, lev, arm)] = run_cell(d, s, lev, arm, args, Path(tmp))
+            r = cells[cell_key(d, s, lev, arm)]
+            metric = real_data.DATASETS[d]["metrics"][0]
+            say(f"cell {i}/{len(todo)}: {metric} {r[metric]:.3f} in {r['seconds'] / 60:.1f} min")
+            write_result(args.out, {"benchmark": "ablation", **machine(), "levers": LEVERS, "cells": cells})
+    if not todo:
+        write_result(args.out, {"benchmark": "ablation", **machine(), "levers": LEVERS, "cells": cells})
+    print_table(cells, args.datasets, args.seeds, list(LEVERS))
+
+
+if __name__ == "__main__":
+    main()
