@@ -12,8 +12,11 @@ Levers (``LEVERS``; each names the run-config keys it sets over the preset, per 
 * ``ffa-lora``: FFA-LoRA (Sun et al. 2024): A frozen at a shared seed, only B and the head train;
 * ``dp-adambc``: DP-Adam with the noise's variance subtracted from the second moment (Tang et al. 2024);
 * ``lp-ft``: linear probing, then fine-tuning, under one accountant (the first 3 of 10 rounds head only);
-* ``large-batch``: Li et al. / Yu et al. 2022: a logical batch of several hundred via Poisson sampling
-  (``train.physical-batch-size`` keeps memory at the preset's), clipping norm 0.5, a step scaled to the batch;
+* ``large-batch``: Li et al. / Yu et al. 2022: an expected logical batch of 4,096 via Poisson sampling
+  (``train.physical-batch-size`` 128 keeps memory at the preset's), plain SGD with a step scaled to the batch.
+  A branch (a few hundred to about a thousand rows) then samples every row at every step (q = 1: one
+  step per round, 10 in all, each averaging the noise over the whole branch instead of 128 rows); the
+  centralized arm samples half its 8,002 rows (q = 0.5, 20 steps): the issue's probe settings;
 * ``lr-decay``: the local step decays by 0.8 per round;
 * ``server-adam``: Flower's FedAdam on the aggregate (Reddi et al. 2021) in place of server momentum 0.5.
 
@@ -59,10 +62,10 @@ LEVERS: dict[str, dict] = {
                   "german-credit": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.005}},
     "lp-ft": {"banking77": {"train.linear-probe-rounds": 3}, "german-credit": {"train.linear-probe-rounds": 3},
               "arms": "c"},
-    "large-batch": {"banking77": {"train.batch-size": 512, "train.physical-batch-size": 128,
-                                  "dp.max-grad-norm": 0.5, "train.learning-rate": 8.0},
-                    "german-credit": {"train.batch-size": 128, "train.physical-batch-size": 32,
-                                      "dp.max-grad-norm": 0.5, "train.learning-rate": 0.4}},
+    "large-batch": {"banking77": {"train.batch-size": 4096, "train.physical-batch-size": 128, "train.momentum": 0.0,
+                                  "train.learning-rate": 10.0, "dp.max-grad-norm": 1.0},
+                    "german-credit": {"train.batch-size": 4096, "train.physical-batch-size": 128, "train.momentum": 0.0,
+                                      "train.learning-rate": 1.0, "dp.max-grad-norm": 1.0}},
     "lr-decay": {"banking77": {"train.lr-decay": 0.8}, "german-credit": {"train.lr-decay": 0.8}, "arms": "c"},
     "server-adam": {"banking77": {"aggregation.server-optimizer": "adam", "aggregation.server-momentum": 0.0,
                                   "aggregation.server-learning-rate": 0.03},
