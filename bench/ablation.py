@@ -82,11 +82,11 @@ def cell_key(dataset: str, seed: int, lever: str, arm: str) -> str:
 
 def flat_config(dataset: str, seed: int, lever: str, args) -> dict:
     """The run config of one cell: real_data.py's minilm-dp config of ``dataset`` at ``seed``, the lever's keys over it."""
-    sets = {"seed": seed, **LEVERS[lever][dataset]}
-    argv = ["--base", real_data.MINILM, "--preset", "minilm-dp", "--datasets", dataset, "--data-dir", str(args.data_dir)]
-    for k, v in sets.items():
+    argv = ["--preset", "minilm-dp", "--datasets", dataset, "--data-dir", str(args.data_dir)]
+    argv += ["--base", args.base] if args.base != "tiny" else []
+    for k, v in {"seed": seed, **LEVERS[lever][dataset]}.items():
         argv += ["--set", f"{k}={v}"]
-    return real_data.base_config(dataset, real_data.parse_args(argv))
+    return real_data.base_config(dataset, real_data.parse_args(argv + [x for s in args.set for x in ("--set", s)]))
 
 
 def run_cell(dataset: str, seed: int, lever: str, arm: str, args, work: Path) -> dict:
@@ -98,8 +98,14 @@ def run_cell(dataset: str, seed: int, lever: str, arm: str, args, work: Path) ->
     else:
         holdout = real_data.holdout_for(flat)
         r = real_data.train_alone({**flat, "num-branches": 1}, 0, holdout, dp=True)
-    return {**r, "overrides": LEVERS[lever][dataset], "loadavg": list(os.getloadavg()),
+    return {**r, "config": flat, "overrides": LEVERS[lever][dataset], "loadavg": list(os.getloadavg()),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def measured(cells: dict, dataset: str, seed: int, lever: str, arm: str, args) -> bool:
+    """Whether ``cells`` holds this cell run with the config it would run with now (else it runs again)."""
+    cell = cells.get(cell_key(dataset, seed, lever, arm))
+    return cell is not None and cell.get("config") == flat_config(dataset, seed, lever, args)
 
 
 def imported_cells(files: list[Path], datasets: list[str], seeds: list[int], args) -> dict[str, dict]:
@@ -114,9 +120,10 @@ def imported_cells(files: list[Path], datasets: list[str], seeds: list[int], arg
             seed = sets.get(dataset, {}).get("config", {}).get("seed")
             if seed not in seeds:
                 continue
-            for arm, figures in reused_arms([path], dataset, flat_config(dataset, seed, "baseline", args)).items():
+            flat = flat_config(dataset, seed, "baseline", args)
+            for arm, figures in reused_arms([path], dataset, flat).items():
                 if arm in ("a", "c", "e"):
-                    out[cell_key(dataset, seed, "baseline", arm)] = figures
+                    out[cell_key(dataset, seed, "baseline", arm)] = {**figures, "config": flat}
     return out
 
 
@@ -166,6 +173,10 @@ def parse_args(argv=None):
     parser.add_argument("--arms", default="ce", help="arms to run, of c and e (default ce)")
     parser.add_argument("--data-dir", type=Path, default=real_data.ROOT.parent / "shared" / "data",
                         help="folder holding banking77/ and german_credit/ (default <repo>/../shared/data)")
+    parser.add_argument("--base", default=real_data.MINILM,
+                        help=f"the base model (default {real_data.MINILM}; 'tiny': the random tiny-bert of the tests)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="run-config override for every cell, after the lever's keys")
     parser.add_argument("--import", dest="imports", action="append", default=[], type=Path, metavar="FILE",
                         help="baseline arms (a), (c), (e) from an earlier bench/real_data.py result of the same settings")
     parser.add_argument("--rerun", action="store_true", help="run cells again even where --out holds them")
@@ -203,10 +214,9 @@ def main(argv=None) -> None:
     stored = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     cells: dict = stored.get("cells", {})
     cells.update(imported_cells(args.imports, args.datasets, args.seeds, args))
-    todo = [(d, s, lev, arm) for d in args.datasets for s in args.seeds for lev in args.levers for arm in args.arms
-            if arm in LEVERS[lev].get("arms", "ce") and (args.rerun or cell_key(d, s, lev, arm) not in cells)]
-    if args.table_only:
-        todo = []
+    todo = [] if args.table_only else [
+        (d, s, lev, arm) for d in args.datasets for s in args.seeds for lev in args.levers for arm in args.arms
+        if arm in LEVERS[lev].get("arms", "ce") and (args.rerun or not measured(cells, d, s, lev, arm, args))]
     with tempfile.TemporaryDirectory(prefix="fedbank-bench-ablation-") as tmp:
         for i, (d, s, lev, arm) in enumerate(todo, 1):
             say(f"cell {i}/{len(todo)}: {d} seed {s} {lev} ({arm})")

@@ -1,0 +1,91 @@
+"""bench/ablation.py: each lever's cells run with the lever's settings, are kept, and are not run twice.
+
+Runs the script's own ``main`` with the tiny base on a small Banking77-shaped file, arm (e) only (in
+process, seconds per cell): the large-batch lever must really train at its batch (every row sampled at
+every step), a second call must run nothing, a changed setting must run the cells again, levers that
+act across rounds get no (e) cell, and a baseline imported from a result of other settings is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from bench import ablation
+
+INTENTS = {"card_arrival": "when will my new card arrive {}", "lost_card": "i lost my card near {} please block it",
+           "exchange_rate": "what is the exchange rate to {} today", "top_up_failed": "my top up from {} failed again"}
+PLACES = ["london", "paris", "berlin", "madrid", "rome", "lisbon", "dublin", "vienna", "prague", "oslo"]
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    folder = tmp_path / "data" / "banking77"
+    folder.mkdir(parents=True)
+    with (folder / "train.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category"])
+        for i in range(200):
+            label = list(INTENTS)[i % len(INTENTS)]
+            writer.writerow([INTENTS[label].format(PLACES[(i // 4) % len(PLACES)]), label])
+    return tmp_path / "data"
+
+
+def argv(data_dir, out, *extra):
+    return ["--base", "tiny", "--datasets", "banking77", "--data-dir", str(data_dir), "--out", str(out),
+            "--set", "model.lora.layers=1", "--set", "num-server-rounds=2", "--set", "data.dirichlet-alpha=100", *extra]
+
+
+def cells(out):
+    return json.loads(out.read_text(encoding="utf-8"))["cells"]
+
+
+def test_cells_run_once_with_each_levers_settings(data_dir, tmp_path, capsys):
+    out = tmp_path / "ablation.json"
+    ablation.main(argv(data_dir, out, "--seeds", "1,2", "--arms", "e", "--levers", "baseline,large-batch,lp-ft"))
+    first = cells(out)
+    assert sorted(first) == [f"banking77|{s}|{lev}|e" for s in (1, 2) for lev in ("baseline", "large-batch")]
+    for seed in (1, 2):
+        base, large = first[f"banking77|{seed}|baseline|e"], first[f"banking77|{seed}|large-batch|e"]
+        n = base["examples"]
+        assert base["sample_rate"] == pytest.approx(1 / -(-n // 128)) and base["steps"] == 2 * -(-n // 128)
+        assert large["sample_rate"] == 1.0 and large["steps"] == 2  # batch 4,096 > n: every row, every step
+        assert large["config"]["train.learning-rate"] == 10.0 and large["config"]["train.momentum"] == 0.0
+        assert 7.0 < large["epsilon"] <= 8.0 + 1e-6 and 7.0 < base["epsilon"] <= 8.0 + 1e-6
+        # the noise on each step's mean gradient: sigma x clip / expected batch
+        assert large["noise_multiplier"] / n < base["noise_multiplier"] / (base["sample_rate"] * n)
+    # the two seeds are two splits
+    assert first["banking77|1|baseline|e"]["config"]["seed"] == 1 and first["banking77|2|baseline|e"]["config"]["seed"] == 2
+
+    ablation.main(argv(data_dir, out, "--seeds", "1,2", "--arms", "e", "--levers", "baseline,large-batch"))
+    assert cells(out) == first  # nothing ran again
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if line.startswith("| large-batch "))
+    mean = (first["banking77|1|large-batch|e"]["accuracy"] + first["banking77|2|large-batch|e"]["accuracy"]) / 2
+    assert f"{mean:.3f}" in row
+    assert "n/a" in next(line for line in table.splitlines() if line.startswith("| lp-ft "))
+
+    ablation.main(argv(data_dir, out, "--seeds", "1", "--arms", "e", "--levers", "baseline", "--set", "train.local-epochs=2"))
+    again = cells(out)
+    assert again["banking77|1|baseline|e"]["finished"] >= first["banking77|1|baseline|e"]["finished"]
+    assert again["banking77|1|baseline|e"]["steps"] == 2 * first["banking77|1|baseline|e"]["steps"]
+    assert again["banking77|2|baseline|e"] == first["banking77|2|baseline|e"]
+
+
+def test_import_refuses_a_baseline_of_other_settings(data_dir, tmp_path):
+    args = ablation.parse_args(argv(data_dir, tmp_path / "x.json", "--seeds", "1"))
+    flat = ablation.flat_config("banking77", 1, "baseline", args)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"datasets": {"banking77": {"config": {**flat, "train.batch-size": 64},
+                                                            "arms": {"c": {"accuracy": 0.5}}}}}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="train.batch-size=64"):
+        ablation.main(argv(data_dir, tmp_path / "x.json", "--seeds", "1", "--table-only", "--import", str(other)))
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps({"datasets": {"banking77": {"config": flat, "arms": {"a": {"accuracy": 0.8},
+                                                                                     "c": {"accuracy": 0.6}}}}}),
+                    encoding="utf-8")
+    ablation.main(argv(data_dir, tmp_path / "x.json", "--seeds", "1", "--table-only", "--import", str(same)))
+    stored = cells(tmp_path / "x.json")
+    assert stored["banking77|1|baseline|c"]["accuracy"] == 0.6 and stored["banking77|1|baseline|a"]["accuracy"] == 0.8
