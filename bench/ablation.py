@@ -27,7 +27,8 @@ the papers' recipes, not tuned per data set: a lever that loses here may win wit
 Results are kept per cell in ``--out`` (default ``bench/results/ablation.json``): a second call runs only the
 cells still missing (``--rerun`` forces them), so the table fills in over several sessions.  ``--import FILE``
 takes the baseline's arms from earlier ``bench/real_data.py`` results of the same settings (checked key by
-key), and (a) centralized non-private, for the ratio (c) / (a), comes only from such files.
+key; and arm (c) of ``lora`` and ``ffa-lora`` from a ``bench/peft_methods.py`` result, the same runs), and (a)
+centralized non-private, for the ratio (c) / (a), comes only from such files.
 
     python bench/ablation.py --datasets german-credit --seeds 42,7 --arms c          # ~6-10 min per cell
     python bench/ablation.py --datasets banking77 --seeds 42,7 --levers baseline,lp-ft --arms c   # ~15-30 min per cell
@@ -113,9 +114,14 @@ def imported_cells(files: list[Path], datasets: list[str], seeds: list[int], arg
     out: dict[str, dict] = {}
     for path in files:
         try:
-            sets = json.loads(path.read_text(encoding="utf-8"))["datasets"]
-        except (OSError, ValueError, KeyError) as err:
-            raise SystemExit(f"--import {path}: not a bench/real_data.py result ({err}): give a JSON it wrote")
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("benchmark") == "peft_methods":
+                out.update(method_cells(path, data, seeds, args))
+                continue
+            sets = data["datasets"]
+        except (OSError, ValueError, KeyError, AttributeError) as err:
+            raise SystemExit(f"--import {path}: not a bench/real_data.py or bench/peft_methods.py result ({err}): "
+                             "give a JSON one of them wrote")
         for dataset in datasets:
             seed = sets.get(dataset, {}).get("config", {}).get("seed")
             if seed not in seeds:
@@ -124,6 +130,24 @@ def imported_cells(files: list[Path], datasets: list[str], seeds: list[int], arg
             for arm, figures in reused_arms([path], dataset, flat).items():
                 if arm in ("a", "c", "e"):
                     out[cell_key(dataset, seed, "baseline", arm)] = {**figures, "config": flat}
+    return out
+
+
+def method_cells(path: Path, data: dict, seeds: list[int], args) -> dict[str, dict]:
+    """Arm (c) of ``lora`` (the baseline) and ``ffa-lora`` from a bench/peft_methods.py result (Banking77),
+    where its run config is the cell's key for key."""
+    out = {}
+    for method, lever in (("lora", "baseline"), ("ffa-lora", "ffa-lora")):
+        figures = data["methods"].get(method, {})
+        seed = figures.get("config", {}).get("seed")
+        if "c" not in figures or seed not in seeds:
+            continue
+        flat = flat_config(data["dataset"], seed, lever, args)
+        differ = sorted(k for k in set(flat) | set(figures["config"]) if flat.get(k) != figures["config"].get(k))
+        if differ:
+            raise SystemExit(f"--import {path}: its {method} run had {differ[0]}={figures['config'].get(differ[0])!r}, "
+                             f"the {lever} cell {flat.get(differ[0])!r}: import only a result of the same settings")
+        out[cell_key(data["dataset"], seed, lever, "c")] = {**figures["c"], "config": flat, "reused_from": str(path)}
     return out
 
 

@@ -89,3 +89,18 @@ def test_import_refuses_a_baseline_of_other_settings(data_dir, tmp_path):
     ablation.main(argv(data_dir, tmp_path / "x.json", "--seeds", "1", "--table-only", "--import", str(same)))
     stored = cells(tmp_path / "x.json")
     assert stored["banking77|1|baseline|c"]["accuracy"] == 0.6 and stored["banking77|1|baseline|a"]["accuracy"] == 0.8
+
+
+def test_import_takes_the_ffa_lora_run_of_the_methods_benchmark(data_dir, tmp_path):
+    args = ablation.parse_args(argv(data_dir, tmp_path / "x.json", "--seeds", "1"))
+    ffa = ablation.flat_config("banking77", 1, "ffa-lora", args)
+    methods = {"benchmark": "peft_methods", "dataset": "banking77",
+               "methods": {"ffa-lora": {"config": ffa, "c": {"accuracy": 0.7}}, "ia3": {"config": {}, "c": {}}}}
+    path = tmp_path / "methods.json"
+    path.write_text(json.dumps(methods), encoding="utf-8")
+    ablation.main(argv(data_dir, tmp_path / "x.json", "--seeds", "1", "--table-only", "--import", str(path)))
+    assert list(cells(tmp_path / "x.json")) == ["banking77|1|ffa-lora|c"]
+    methods["methods"]["ffa-lora"]["config"] = {**ffa, "model.peft": "lora"}
+    path.write_text(json.dumps(methods), encoding="utf-8")
+    with pytest.raises(SystemExit, match="model.peft='lora'"):
+        ablation.main(argv(data_dir, tmp_path / "y.json", "--seeds", "1", "--table-only", "--import", str(path)))
