@@ -80,6 +80,8 @@ def real_exchange(cfg, num_labels: int, envelope: bool) -> dict:
     from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 
     from client.app import app as client_app
+    from common.config.policy import BranchPolicy
+    from common.wire.protocol import STATUS_TRAINED
     from common.wire.global_envelope import sign_global
     from common.keys.provision import init_keys
     from common.model.build import build_peft_model, load_tokenizer
@@ -100,12 +102,19 @@ def real_exchange(cfg, num_labels: int, envelope: bool) -> dict:
     _set_server_identity()
     train_msg = Message(content=content, dst_node_id=1, message_type=MessageType.TRAIN)
     down = wire_bytes(train_msg)
-    ctx = Context(run_id=7, node_id=1, node_config={"partition-id": 0, "num-partitions": cfg.federation.num_branches},
-                  state=RecordDict(),
-                  run_config=cfg.to_flower())
+    node_config = {"partition-id": 0, "num-partitions": cfg.federation.num_branches}
+    if not envelope:  # the branch's default policy refuses unsealed updates: this branch's owner allows them
+        policy = Path(cfg.output_dir) / "branch-policy-plain.toml"
+        policy.parent.mkdir(parents=True, exist_ok=True)
+        policy.write_text(BranchPolicy(envelope_required=False).to_toml(), encoding="utf-8")
+        node_config["policy-file"] = str(policy)
+    ctx = Context(run_id=7, node_id=1, node_config=node_config, state=RecordDict(), run_config=cfg.to_flower())
     reply = client_app(train_msg, ctx)
     if reply.has_error():
         raise RuntimeError(f"the ClientApp failed: {reply.error.reason}")
+    status = reply.content["branch"]["status"]
+    if status != STATUS_TRAINED:  # a refusal is a few hundred bytes: not the size of an update
+        raise RuntimeError(f"the ClientApp answered {status!r}, not a trained update: see its claim")
     envelope_bytes = len(reply.content["envelope"]["update"]) if envelope else None
     return {"reply_wire_bytes": wire_bytes(reply), "train_message_wire_bytes": down, "envelope_bytes": envelope_bytes}
 
