@@ -35,7 +35,8 @@ centralized non-private, for the ratio (c) / (a), comes only from such files.
     python bench/ablation.py --table-only        # print the Markdown table of what has been measured
 
 Prints a Markdown table: per lever and data set, the mean over seeds of (c) (each seed's figure beside it),
-(c) / (a) and (e), and (c) / (e) where both were measured.
+(c) / (a) and (e), and (c) / (e) where both were measured.  A run in which a branch failed (a crash, a
+worker killed for memory) measured nothing: it is marked "x" and left out of every mean.
 """
 
 from __future__ import annotations
@@ -159,25 +160,26 @@ def summary_rows(cells: dict, datasets: list[str], seeds: list[int], levers: lis
         for dataset in datasets:
             metric = real_data.DATASETS[dataset]["metrics"][0]
 
-            def values(arm, lev=lever):
-                return {s: cells[k][metric] for s in seeds if (k := cell_key(dataset, s, lev, arm)) in cells}
+            def values(arm, lev=lever):  # a run in which branches failed measures nothing: left out, marked "x"
+                return {s: cells[k][metric] if not cells[k].get("failures") else None
+                        for s in seeds if (k := cell_key(dataset, s, lev, arm)) in cells}
 
             c, e, a = values("c"), values("e"), values("a", "baseline")
             row.append(_mean_cell(c, seeds))
-            both = [s for s in c if s in a]
+            both = [s for s in c if c[s] is not None and a.get(s) is not None]
             row.append(f"{statistics.mean(c[s] / a[s] for s in both):.3f}" if both else "-")
             row.append("n/a" if LEVERS[lever].get("arms", "ce").find("e") < 0 else _mean_cell(e, seeds))
-            both = [s for s in c if s in e]
+            both = [s for s in c if c[s] is not None and e.get(s) is not None]
             row.append(f"{statistics.mean(c[s] / e[s] for s in both):.3f}" if both else "-")
         rows.append(row)
     return rows
 
 
-def _mean_cell(values: dict[int, float], seeds: list[int]) -> str:
-    if not values:
-        return "not run"
-    each = ", ".join(f"{values[s]:.3f}" if s in values else "-" for s in seeds)
-    return f"{statistics.mean(values.values()):.3f} ({each})"
+def _mean_cell(values: dict[int, float | None], seeds: list[int]) -> str:
+    """Mean over the valid seeds, then each seed: its figure, "-" not run, "x" invalid (branches failed)."""
+    valid = [v for v in values.values() if v is not None]
+    each = ", ".join("-" if s not in values else "x" if values[s] is None else f"{values[s]:.3f}" for s in seeds)
+    return "not run" if not values else f"{statistics.mean(valid):.3f} ({each})" if valid else f"invalid ({each})"
 
 
 def print_table(cells: dict, datasets: list[str], seeds: list[int], levers: list[str]) -> None:

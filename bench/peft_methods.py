@@ -192,7 +192,7 @@ def accuracy(method: str, flat: dict, args, work: Path) -> dict:
         else:
             if "c" in arms:
                 return {k: arms["c"][k] for k in ("accuracy", "macro_f1", "by_round", "epsilon_max", "seconds",
-                                                  "reused_from") if k in arms["c"]}
+                                                  "failures", "reused_from") if k in arms["c"]}
     say(f"{method}: arm (c), federated DP, {flat['num-branches']} branches x {flat['num-server-rounds']} rounds")
     r = real_data.federated(flat, dp=True, out=work / f"{method}-c", label=f"{method} (c)", timeout=args.timeout)
     say(f"{method} (c): accuracy {r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f} ({r['seconds'] / 60:.1f} min)")
@@ -309,6 +309,8 @@ def render(results: dict) -> str:
             continue
         c = r.get("c")
         acc = f"{100 * c['accuracy']:.1f} % ({100 * c['macro_f1']:.1f})" if c else "not measured yet"
+        if c and c.get("failures"):
+            acc = f"INVALID: {len(c['failures'])} branch rounds failed (last round {acc})"
         rows.append([
             f"`{m}`", f"{r['trainable_params']:,} ({100 * r['trainable_share']:.2f} %)" if "trainable_params" in r else "",
             f"{r['reply_wire_bytes']:,} B ({human_bytes(r['reply_wire_bytes'])})" if "reply_wire_bytes" in r else "",

@@ -224,12 +224,17 @@ def federated(flat: dict, dp: bool, out: Path, label: str, timeout: float) -> di
         if entry.get("noise_multiplier") is not None and entry.get("branch") != "(server)":
             noise[entry["branch"]] = entry["noise_multiplier"]
     metric_keys = [k for k in last if isinstance(last[k], (int, float)) and k != "round"]
+    failures = [{"round": r["round"], **x} for r in rounds for x in r.get("failures", [])]
+    if failures:  # a branch that failed sent nothing: the figures do not measure these settings
+        say(f"{label}: INVALID: {len(failures)} branch rounds failed (first: round {failures[0]['round']}, "
+            f"{failures[0].get('branch')}: {str(failures[0].get('reason'))[-160:]}); run it again with the cores "
+            "and memory free")
     return {**{k: last[k] for k in metric_keys},
             "by_round": {k: [r.get(k) for r in rounds] for k in metric_keys},
             "epsilon_max": max(eps) if eps else None, "epsilon_min": min(eps) if eps else None,
             "noise_multiplier": noise if dp else None,
             "rejected": [{"round": r["round"], **x} for r in rounds for x in r.get("rejected", [])],
-            "failures": [{"round": r["round"], **x} for r in rounds for x in r.get("failures", [])],
+            "failures": failures, "valid": not failures,
             "seconds": time.monotonic() - t0}
 
 

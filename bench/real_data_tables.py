@@ -83,7 +83,8 @@ def print_tables(results: dict) -> None:
         for arm, a in sorted(r["arms"].items()):
             spread = (f" ({a[m1 + '_min']:.3f}-{a[m1 + '_max']:.3f})" if f"{m1}_min" in a else "")
             eps = a.get("epsilon_max", a.get("epsilon"))
-            rows.append([name, f"({arm}) {ARMS[arm]}" + (" [reused]" if "reused_from" in a else ""),
+            invalid = f" [INVALID: {len(a['failures'])} branch rounds failed]" if a.get("failures") else ""
+            rows.append([name, f"({arm}) {ARMS[arm]}" + (" [reused]" if "reused_from" in a else "") + invalid,
                          f"{m1} {a[m1]:.3f}{spread}", f"{m2} {a[m2]:.3f}",
                          "-" if eps is None else f"{eps:.2f}", f"{a['seconds']:.0f}"])
         goal_rows += [[name, g["goal"], g["metric"], f"{g['value']:.3f}", "PASS" if g["pass"] else "FAIL"] for g in r["goals"]]

@@ -104,3 +104,13 @@ def test_import_takes_the_ffa_lora_run_of_the_methods_benchmark(data_dir, tmp_pa
     path.write_text(json.dumps(methods), encoding="utf-8")
     with pytest.raises(SystemExit, match="model.peft='lora'"):
         ablation.main(argv(data_dir, tmp_path / "y.json", "--seeds", "1", "--table-only", "--import", str(path)))
+
+
+def test_a_run_with_failed_branches_counts_for_nothing():
+    cells = {"banking77|1|baseline|a": {"accuracy": 0.9}, "banking77|2|baseline|a": {"accuracy": 0.9},
+             "banking77|1|ffa-lora|c": {"accuracy": 0.81, "failures": []},
+             "banking77|2|ffa-lora|c": {"accuracy": 0.64, "failures": [{"round": 4, "branch": "branch-9"}]}}
+    row = ablation.summary_rows(cells, ["banking77"], [1, 2], ["ffa-lora"])[0]
+    assert row[1] == "0.810 (0.810, x)" and row[2] == "0.900"
+    cells["banking77|1|ffa-lora|c"]["failures"] = [{"round": 1}]
+    assert ablation.summary_rows(cells, ["banking77"], [1, 2], ["ffa-lora"])[0][1:3] == ["invalid (x, x)", "-"]
