@@ -246,11 +246,10 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="fedbank-bench-ablation-") as tmp:
         for i, (d, s, lev, arm) in enumerate(todo, 1):
             say(f"cell {i}/{len(todo)}: {d} seed {s} {lev} ({arm})")
-            cells[cell_key(d, s, lev, arm)] = run_cell(d, s, lev, arm, args, Path(tmp))
-            r = cells[cell_key(d, s, lev, arm)]
+            cells[cell_key(d, s, lev, arm)] = r = run_cell(d, s, lev, arm, args, Path(tmp))
+            write_result(args.out, {"benchmark": "ablation", **machine(), "levers": LEVERS, "cells": cells})
             metric = real_data.DATASETS[d]["metrics"][0]
             say(f"cell {i}/{len(todo)}: {metric} {r[metric]:.3f} in {r['seconds'] / 60:.1f} min")
-            write_result(args.out, {"benchmark": "ablation", **machine(), "levers": LEVERS, "cells": cells})
     if not todo:
         write_result(args.out, {"benchmark": "ablation", **machine(), "levers": LEVERS, "cells": cells})
     print_table(cells, args.datasets, args.seeds, list(LEVERS))
