@@ -53,7 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import real_data  # noqa: E402
-from bench.harness import RESULTS, limit_threads, machine, say, table, write_result  # noqa: E402
+from bench.harness import RESULTS, machine, say, table, write_result  # noqa: E402
 from bench.real_data_tables import reused_arms  # noqa: E402
 
 #: lever -> data set -> the run-config keys it sets over the minilm-dp preset; "arms": where it applies.
@@ -229,14 +229,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    limit_threads(args.threads)
-    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
-    import torch
-
-    torch.set_num_threads(args.local_threads)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
+    real_data.prepare_process(args.threads, args.local_threads)
     stored = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     cells: dict = stored.get("cells", {})
     cells.update(imported_cells(args.imports, args.datasets, args.seeds, args))

@@ -339,16 +339,21 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    limit_threads(args.threads)
+def prepare_process(threads: int, local_threads: int) -> None:
+    """Threads of the simulated branches and of this process's own arms; no telemetry; no model load reports."""
+    limit_threads(threads)
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     import torch
 
-    torch.set_num_threads(args.local_threads)
+    torch.set_num_threads(local_threads)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # a --base model's load report on every in-process build
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    prepare_process(args.threads, args.local_threads)
     info = machine()
     work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="fedbank-bench-real-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,9 @@
-"""Shared fixtures: the real data location and the one end-to-end simulated run."""
+"""Shared fixtures: the real data location, a small Banking77-shaped data folder for the benchmarks, and the
+one end-to-end simulated run."""
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -43,3 +45,25 @@ def server_task_identity():
     TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 7, 0
     yield
     TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved
+
+
+BENCH_INTENTS = {"card_arrival": "when will my new card arrive {}", "lost_card": "i lost my card near {} please block it",
+                 "exchange_rate": "what is the exchange rate to {} today",
+                 "top_up_failed": "my top up from {} failed again"}
+BENCH_PLACES = ["london", "paris", "berlin", "madrid", "rome", "lisbon", "dublin", "vienna", "prague", "oslo",
+                "the station", "work", "home", "the airport", "the mall"]
+BENCH_ROWS = 240
+
+
+@pytest.fixture()
+def bench_data_dir(tmp_path):
+    """A data folder holding ``banking77/train.csv``: BENCH_ROWS messages of four intents (the benchmarks' --data-dir)."""
+    folder = tmp_path / "data" / "banking77"
+    folder.mkdir(parents=True)
+    with (folder / "train.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category"])
+        for i in range(BENCH_ROWS):
+            label = list(BENCH_INTENTS)[i % len(BENCH_INTENTS)]
+            writer.writerow([BENCH_INTENTS[label].format(BENCH_PLACES[(i // 4) % len(BENCH_PLACES)]), label])
+    return tmp_path / "data"

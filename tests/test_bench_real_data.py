@@ -8,7 +8,6 @@ be evaluated on the same held-out rows, and the JSON must carry (e) / (a) comput
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 
@@ -17,23 +16,11 @@ import pytest
 from bench import real_data
 from common.privacy.accounting import planned_noise_multiplier
 
-INTENTS = {"card_arrival": "when will my new card arrive {}", "lost_card": "i lost my card near {} please block it",
-           "exchange_rate": "what is the exchange rate to {} today", "top_up_failed": "my top up from {} failed again"}
-PLACES = ["london", "paris", "berlin", "madrid", "rome", "lisbon", "dublin", "vienna", "prague", "oslo",
-          "the station", "work", "home", "the airport", "the mall"]
-
 
 @pytest.fixture()
-def data_dir(tmp_path):
-    folder = tmp_path / "data" / "banking77"
-    folder.mkdir(parents=True)
-    with (folder / "train.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "category"])
-        for i in range(240):
-            label = list(INTENTS)[i % len(INTENTS)]
-            writer.writerow([INTENTS[label].format(PLACES[(i // 4) % len(PLACES)]), label])
-    return tmp_path / "data"
+def data_dir(bench_data_dir):
+    """The shared Banking77-shaped folder (tests/conftest.py) under the name the tests use."""
+    return bench_data_dir
 
 
 def run(data_dir, out, *extra):
