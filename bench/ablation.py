@@ -42,6 +42,7 @@ worker killed for memory) measured nothing: it is marked "x" and left out of eve
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -84,11 +85,17 @@ def cell_key(dataset: str, seed: int, lever: str, arm: str) -> str:
 
 def flat_config(dataset: str, seed: int, lever: str, args) -> dict:
     """The run config of one cell: real_data.py's minilm-dp config of ``dataset`` at ``seed``, the lever's keys over it."""
-    argv = ["--preset", "minilm-dp", "--datasets", dataset, "--data-dir", str(args.data_dir)]
-    argv += ["--base", args.base] if args.base != "tiny" else []
+    return dict(_flat_config(dataset, seed, lever, args.base, tuple(args.set), str(args.data_dir)))
+
+
+@functools.lru_cache(maxsize=None)
+def _flat_config(dataset: str, seed: int, lever: str, base: str, sets: tuple, data_dir: str) -> tuple:
+    """flat_config, once per cell: real_data.parse_args checks the base's files (SHA-256 of ~90 MB) each call."""
+    argv = ["--preset", "minilm-dp", "--datasets", dataset, "--data-dir", data_dir]
+    argv += ["--base", base] if base != "tiny" else []
     for k, v in {"seed": seed, **LEVERS[lever][dataset]}.items():
         argv += ["--set", f"{k}={v}"]
-    return real_data.base_config(dataset, real_data.parse_args(argv + [x for s in args.set for x in ("--set", s)]))
+    return tuple(real_data.base_config(dataset, real_data.parse_args(argv + [x for s in sets for x in ("--set", s)])).items())
 
 
 def run_cell(dataset: str, seed: int, lever: str, arm: str, args, work: Path) -> dict:
