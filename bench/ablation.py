@@ -10,7 +10,9 @@ Levers (``LEVERS``; each names the run-config keys it sets over the preset, per 
 
 * ``baseline``: the ``minilm-dp`` preset itself;
 * ``ffa-lora``: FFA-LoRA (Sun et al. 2024): A frozen at a shared seed, only B and the head train;
-* ``dp-adambc``: DP-Adam with the noise's variance subtracted from the second moment (Tang et al. 2024);
+* ``dp-adambc``: DP-Adam with the noise's variance subtracted from the second moment (Tang et al. 2024), lr 0.005,
+  the corrected moment floored at 0.1 x the noise variance (``train.adambc-floor``; at the paper's absolute 1e-8
+  every German Credit update of a round's few steps exceeded the server's norm guard);
 * ``lp-ft``: linear probing, then fine-tuning, under one accountant (the first 3 of 10 rounds head only);
 * ``large-batch``: Li et al. / Yu et al. 2022: an expected logical batch of 4,096 via Poisson sampling
   (``train.physical-batch-size`` 128 keeps memory at the preset's), plain SGD with a step scaled to the batch.
@@ -61,8 +63,9 @@ from bench.real_data_tables import reused_arms  # noqa: E402
 LEVERS: dict[str, dict] = {
     "baseline": {"banking77": {}, "german-credit": {}},
     "ffa-lora": {"banking77": {"model.peft": "ffa-lora"}, "german-credit": {"model.peft": "ffa-lora"}},
-    "dp-adambc": {"banking77": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.01},
-                  "german-credit": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.005}},
+    "dp-adambc": {"banking77": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.005, "train.adambc-floor": 0.1},
+                  "german-credit": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.005,
+                                    "train.adambc-floor": 0.1}},
     "lp-ft": {"banking77": {"train.linear-probe-rounds": 3}, "german-credit": {"train.linear-probe-rounds": 3},
               "arms": "c"},
     "large-batch": {"banking77": {"train.batch-size": 4096, "train.physical-batch-size": 128, "train.momentum": 0.0,

@@ -203,7 +203,8 @@ def local_optimizer(params: list[torch.Tensor], cfg: RunConfig, plan: RoundPlan 
 
     DP-AdamBC needs the round's noise variance per coordinate of the averaged
     gradient, ``(noise_multiplier * max_grad_norm / expected_batch_size) ** 2``,
-    from ``plan`` and the branch's ``num_examples`` (0 without DP: then it is Adam).
+    from ``plan`` and the branch's ``num_examples`` (0 without DP: then it is Adam); its floor is
+    ``max(train.adambc-gamma, train.adambc-floor x phi)``.
     """
     lr = plan.learning_rate if plan is not None and plan.learning_rate is not None else cfg.train.learning_rate
     if cfg.train.optimizer == "sgd":
@@ -213,7 +214,8 @@ def local_optimizer(params: list[torch.Tensor], cfg: RunConfig, plan: RoundPlan 
         if cfg.dp.enabled and plan is not None and num_examples > 0:
             expected_batch = max(plan.sample_rate * num_examples, 1.0)
             phi = (plan.noise_multiplier * cfg.dp.max_grad_norm / expected_batch) ** 2
-        return DPAdamBC(params, lr=lr, noise_variance=phi, gamma=cfg.train.adambc_gamma)
+        gamma = max(cfg.train.adambc_gamma, cfg.train.adambc_floor * phi)
+        return DPAdamBC(params, lr=lr, noise_variance=phi, gamma=gamma)
     return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
 
 

@@ -78,3 +78,26 @@ def test_a_dp_round_with_dp_adambc_moves_the_adapter():
 def test_bad_gamma_is_a_one_line_error():
     with pytest.raises(ConfigError, match="train.adambc-gamma"):
         RunConfig.from_flower({"train.optimizer": "dp-adambc", "train.adambc-gamma": 0})
+
+
+def test_the_floor_follows_the_noise_variance():
+    """train.adambc-floor: the second moment's floor is a fraction of the round's phi (and never below gamma)."""
+    cfg = RunConfig.from_flower({"train.optimizer": "dp-adambc", "dp.max-grad-norm": 1.0, "train.adambc-floor": 0.1})
+    plan = round_plan(cfg, 400, noise_multiplier=1.5)
+    opt = local_optimizer([torch.nn.Parameter(torch.zeros(3))], cfg, plan, 400)
+    phi = opt.param_groups[0]["noise_variance"]
+    assert phi > 0 and opt.param_groups[0]["gamma"] == pytest.approx(0.1 * phi)
+    off = RunConfig.from_flower({"train.optimizer": "dp-adambc", "dp.max-grad-norm": 1.0})
+    assert local_optimizer([torch.nn.Parameter(torch.zeros(3))], off, plan, 400).param_groups[0]["gamma"] == 1e-8
+    # A pure-noise coordinate (signal 0): its first step is capped at lr x |g| / sqrt(0.1 phi), not lr x |g| / 1e-4.
+    p = torch.nn.Parameter(torch.zeros(1000))
+    opt = local_optimizer([p], cfg, plan, 400)
+    torch.manual_seed(0)
+    p.grad = phi ** 0.5 * torch.randn(1000)
+    opt.step()
+    assert float(p.detach().abs().max()) <= cfg.train.learning_rate * float(p.grad.abs().max()) / (0.1 * phi) ** 0.5 * 1.0001
+
+
+def test_bad_floor_is_a_one_line_error():
+    with pytest.raises(ConfigError, match="train.adambc-floor"):
+        RunConfig.from_flower({"train.optimizer": "dp-adambc", "train.adambc-floor": -0.5})

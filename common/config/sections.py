@@ -123,6 +123,7 @@ class TrainConfig:
     linear_probe_rounds: int = _key("train.linear-probe-rounds", "LP-FT under DP: the first this-many rounds train only the task head (linear probing), the rest the adapter and head; one accountant over all (0 = off; classification tasks).", default=0)
     lr_decay: float = _key("train.lr-decay", "The local step size is train.learning-rate x lr-decay^(round - 1) (1 = constant).", default=1.0)
     adambc_gamma: float = _key("train.adambc-gamma", "train.optimizer = 'dp-adambc': floor of the noise-corrected second moment (Tang et al. 2024); smaller = larger steps where the gradient is below the noise.", default=1e-8)
+    adambc_floor: float = _key("train.adambc-floor", "train.optimizer = 'dp-adambc': a floor relative to the round's noise variance phi: the corrected second moment is at least max(train.adambc-gamma, adambc-floor x phi). A round's few steps estimate the second moment too roughly to subtract phi exactly, so without it (0) coordinates below the noise step lr x m / sqrt(gamma); 0.1 caps them at about 3x DP-Adam's step.", default=0.0)
     physical_batch_size: int = _key("train.physical-batch-size", "Examples per forward/backward pass; a logical batch larger than this is split (Opacus BatchMemoryManager with DP, gradient accumulation without); 0 = no split.", default=0)
     device: str = _key("train.device", "Where a branch trains and the server evaluates: 'auto' (CUDA when present), 'cpu' or 'cuda'.", default="auto")
     mixed_precision: str = _key("train.mixed-precision", "Autocast: 'auto' (bf16 on a CUDA device that supports it, else off), 'off', 'bf16' or 'fp16' (CUDA, dp.enabled = false only).", default="auto")
@@ -139,6 +140,7 @@ class TrainConfig:
         _check(self.linear_probe_rounds >= 0, "train.linear-probe-rounds", self.linear_probe_rounds, "an integer >= 0")
         _check(0 < self.lr_decay <= 1, "train.lr-decay", self.lr_decay, "a number in (0, 1]")
         _check(self.adambc_gamma > 0, "train.adambc-gamma", self.adambc_gamma, "a number > 0")
+        _check(0 <= self.adambc_floor <= 1, "train.adambc-floor", self.adambc_floor, "a number in [0, 1] (a fraction of the noise variance)")
 
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
