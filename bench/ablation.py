@@ -94,7 +94,7 @@ def flat_config(dataset: str, seed: int, lever: str, args) -> dict:
 @functools.lru_cache(maxsize=None)
 def _flat_config(dataset: str, seed: int, lever: str, base: str, sets: tuple, data_dir: str) -> tuple:
     """flat_config, once per cell: real_data.parse_args checks the base's files (SHA-256 of ~90 MB) each call."""
-    argv = ["--preset", "minilm-dp", "--datasets", dataset, "--data-dir", data_dir]
+    argv = ["--preset", real_data.REFERENCE_PRESET, "--datasets", dataset, "--data-dir", data_dir]
     argv += ["--base", base] if base != "tiny" else []
     for k, v in {"seed": seed, **LEVERS[lever][dataset]}.items():
         argv += ["--set", f"{k}={v}"]

@@ -69,7 +69,7 @@ DATASET = "banking77"
 def flat_config(method: str, args) -> dict:
     """The federated run config of ``method``: real_data.py's minilm-dp Banking77 config, model.peft switched."""
     sets = [f"{k}={v}" for k, v in {**METHODS[method], **args.overrides}.items()]
-    argv = ["--base", real_data.MINILM, "--preset", "minilm-dp", "--datasets", DATASET, "--data-dir", str(args.data_dir)]
+    argv = ["--base", real_data.MINILM, "--preset", real_data.REFERENCE_PRESET, "--datasets", DATASET, "--data-dir", str(args.data_dir)]
     return real_data.base_config(DATASET, real_data.parse_args(argv + [x for s in sets for x in ("--set", s)]))
 
 
@@ -286,7 +286,7 @@ def main(argv=None) -> None:
                 results[m]["c"] = accuracy(m, flats[m], args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_result(args.out, {"benchmark": "peft_methods", **info, "dataset": DATASET, "preset": "minilm-dp",
+    write_result(args.out, {"benchmark": "peft_methods", **info, "dataset": DATASET, "preset": real_data.REFERENCE_PRESET,
                             "timing": timing_info or earlier.get("timing"), "steps": args.steps, "repeats": args.repeats,
                             "command": " ".join(["python", "bench/peft_methods.py", *(argv if argv is not None else sys.argv[1:])]),
                             "earlier_runs": earlier["runs"], "methods": results})

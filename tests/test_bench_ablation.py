@@ -102,3 +102,15 @@ def test_a_run_with_failed_branches_counts_for_nothing():
     assert row[1] == "0.810 (0.810, x)" and row[2] == "0.900"
     cells["banking77|1|ffa-lora|c"]["failures"] = [{"round": 1}]
     assert ablation.summary_rows(cells, ["banking77"], [1, 2], ["ffa-lora"])[0][1:3] == ["invalid (x, x)", "-"]
+
+
+def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_ffa_lora(data_dir, tmp_path):
+    """minilm-dp took FFA-LoRA on Banking77; the ablation's rows stay relative to the LoRA preset they were measured on."""
+    from bench import real_data
+
+    args = ablation.parse_args(argv(data_dir, tmp_path / "x.json", "--seeds", "1"))
+    assert ablation.flat_config("banking77", 1, "baseline", args).get("model.peft", "lora") == "lora"
+    assert ablation.flat_config("banking77", 1, "ffa-lora", args)["model.peft"] == "ffa-lora"
+    preset = real_data.parse_args(["--preset", "minilm-dp", "--datasets", "banking77", "--data-dir", str(data_dir)])
+    assert real_data.base_config("banking77", preset)["model.peft"] == "ffa-lora"
+    assert real_data.PRESETS["minilm-dp"]["german-credit"].get("model.peft", "lora") == "lora"
