@@ -105,7 +105,7 @@ def test_a_run_with_failed_branches_counts_for_nothing():
 
 
 def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_ffa_lora(data_dir, tmp_path):
-    """minilm-dp took FFA-LoRA on Banking77; the ablation's rows stay relative to the LoRA preset they were measured on."""
+    """minilm-dp took FFA-LoRA (Banking77) and LP-FT (German Credit); the ablation stays on the preset it measured against."""
     from bench import real_data
 
     args = ablation.parse_args(argv(data_dir, tmp_path / "x.json", "--seeds", "1"))
@@ -113,4 +113,6 @@ def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_ffa_l
     assert ablation.flat_config("banking77", 1, "ffa-lora", args)["model.peft"] == "ffa-lora"
     preset = real_data.parse_args(["--preset", "minilm-dp", "--datasets", "banking77", "--data-dir", str(data_dir)])
     assert real_data.base_config("banking77", preset)["model.peft"] == "ffa-lora"
-    assert real_data.PRESETS["minilm-dp"]["german-credit"].get("model.peft", "lora") == "lora"
+    german = real_data.PRESETS["minilm-dp"]["german-credit"]
+    assert german.get("model.peft", "lora") == "lora" and german["train.linear-probe-rounds"] == 3
+    assert ablation.flat_config("banking77", 1, "baseline", args).get("train.linear-probe-rounds", 0) == 0
