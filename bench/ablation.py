@@ -1,4 +1,4 @@
-"""Benchmark: the DP-utility levers of issue 20, each measured on top of ``bench/real_data.py --preset minilm-dp``.
+"""Benchmark: the DP-utility levers of issue 20, each measured on top of ``bench/real_data.py --preset minilm-dp-lora``.
 
 One row per lever, one column group per data set (Banking77, German Credit), arms (c) federated DP and
 (e) centralized DP-SGD, each at every ``--seeds`` split seed (the seed sets the train / held-out split,
@@ -8,7 +8,7 @@ one real run through ``bench/real_data.py``'s own arms (``federated`` for (c): a
 
 Levers (``LEVERS``; each names the run-config keys it sets over the preset, per data set):
 
-* ``baseline``: the ``minilm-dp`` preset itself;
+* ``baseline``: the ``minilm-dp-lora`` preset itself (``minilm-dp`` before it took this table's winners);
 * ``ffa-lora``: FFA-LoRA (Sun et al. 2024): A frozen at a shared seed, only B and the head train;
 * ``dp-adambc``: DP-Adam with the noise's variance subtracted from the second moment (Tang et al. 2024), lr 0.005,
   the corrected moment floored at 0.1 x the noise variance (``train.adambc-floor``; at the paper's absolute 1e-8
@@ -59,7 +59,7 @@ from bench import real_data  # noqa: E402
 from bench.harness import RESULTS, machine, say, table, write_result  # noqa: E402
 from bench.real_data_tables import reused_arms  # noqa: E402
 
-#: lever -> data set -> the run-config keys it sets over the minilm-dp preset; "arms": where it applies.
+#: lever -> data set -> the run-config keys it sets over the minilm-dp-lora preset; "arms": where it applies.
 LEVERS: dict[str, dict] = {
     "baseline": {"banking77": {}, "german-credit": {}},
     "ffa-lora": {"banking77": {"model.peft": "ffa-lora"}, "german-credit": {"model.peft": "ffa-lora"}},
@@ -87,7 +87,7 @@ def cell_key(dataset: str, seed: int, lever: str, arm: str) -> str:
 
 
 def flat_config(dataset: str, seed: int, lever: str, args) -> dict:
-    """The run config of one cell: real_data.py's minilm-dp config of ``dataset`` at ``seed``, the lever's keys over it."""
+    """The run config of one cell: real_data.py's reference (minilm-dp-lora) config of ``dataset`` at ``seed``, the lever's keys over it."""
     return dict(_flat_config(dataset, seed, lever, args.base, tuple(args.set), str(args.data_dir)))
 
 

@@ -1,6 +1,6 @@
 """Benchmark: the fine-tuning methods (``model.peft``) on Banking77 with the pretrained base, DP at epsilon 8.
 
-Every method runs with the settings of ``bench/real_data.py --base all-MiniLM-L6-v2 --preset minilm-dp``
+Every method runs with the settings of ``bench/real_data.py --base all-MiniLM-L6-v2 --preset minilm-dp-lora``
 on Banking77 (10 branches, Dirichlet 0.5, seed 42, DP-SGD at epsilon 8, batch 128, SGD momentum 0.9,
 lr 2, 10 rounds x 1 epoch), ``model.peft`` switched (``lora`` is the preset itself: LoRA r8 alpha 2 on
 query,value of the top layer + head).  Per method:
@@ -53,7 +53,7 @@ from bench.chat_measure import PeakMemory, TokenCounter, counted_set  # noqa: E4
 from bench.envelope import real_exchange  # noqa: E402
 from bench.harness import RESULTS, human_bytes, limit_threads, machine, median, say, table, write_result  # noqa: E402
 
-#: model.peft -> the run-config keys it sets over the minilm-dp preset.
+#: model.peft -> the run-config keys it sets over the minilm-dp-lora preset.
 METHODS: dict[str, dict] = {
     "lora": {},
     "ffa-lora": {"model.peft": "ffa-lora"},
@@ -67,7 +67,7 @@ DATASET = "banking77"
 
 
 def flat_config(method: str, args) -> dict:
-    """The federated run config of ``method``: real_data.py's minilm-dp Banking77 config, model.peft switched."""
+    """The federated run config of ``method``: real_data.py's minilm-dp-lora Banking77 config, model.peft switched."""
     sets = [f"{k}={v}" for k, v in {**METHODS[method], **args.overrides}.items()]
     argv = ["--base", real_data.MINILM, "--preset", real_data.REFERENCE_PRESET, "--datasets", DATASET, "--data-dir", str(args.data_dir)]
     return real_data.base_config(DATASET, real_data.parse_args(argv + [x for s in sets for x in ("--set", s)]))
@@ -221,7 +221,7 @@ def parse_args(argv=None):
                         help="folder holding banking77/ (default <repo>/../shared/data)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config override, every method")
     parser.add_argument("--real-data", type=Path, default=RESULTS / "real_data_minilm_banking77.json",
-                        help="a bench/real_data.py minilm-dp result whose arm (c) is lora's accuracy (same settings only)")
+                        help="a bench/real_data.py minilm-dp-lora result whose arm (c) is lora's accuracy (same settings only)")
     parser.add_argument("--reuse", action="append", default=[], type=Path, metavar="FILE",
                         help="an earlier result of this script: its figures stay for what is not run now (repeatable, "
                              "later files win)")

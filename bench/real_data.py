@@ -90,7 +90,7 @@ SHARED = {"data.partition": "dirichlet", "data.dirichlet-alpha": 0.5, "data.test
 # files common.model.pretrained checks against upstream's SHA-256 wherever the base is built.
 MINILM = "all-MiniLM-L6-v2"
 TINY = {"model.tiny.hidden-size": 128, "model.tiny.layers": 2, "model.tiny.heads": 2}
-# --preset minilm-dp: the settings the README's MiniLM rows use, per data set, chosen by probes of DP FedAvg on
+# --preset minilm-dp-lora: the settings the README's LoRA MiniLM rows use (and minilm-dp's starting point), per data set, chosen by probes of DP FedAvg on
 # the frozen encoder's mean-pooled features (model.pooling auto = mean for this sentence encoder).  Under DP the
 # noise on a LoRA adapter over all six layers drowns the head (Banking77 22.8 % after round 1 against 42.7 % with
 # the head alone), so LoRA adapts only the top layer with a small scale (alpha 2 / r 8); SGD with momentum and
@@ -311,8 +311,8 @@ def parse_args(argv=None):
     parser.add_argument("--base", help="a pretrained base instead of the random tiny-bert: a local model directory, "
                         f"or {MINILM!r} (installed with fedbank, its files checked against upstream's SHA-256)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="per-data-set settings over the defaults "
-                        "(minilm-dp: the README's all-MiniLM-L6-v2 settings, FFA-LoRA on Banking77; minilm-dp-lora: the same with LoRA, "
-                        "the reference of the ablation and PEFT-methods rows); --set still overrides them")
+                        "(minilm-dp: the README's all-MiniLM-L6-v2 settings, FFA-LoRA on Banking77, LP-FT on German Credit; minilm-dp-lora: "
+                        "the same with plain LoRA, the reference of the ablation and PEFT-methods rows); --set still overrides them")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round x 1 epoch on the first rows of each file")
     parser.add_argument("--margin", type=float, default=0.05, help="federate goal: (c) - mean (d) at least this (default 0.05)")
     parser.add_argument("--ratio", type=float, default=0.9, help="utility goal: (c) / (a) at least this (default 0.9)")

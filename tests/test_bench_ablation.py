@@ -109,10 +109,10 @@ def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_ffa_l
     from bench import real_data
 
     args = ablation.parse_args(argv(data_dir, tmp_path / "x.json", "--seeds", "1"))
-    assert ablation.flat_config("banking77", 1, "baseline", args).get("model.peft", "lora") == "lora"
+    baseline = ablation.flat_config("banking77", 1, "baseline", args)
+    assert baseline.get("model.peft", "lora") == "lora" and baseline.get("train.linear-probe-rounds", 0) == 0
     assert ablation.flat_config("banking77", 1, "ffa-lora", args)["model.peft"] == "ffa-lora"
     preset = real_data.parse_args(["--preset", "minilm-dp", "--datasets", "banking77", "--data-dir", str(data_dir)])
     assert real_data.base_config("banking77", preset)["model.peft"] == "ffa-lora"
     german = real_data.PRESETS["minilm-dp"]["german-credit"]
     assert german.get("model.peft", "lora") == "lora" and german["train.linear-probe-rounds"] == 3
-    assert ablation.flat_config("banking77", 1, "baseline", args).get("train.linear-probe-rounds", 0) == 0
