@@ -20,7 +20,8 @@ Levers (``LEVERS``; each names the run-config keys it sets over the preset, per 
   step per round, 10 in all, each averaging the noise over the whole branch instead of 128 rows); the
   centralized arm samples half its 8,002 rows (q = 0.5, 20 steps): the issue's probe settings;
 * ``lr-decay``: the local step decays by 0.8 per round;
-* ``server-adam``: Flower's FedAdam on the aggregate (Reddi et al. 2021) in place of server momentum 0.5.
+* ``server-adam``: Flower's FedAdam on the aggregate (Reddi et al. 2021) in place of server momentum 0.5;
+* ``ffa-lora+lp-ft``: a combination row: FFA-LoRA after 3 head-only rounds.
 
 ``lp-ft``, ``lr-decay`` and ``server-adam`` act across rounds, which the centralized arm does not have (it
 trains all epochs in one call): their (e) cells say "n/a".  The step sizes of the levers were set once from
@@ -78,6 +79,9 @@ LEVERS: dict[str, dict] = {
                     "german-credit": {"aggregation.server-optimizer": "adam", "aggregation.server-momentum": 0.0,
                                       "aggregation.server-learning-rate": 0.03},
                     "arms": "c"},
+    # combinations: the winners of the single-lever rows together (minilm-dp takes the best row)
+    "ffa-lora+lp-ft": {"banking77": {"model.peft": "ffa-lora", "train.linear-probe-rounds": 3},
+                       "german-credit": {"model.peft": "ffa-lora", "train.linear-probe-rounds": 3}, "arms": "c"},
 }
 ARMS = ("c", "e")
 
