@@ -2,8 +2,9 @@
 
 Runs the script's own ``main`` with the tiny base on a small Banking77-shaped file, arm (e) only (in
 process, seconds per cell): the large-batch lever must really train at its batch (every row sampled at
-every step), a second call must run nothing, a changed setting must run the cells again, levers that
-act across rounds get no (e) cell, and a baseline imported from a result of other settings is refused.
+every step), a second call must run nothing, a changed setting must run the cells again, the server-side
+lever gets no (e) cell, levers that act across rounds train (e) round by round under one accountant, and a
+baseline imported from a result of other settings is refused.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def cells(out):
 
 def test_cells_run_once_with_each_levers_settings(data_dir, tmp_path, capsys):
     out = tmp_path / "ablation.json"
-    ablation.main(argv(data_dir, out, "--seeds", "1,2", "--arms", "e", "--levers", "baseline,large-batch,lp-ft"))
+    ablation.main(argv(data_dir, out, "--seeds", "1,2", "--arms", "e", "--levers", "baseline,large-batch,server-adam"))
     first = cells(out)
     assert sorted(first) == [f"banking77|{s}|{lev}|e" for s in (1, 2) for lev in ("baseline", "large-batch")]
     for seed in (1, 2):
@@ -53,13 +54,26 @@ def test_cells_run_once_with_each_levers_settings(data_dir, tmp_path, capsys):
     row = next(line for line in table.splitlines() if line.startswith("| large-batch "))
     mean = (first["banking77|1|large-batch|e"]["accuracy"] + first["banking77|2|large-batch|e"]["accuracy"]) / 2
     assert f"{mean:.3f}" in row
-    assert "n/a" in next(line for line in table.splitlines() if line.startswith("| lp-ft "))
+    assert "n/a" in next(line for line in table.splitlines() if line.startswith("| server-adam "))
 
     ablation.main(argv(data_dir, out, "--seeds", "1", "--arms", "e", "--levers", "baseline", "--set", "train.local-epochs=2"))
     again = cells(out)
     assert again["banking77|1|baseline|e"]["finished"] >= first["banking77|1|baseline|e"]["finished"]
     assert again["banking77|1|baseline|e"]["steps"] == 2 * first["banking77|1|baseline|e"]["steps"]
     assert again["banking77|2|baseline|e"] == first["banking77|2|baseline|e"]
+
+
+def test_levers_across_rounds_train_the_central_arm_round_by_round(data_dir, tmp_path):
+    """LP-FT's (e) (3 head-only rounds of 2 here): 2 calls of 1 epoch, the steps and spend of the baseline's one call of 2."""
+    out = tmp_path / "ablation.json"
+    ablation.main(argv(data_dir, out, "--seeds", "1", "--arms", "e", "--levers", "baseline,lp-ft",
+                       "--set", "num-server-rounds=2"))
+    got = cells(out)
+    base, lpft = got["banking77|1|baseline|e"], got["banking77|1|lp-ft|e"]
+    assert base["calls"] == 1 and lpft["calls"] == 2
+    assert lpft["steps"] == base["steps"] and lpft["noise_multiplier"] == base["noise_multiplier"]
+    assert 7.0 < lpft["epsilon"] <= 8.0 + 1e-6 and lpft["epsilon"] == pytest.approx(base["epsilon"], abs=0.05)
+    assert lpft["accuracy"] != base["accuracy"] or lpft["train_loss"] != base["train_loss"]
 
 
 def test_import_refuses_a_baseline_of_other_settings(data_dir, tmp_path):
@@ -105,7 +119,7 @@ def test_a_run_with_failed_branches_counts_for_nothing():
 
 
 def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_ffa_lora(data_dir, tmp_path):
-    """minilm-dp took FFA-LoRA (Banking77) and LP-FT (German Credit); the ablation stays on the preset it measured against."""
+    """minilm-dp took FFA-LoRA after LP-FT (Banking77) and LP-FT (German Credit); the ablation stays on the preset it measured against."""
     from bench import real_data
 
     args = ablation.parse_args(argv(data_dir, tmp_path / "x.json", "--seeds", "1"))
@@ -113,6 +127,7 @@ def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_ffa_l
     assert baseline.get("model.peft", "lora") == "lora" and baseline.get("train.linear-probe-rounds", 0) == 0
     assert ablation.flat_config("banking77", 1, "ffa-lora", args)["model.peft"] == "ffa-lora"
     preset = real_data.parse_args(["--preset", "minilm-dp", "--datasets", "banking77", "--data-dir", str(data_dir)])
-    assert real_data.base_config("banking77", preset)["model.peft"] == "ffa-lora"
+    banking77 = real_data.base_config("banking77", preset)
+    assert banking77["model.peft"] == "ffa-lora" and banking77["train.linear-probe-rounds"] == 3
     german = real_data.PRESETS["minilm-dp"]["german-credit"]
     assert german.get("model.peft", "lora") == "lora" and german["train.linear-probe-rounds"] == 3
