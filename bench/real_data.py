@@ -322,7 +322,7 @@ def parse_args(argv=None):
     parser.add_argument("--base", help="a pretrained base instead of the random tiny-bert: a local model directory, "
                         f"or {MINILM!r} (installed with fedbank, its files checked against upstream's SHA-256)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="per-data-set settings over the defaults "
-                        "(minilm-dp: the README's all-MiniLM-L6-v2 settings, FFA-LoRA on Banking77, LP-FT on German Credit; minilm-dp-lora: "
+                        "(minilm-dp: the README's all-MiniLM-L6-v2 settings, FFA-LoRA after LP-FT on Banking77, LP-FT on German Credit; minilm-dp-lora: "
                         "the same with plain LoRA, the reference of the ablation and PEFT-methods rows); --set still overrides them")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round x 1 epoch on the first rows of each file")
     parser.add_argument("--margin", type=float, default=0.05, help="federate goal: (c) - mean (d) at least this (default 0.05)")
