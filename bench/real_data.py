@@ -104,11 +104,9 @@ _MINILM_DP_LORA = {
                       "train.batch-size": 32, "train.optimizer": "sgd", "train.momentum": 0.9,
                       "model.lora.layers": "5", "model.lora.alpha": 2.0},
 }
-# minilm-dp takes the row of bench/ablation.py with the best mean (c) / (a) over split seeds per data set:
-# on Banking77 FFA-LoRA after LP-FT (3 head-only rounds, then A frozen at the shared seed and only B and the head
-# train; Sun et al. 2024): 82.2 and 81.6 % at seeds 42 and 7, against FFA-LoRA alone's 80.6 and 81.4 % and LoRA's
-# 77.2 and 77.7 %; on German Credit LP-FT (0.923 against 0.910 over three seeds, a gain within the 200-row held-out
-# set's noise).  minilm-dp-lora is the preset before that change, the reference
+# minilm-dp takes bench/ablation.py's row with the best mean (c) / (a) over split seeds: Banking77 FFA-LoRA after
+# LP-FT (3 head-only rounds; 82.2 / 81.6 % at seeds 42 / 7, FFA-LoRA alone 80.6 / 81.4, LoRA 77.2 / 77.7), German
+# Credit LP-FT (0.923 against 0.910 over three seeds, a gain within the 200-row held-out set's noise).  minilm-dp-lora is the preset before that change, the reference
 # the ablation's and the PEFT-methods benchmark's rows were measured on.
 PRESETS = {
     "minilm-dp": {"banking77": {**_MINILM_DP_LORA["banking77"], "model.peft": "ffa-lora", "train.linear-probe-rounds": 3},
@@ -162,11 +160,9 @@ def run_config(flat: dict):
 def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
     """Train one model on one partition of ``flat``'s split for R*E epochs; its held-out metrics ((a), (d), (e)).
 
-    The noise (with DP) is derived exactly as ``client.app`` derives it: the plan of the whole run (the same
-    sample rate and total steps as R rounds of E epochs).  One call of R*E epochs, except where the config
-    acts across rounds (``train.linear-probe-rounds``, ``train.lr-decay``): then R calls of E epochs, each on a
-    fresh model holding the previous call's adapter, the accountant's history carried on, as a branch's
-    ClientApp does round after round; so LP-FT's head-only rounds and the decaying step act as in (c).
+    The noise (with DP) is derived as ``client.app`` derives it, for the whole run's sample rate and steps.  One
+    call of R*E epochs; where the config acts across rounds (LP-FT, lr decay), R calls of E epochs as a branch's
+    ClientApp makes them: a fresh model holding the last call's adapter, the accountant's history carried on.
     """
     import torch
 
@@ -189,9 +185,8 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
     branch = branch_settings({"partition-id": partition_id, "num-partitions": cfg.federation.num_branches}, cfg)
     data = prepare_branch(cfg, branch, tokenizer)
     n = len(data.train)
-    noise = 0.0
+    first, noise = round_plan(cfg, n, noise_multiplier=0.0), 0.0
     if cfg.dp.enabled:
-        first = round_plan(cfg, n, noise_multiplier=0.0)
         noise = cfg.dp.noise_multiplier or planned_noise_multiplier(
             cfg.dp.target_epsilon, cfg.dp.delta, first.sample_rate, first.steps * calls, cfg.dp.accountant)
     arrays, history, steps, losses = None, [], 0, []
