@@ -199,12 +199,12 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool) -> dict:
         outcome = train_round(model, data.train, cfg, plan, history, seed=cfg.federation.seed + partition_id + call - 1,
                               class_weights=data.class_weights)
         arrays, history = outcome.arrays, outcome.accountant_history
-        steps, losses = steps + outcome.steps, losses + [outcome.mean_loss]
+        steps, losses = steps + outcome.steps, losses + [outcome.mean_loss] * max(outcome.steps, 1)  # per step
     metrics = evaluate(model, holdout, task=task_of(cfg).name, threshold=cfg.task.threshold)
     epsilon = epsilon_of(history, cfg.dp.accountant, cfg.dp.delta) if dp else None
     return {**metrics, "examples": n, "labels_seen": int(torch.unique(data.train.labels).numel()),
             "steps": steps, "sample_rate": plan.sample_rate, "noise_multiplier": plan.noise_multiplier,
-            "epsilon": epsilon, "train_loss": losses[-1], "calls": calls, "seconds": time.monotonic() - t0}
+            "epsilon": epsilon, "train_loss": statistics.mean(losses), "calls": calls, "seconds": time.monotonic() - t0}
 
 
 def holdout_for(flat: dict):
