@@ -104,12 +104,39 @@ class ManagedProcess:
         return {"name": self.name, "pid": self.pid, "create_time": _create_time(self._ps), "log": str(self.log_path),
                 "cmd": self.cmd, "children": [{"pid": p.pid, "create_time": _create_time(p)} for p in self._seen.values()]}
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+    def halt_descendants(self) -> list[psutil.Process]:
+        """SIGSTOP every live descendant (rescanning for any forked meanwhile): none takes another step.
+
+        A halted process cannot finish a write half-way: a stop (and the
+        SIGKILL after it) lands between system calls, and fedbank writes each
+        ledger line with one ``os.write`` and every other record atomically.
+        """
+        halted: dict[int, psutil.Process] = {}
+        for _ in range(5):
+            fresh = [p for p in self.descendants() if p.pid not in halted]
+            if not fresh:
+                break
+            for proc in fresh:
+                quietly(lambda: proc.send_signal(signal.SIGSTOP))
+                halted[proc.pid] = proc
+        return list(halted.values())
+
+    def stop(self, timeout: float = STOP_TIMEOUT, *, halt_helpers: bool = False) -> None:
         """SIGTERM the process group, SIGKILL after ``timeout``; then make sure its helpers are gone too.
+
+        ``halt_helpers``: first freeze every helper (:meth:`halt_descendants`),
+        then SIGKILL them once the process itself is stopped, with no grace
+        period.  For an interrupted simulation: its ServerApp runs the rounds
+        in-process (Ray), needs no SuperLink to go on, and would otherwise
+        finish rounds, and ledger the branches it was losing as failed, while
+        it was being stopped.
 
         A second Ctrl-C or SIGTERM meanwhile does not cut this short.
         """
         with signals_deferred():
+            if halt_helpers:
+                self._stop_halted(self.halt_descendants(), timeout)
+                return
             family = self.descendants()
             if self.running:
                 _signal_group(self.pid, signal.SIGTERM)
@@ -126,6 +153,22 @@ class ManagedProcess:
                 for proc in alive:
                     quietly(lambda: proc.send_signal(signum))
                 _, alive = psutil.wait_procs(alive, timeout=5)
+
+    def _stop_halted(self, halted: list[psutil.Process], timeout: float) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after ``timeout``), then SIGKILL its halted helpers."""
+        if self.running:
+            _signal_group(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.pid, signal.SIGKILL)
+                quietly(lambda: self.popen.wait(timeout=5))
+        else:
+            quietly(lambda: self.popen.wait(timeout=1))
+        alive = [p for p in halted if _alive(p)]
+        for proc in alive:
+            quietly(lambda: proc.send_signal(signal.SIGKILL))
+        psutil.wait_procs(alive, timeout=5)
 
 
 def quietly(action) -> None:

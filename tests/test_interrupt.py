@@ -65,6 +65,7 @@ def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp
         started = _after_round_one(cli, out)
         superlinks = [p for p in started if any("flower-superlink" in part for part in p.cmdline())]
         assert len(superlinks) == 1, [p.cmdline()[:2] for p in started]
+        at_signal = _checkpointed_round(out)
         cli.send_signal(signal.SIGTERM)
         _, err = cli.communicate(timeout=120)
     finally:
@@ -77,8 +78,13 @@ def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp
         time.sleep(0.2)
     assert not _running(started), [(p.pid, p.cmdline()[:3]) for p in _running(started)]
 
-    # what was written stays: the ledger so far verifies, and resuming finishes the run
+    # the run ended where it was: the ServerApp did not go on with rounds while it was being stopped, nor
+    # ledger as failed the branches whose ClientApps the stop was ending (the round in flight may finish)
     lines = [e for e in map(json.loads, (out / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
+    assert _checkpointed_round(out) <= at_signal + 1, (at_signal, _checkpointed_round(out))
+    assert not [l for l in lines if l.get("kind") == "failure"], [(l["round"], l.get("reason")) for l in lines]
+
+    # what was written stays: the ledger so far verifies, and resuming finishes the run
     assert {(l["round"], l["branch"]) for l in lines} >= {(1, "branch-0"), (1, "branch-1")}
     verify = subprocess.run([sys.executable, "-m", "simulations.cli.main", "ledger", "verify", str(out / "ledger.jsonl"),
                              "--server-key", str(out / "keys" / "server" / "ed25519.pub")],
@@ -90,7 +96,8 @@ def test_sigterm_to_simulate_stops_everything_it_started_and_the_run_resumes(tmp
     assert resumed.returncode == 0, (stdout + stderr)[-3000:]
     final = [e for e in map(json.loads, (out / "ledger.jsonl").read_text().splitlines()) if e.get("kind") != "head"]
     spend = sorted((l["round"], l["branch"]) for l in final if l.get("kind") != "failure")
-    assert spend == [(r, f"branch-{b}") for r in (1, 2, 3) for b in (0, 1)]
+    assert spend == [(r, f"branch-{b}") for r in (1, 2, 3) for b in (0, 1)], \
+        [(l["round"], l["branch"], l.get("kind"), l.get("reason") or l.get("reject_reason")) for l in final]
 
 
 def test_a_superlink_that_dies_mid_run_leaves_no_helpers_behind(tmp_path):

@@ -80,7 +80,7 @@ class LocalSuperLink:
         try:  # __exit__ does not run when __enter__ raises (Ctrl-C / SIGTERM included): stop it here
             wait_port(self.proc, "127.0.0.1", self.port, time.monotonic() + START_TIMEOUT, "port")
         except BaseException:
-            self.stop()
+            self.stop(interrupted=True)
             raise
         return self
 
@@ -90,13 +90,19 @@ class LocalSuperLink:
             self._looked = time.monotonic()
             self.proc.descendants()
 
-    def stop(self) -> None:
-        """Stop the SuperLink, its process group and every process seen forked under it."""
-        if self.proc is not None:
-            self.proc.stop()
+    def stop(self, *, interrupted: bool = False) -> None:
+        """Stop the SuperLink, its process group and every process seen forked under it.
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        ``interrupted`` (Ctrl-C, SIGTERM, a failure or a timeout mid-run): the
+        ServerApp and its Ray helpers are frozen first, so the run ends where
+        it was: no further round, ledger line or checkpoint, and no branch
+        ledgered as failed because this stop was ending its ClientApp.
+        """
+        if self.proc is not None:
+            self.proc.stop(halt_helpers=interrupted)
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.stop(interrupted=exc_type is not None)
 
 
 def give_branches_policy(policy_file: Path, output_dir: Path, num_branches: int) -> None:
