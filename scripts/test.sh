@@ -7,4 +7,7 @@ bash "$root/scripts/bootstrap.sh"
 . "${FEDBANK_VENV:-$root/.venv}/bin/activate"
 cd "$root"
 export FLWR_TELEMETRY_ENABLED=0
-python -m pytest "$@"
+# Two workers (pytest-xdist), one test file per worker: most of the suite's time is Flower runs that
+# mostly start up and wait, so two share 2 cores well; a file's module fixtures (one federation each)
+# run once, in its worker. FEDBANK_TEST_WORKERS=0 runs in one process; a later -n in "$@" wins.
+python -m pytest -n "${FEDBANK_TEST_WORKERS:-2}" --dist loadfile "$@"
