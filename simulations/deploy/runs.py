@@ -30,6 +30,7 @@ from simulations.flower_cli import (
     run_config_text,
     write_connection,
 )
+from simulations.app_bundle import stage_app
 from simulations.processes import ManagedProcess, OnText, last_error_suffix
 
 
@@ -94,8 +95,8 @@ def start_run(superlink: SuperLinkConnection, app_dir: str | os.PathLike[str], r
               log_path: Path, on_line: OnText | None = None, signing_key: Path | None = None) -> FlowerRun:
     """Submit the app at ``app_dir`` to the SuperLink, signed with ``signing_key`` (else raw ``flwr run``); returns at once."""
     app = Path(app_dir).resolve()
-    if signing_key is None:
-        cmd = run_command(app, superlink.connection, run_config)
+    if signing_key is None:  # flwr run takes a directory; it would walk a .venv in the checkout, its copy is quick
+        cmd = run_command(stage_app(app, Path(log_path).parent / "app-bundle"), superlink.connection, run_config)
     else:
         cmd = [sys.executable, "-m", "simulations.deploy.signed_run", str(app), superlink.connection,
                "--signing-key", str(Path(signing_key).resolve())]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from common.errors import FedbankError, RunFailed
 from common.keys.app_signing import key_id, load_signing_key, sign_fab
+from simulations.app_bundle import build_fab
 from simulations.flower_cli import RUN_STARTED_TEXT
 
 
@@ -30,7 +31,6 @@ def submit_signed(app_dir: Path, connection: str, signing_key: Path, run_config:
         KeyFileError: the signing key cannot be used.
         RunFailed: the SuperLink did not start the run.
     """
-    from flwr.cli.build import build_fab_from_disk
     from flwr.cli.flower_config import read_superlink_connection
     from flwr.cli.log import start_stream
     from flwr.cli.utils import init_http_client_from_connection
@@ -41,7 +41,7 @@ def submit_signed(app_dir: Path, connection: str, signing_key: Path, run_config:
 
     key = load_signing_key(signing_key)
     link = read_superlink_connection(connection)
-    fab_bytes = build_fab_from_disk(app_dir.resolve())
+    fab_bytes = build_fab(app_dir)  # what flwr run would build, without walking a .venv in the checkout
     verifications = sign_fab(fab_bytes, key)
     fab_hash = hashlib.sha256(fab_bytes).hexdigest()
     print(f"app bundle {fab_hash[:12]} ({len(fab_bytes)} bytes) signed by {key_id(key.public_key())}", flush=True)

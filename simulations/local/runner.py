@@ -8,7 +8,9 @@
 2. it starts that ``flower-superlink --simulation`` itself (runtime
    dependency installation off, so no torch is pip-installed per run);
 3. it calls ``flwr run APP local-simulation --stream`` with the federation
-   sized by ``--federation-config`` (N SuperNodes, 1 CPU each);
+   sized by ``--federation-config`` (N SuperNodes, 1 CPU each), APP being
+   a copy of the app's bundle files in ``FLWR_HOME/app``
+   (:mod:`simulations.app_bundle`: Flower would walk a ``.venv`` in the checkout);
 4. it reads the run's *final status* with ``flwr ls --format json``, because
    ``flwr run`` can exit 0 for a failed run;
 5. it stops, by PID, the SuperLink it started, and nothing else.
@@ -28,6 +30,7 @@ from common.config.run import RunConfig
 from common.errors import ConfigError, RunFailed
 from common.keys.layout import KeyLayout
 from common.keys.provision import init_keys
+from simulations.app_bundle import stage_app
 from simulations.flower_cli import RUN_STARTED, final_status, flower_bin, flower_env, is_success, run_command, write_connection
 from simulations.processes import START_TIMEOUT, ManagedProcess, free_port, spawn, wait_port
 from simulations.signals import sigterm_as_interrupt
@@ -143,7 +146,8 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
         give_branches_policy(Path(branch_policy), output_dir, num_branches)
     log_start = log_path.stat().st_size if log_path.exists() else 0
     with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log") as superlink:
-        cmd = run_command(app_dir, superlink.connection, config, _federation_config(num_branches, num_cpus, num_gpus))
+        app = stage_app(app_dir, flwr_home / "app")  # flwr run would walk a .venv inside the checkout
+        cmd = run_command(app, superlink.connection, config, _federation_config(num_branches, num_cpus, num_gpus))
         run_id = None
         with log_path.open("a", encoding="utf-8") as log:
             proc = subprocess.Popen(cmd, env=flower_env(flwr_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
