@@ -125,8 +125,7 @@ class ManagedProcess:
         """SIGTERM the process group, SIGKILL after ``timeout``; then make sure its helpers are gone too.
 
         ``halt_helpers``: first freeze every helper (:meth:`halt_descendants`),
-        then SIGKILL them once the process itself is stopped, with no grace
-        period.  For an interrupted simulation: its ServerApp runs the rounds
+        SIGKILL them with no grace period, then stop the process.  For an interrupted simulation: its ServerApp runs the rounds
         in-process (Ray), needs no SuperLink to go on, and would otherwise
         finish rounds, and ledger the branches it was losing as failed, while
         it was being stopped.
@@ -155,7 +154,17 @@ class ManagedProcess:
                 _, alive = psutil.wait_procs(alive, timeout=5)
 
     def _stop_halted(self, halted: list[psutil.Process], timeout: float) -> None:
-        """Stop the process (SIGTERM, then SIGKILL after ``timeout``), then SIGKILL its halted helpers."""
+        """SIGKILL the halted helpers, then stop the process (SIGTERM, SIGKILL after ``timeout``).
+
+        The helpers go first: the process may wait on one of them as it shuts
+        down (the SuperLink on its SuperExec), and a halted one never answers.
+        """
+        alive = [p for p in halted if _alive(p)]
+        for proc in alive:
+            quietly(lambda: proc.send_signal(signal.SIGKILL))
+        gone_by = time.monotonic() + 5  # a killed child of a live process stays a zombie until reaped: gone for us
+        while any(_alive(p) for p in alive) and time.monotonic() < gone_by:
+            time.sleep(0.05)
         if self.running:
             _signal_group(self.pid, signal.SIGTERM)
             try:
@@ -165,10 +174,6 @@ class ManagedProcess:
                 quietly(lambda: self.popen.wait(timeout=5))
         else:
             quietly(lambda: self.popen.wait(timeout=1))
-        alive = [p for p in halted if _alive(p)]
-        for proc in alive:
-            quietly(lambda: proc.send_signal(signal.SIGKILL))
-        psutil.wait_procs(alive, timeout=5)
 
 
 def quietly(action) -> None:
