@@ -7,7 +7,8 @@ bash "$root/scripts/bootstrap.sh"
 . "${FEDBANK_VENV:-$root/.venv}/bin/activate"
 cd "$root"
 export FLWR_TELEMETRY_ENABLED=0
-# Two workers (pytest-xdist), one test file per worker: most of the suite's time is Flower runs that
-# mostly start up and wait, so two share 2 cores well; a file's module fixtures (one federation each)
-# run once, in its worker. FEDBANK_TEST_WORKERS=0 runs in one process; a later -n in "$@" wins.
+# Two workers (pytest-xdist), each test file whole in one worker: most of the suite's time is Flower
+# runs, which leave a 2-core box partly idle when alone; a file's module fixtures (one federation each)
+# run once, in its worker (a session fixture runs once per worker that uses it: conftest's e2e_run may
+# run twice). FEDBANK_TEST_WORKERS=0 runs in one process; a later -n in "$@" wins.
 python -m pytest -n "${FEDBANK_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -10,6 +10,10 @@ CPU seconds before it submits anything.
 into a directory whose every file those rules leave out (a ``.gitignore``
 directory pattern, or a built-in ``dir/**`` exclude), so the FAB it leads to
 is byte-identical (``tests/test_app_bundle.py`` checks it on this repository).
+Only the rules Flower applies first (the ``.gitignore`` and its publish
+excludes ``.venv/**``, ``.flwr/**``, ``**/__pycache__/**``) prune: its FAB-only
+excludes (``build/**``, ``lib/**``, ...) act after its depth and pattern checks,
+so a directory they drop is still walked, and those checks still fail alike.
 :func:`build_fab` builds the bundle from it in-process (the signed run);
 :func:`stage_app` copies the files into a directory of their own for the
 ``flwr run`` CLI, which only accepts a directory.
@@ -21,24 +25,19 @@ import os
 import shutil
 from pathlib import Path
 
-#: Directories never part of an app: git's own metadata (no file in it is of a type a FAB takes).
-NEVER_APP = (".git",)
-
-
 def _pruned(root: Path):  # noqa: ANN202 -- a predicate on a directory's relative POSIX path
-    """Whether a directory (relative POSIX path) holds only files the FAB rules exclude."""
-    from flwr.cli.build import FAB_EXCLUDE_PATTERNS
+    """Whether a directory (relative POSIX path) holds only files Flower's first filter drops."""
     from flwr.cli.utils import APP_PUBLISH_EXCLUDE_PATTERNS, build_pathspec, load_gitignore_patterns
 
-    gitignore = load_gitignore_patterns(root / ".gitignore")
+    ignore_file = root / ".gitignore"
+    # Flower skips a symlinked .gitignore like any symlink: then it applies no ignore pattern, nor does this
+    gitignore = [] if ignore_file.is_symlink() else load_gitignore_patterns(ignore_file)
     # a negation could take a file back out of an ignored directory: then walk everything, as Flower does
     by_gitignore = None if any(p.startswith("!") for p in gitignore) else build_pathspec(gitignore)
     # "dir/**" matches every path below dir, whatever its name
-    whole_trees = build_pathspec(p for p in (*FAB_EXCLUDE_PATTERNS, *APP_PUBLISH_EXCLUDE_PATTERNS) if p.endswith("/**"))
+    whole_trees = build_pathspec(p for p in APP_PUBLISH_EXCLUDE_PATTERNS if p.endswith("/**"))
 
     def pruned(rel_dir: str) -> bool:
-        if rel_dir in NEVER_APP:
-            return True
         if by_gitignore is not None and by_gitignore.match_file(f"{rel_dir}/"):
             return True
         return whole_trees.match_file(f"{rel_dir}/any-file")

@@ -107,9 +107,10 @@ class ManagedProcess:
     def halt_descendants(self) -> list[psutil.Process]:
         """SIGSTOP every live descendant (rescanning for any forked meanwhile): none takes another step.
 
-        A halted process cannot finish a write half-way: a stop (and the
-        SIGKILL after it) lands between system calls, and fedbank writes each
-        ledger line with one ``os.write`` and every other record atomically.
+        Each is waited for (up to 1 s) until it has stopped: a stopped process
+        is between system calls, so the SIGKILL after it cannot cut a write
+        short (fedbank writes each ledger line with one ``os.write`` and every
+        other record atomically, by rename).
         """
         halted: dict[int, psutil.Process] = {}
         for _ in range(5):
@@ -119,6 +120,10 @@ class ManagedProcess:
             for proc in fresh:
                 quietly(lambda: proc.send_signal(signal.SIGSTOP))
                 halted[proc.pid] = proc
+        # a stop is delivered asynchronously: wait (briefly) until each one has taken it
+        stopped_by = time.monotonic() + 1.0
+        while time.monotonic() < stopped_by and any(_running_on(p) for p in halted.values()):
+            time.sleep(0.02)
         return list(halted.values())
 
     def stop(self, timeout: float = STOP_TIMEOUT, *, halt_helpers: bool = False) -> None:
@@ -174,6 +179,13 @@ class ManagedProcess:
                 quietly(lambda: self.popen.wait(timeout=5))
         else:
             quietly(lambda: self.popen.wait(timeout=1))
+        # anything forked after the last scan (more than the rescans caught): the usual straggler sweep
+        known = {p.pid for p in halted}
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            left = [p for p in self.descendants() if p.pid not in known]
+            for proc in left:
+                quietly(lambda: proc.send_signal(signum))
+            psutil.wait_procs(left, timeout=5)
 
 
 def quietly(action) -> None:
@@ -182,6 +194,14 @@ def quietly(action) -> None:
         action()
     except (psutil.Error, ProcessLookupError, subprocess.TimeoutExpired):
         pass
+
+
+def _running_on(proc: psutil.Process) -> bool:
+    """Alive and not (yet) stopped by SIGSTOP."""
+    try:
+        return proc.is_running() and proc.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_STOPPED)
+    except psutil.Error:
+        return False
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -9,7 +9,7 @@
    dependency installation off, so no torch is pip-installed per run);
 3. it calls ``flwr run APP local-simulation --stream`` with the federation
    sized by ``--federation-config`` (N SuperNodes, 1 CPU each), APP being
-   a copy of the app's bundle files in ``FLWR_HOME/app``
+   a temporary copy of the app's bundle files
    (:mod:`simulations.app_bundle`: Flower would walk a ``.venv`` in the checkout);
 4. it reads the run's *final status* with ``flwr ls --format json``, because
    ``flwr run`` can exit 0 for a failed run;
@@ -19,7 +19,9 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -145,8 +147,11 @@ def simulate(app_dir: Path, output_dir: Path, num_branches: int, run_config: Map
     if branch_policy is not None:
         give_branches_policy(Path(branch_policy), output_dir, num_branches)
     log_start = log_path.stat().st_size if log_path.exists() else 0
-    with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log") as superlink:
-        app = stage_app(app_dir, flwr_home / "app")  # flwr run would walk a .venv inside the checkout
+    with sigterm_as_interrupt(), LocalSuperLink(flwr_home, output_dir / "superlink.log") as superlink, ExitStack() as stack:
+        # flwr run would walk a .venv inside the checkout; the copy lives outside the run directory, which
+        # may itself lie inside the checkout (a later run would bundle it)
+        staged = stack.enter_context(tempfile.TemporaryDirectory(prefix="fedbank-app-"))
+        app = stage_app(app_dir, Path(staged) / "app")
         cmd = run_command(app, superlink.connection, config, _federation_config(num_branches, num_cpus, num_gpus))
         run_id = None
         with log_path.open("a", encoding="utf-8") as log:
