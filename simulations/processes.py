@@ -130,18 +130,21 @@ class ManagedProcess:
         """SIGTERM the process group, SIGKILL after ``timeout``; then make sure its helpers are gone too.
 
         ``halt_helpers``: first freeze every helper (:meth:`halt_descendants`),
-        SIGKILL them with no grace period, then stop the process.  For an interrupted simulation: its ServerApp runs the rounds
-        in-process (Ray), needs no SuperLink to go on, and would otherwise
-        finish rounds, and ledger the branches it was losing as failed, while
-        it was being stopped.
+        SIGKILL them with no grace period, then stop the process.  For an
+        interrupted simulation: its ServerApp runs the rounds in-process
+        (Ray), needs no SuperLink to go on, and would otherwise finish
+        rounds, and ledger the branches it was losing as failed, while it
+        was being stopped.
 
         A second Ctrl-C or SIGTERM meanwhile does not cut this short.
         """
         with signals_deferred():
-            if halt_helpers:
-                self._stop_halted(self.halt_descendants(), timeout)
-                return
-            family = self.descendants()
+            halted = self.halt_descendants() if halt_helpers else []
+            # halted helpers go first: the process may wait on one as it shuts down (the SuperLink on
+            # its SuperExec), and a halted one never answers
+            _kill_now(halted)
+            killed = {p.pid for p in halted}
+            family = [p for p in self.descendants() if p.pid not in killed]
             if self.running:
                 _signal_group(self.pid, signal.SIGTERM)
                 try:
@@ -151,41 +154,25 @@ class ManagedProcess:
                     quietly(lambda: self.popen.wait(timeout=5))
             else:
                 quietly(lambda: self.popen.wait(timeout=1))
-            # Flower's helpers poll their parent every 0.2 s and exit; give them a moment, then insist.
-            _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=min(timeout, HELPER_GRACE))
+            # Flower's helpers poll their parent every 0.2 s and exit; give them a moment (none when
+            # halting: these were forked after the last scan), then insist.
+            grace = 0.0 if halt_helpers else min(timeout, HELPER_GRACE)
+            _, alive = psutil.wait_procs([p for p in family if _alive(p)], timeout=grace)
             for signum in (signal.SIGTERM, signal.SIGKILL):
                 for proc in alive:
                     quietly(lambda: proc.send_signal(signum))
                 _, alive = psutil.wait_procs(alive, timeout=5)
 
-    def _stop_halted(self, halted: list[psutil.Process], timeout: float) -> None:
-        """SIGKILL the halted helpers, then stop the process (SIGTERM, SIGKILL after ``timeout``).
 
-        The helpers go first: the process may wait on one of them as it shuts
-        down (the SuperLink on its SuperExec), and a halted one never answers.
-        """
-        alive = [p for p in halted if _alive(p)]
-        for proc in alive:
-            quietly(lambda: proc.send_signal(signal.SIGKILL))
-        gone_by = time.monotonic() + 5  # a killed child of a live process stays a zombie until reaped: gone for us
-        while any(_alive(p) for p in alive) and time.monotonic() < gone_by:
-            time.sleep(0.05)
-        if self.running:
-            _signal_group(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.pid, signal.SIGKILL)
-                quietly(lambda: self.popen.wait(timeout=5))
-        else:
-            quietly(lambda: self.popen.wait(timeout=1))
-        # anything forked after the last scan (more than the rescans caught): the usual straggler sweep
-        known = {p.pid for p in halted}
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            left = [p for p in self.descendants() if p.pid not in known]
-            for proc in left:
-                quietly(lambda: proc.send_signal(signum))
-            psutil.wait_procs(left, timeout=5)
+def _kill_now(procs: list[psutil.Process]) -> None:
+    """SIGKILL ``procs`` and wait (up to 5 s) until they are gone; a killed child of a live process stays a
+    zombie until reaped, which counts as gone here."""
+    alive = [p for p in procs if _alive(p)]
+    for proc in alive:
+        quietly(lambda: proc.send_signal(signal.SIGKILL))
+    gone_by = time.monotonic() + 5
+    while any(_alive(p) for p in alive) and time.monotonic() < gone_by:
+        time.sleep(0.05)
 
 
 def quietly(action) -> None:
