@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import re
 
-import jieba
-from jieba import posseg
-
 from common.privacy.detect_addresses import ZH_STOP
 from common.privacy.detect_names_en import detect_en_name, with_titles
 from common.privacy.detect_names_mixed import detect_mixed_name
 from common.privacy.detect_names_romanized import detect_romanized_name
-from common.privacy.detect_names_zh import (address_forms, compound_surname_names, kin_titled, list_members, nicknames, signatures,
-                                            tibetan_names, word_freq)
+from common.privacy.detect_names_zh import (TAGS, address_forms, compound_surname_names, jieba_loaded, kin_titled, list_members,
+                                            nicknames, signatures, tibetan_names, word_freq)
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_SURNAMES
 from common.privacy.lexicons import CN_GIVEN_CHARS as CN_GIVEN_NAME_CHARS
 from common.privacy.spans import by_priority
 
-_WORD_TAGS = posseg.dt.word_tag_tab  # jieba's dictionary: word -> part of speech
 _RARE = 300  # a dictionary word seen less often than this may be a name after a cue (客户高远, 客户雷霆)
 _DOT_NAME = re.compile(r"[\u4e00-\u9fff]{2,6}[·•・.][\u4e00-\u9fff]{2,8}")  # 阿依古丽·买买提, 约翰·史密斯
 
@@ -36,7 +32,7 @@ def _ordinary_word(word: str, opening: bool = True) -> bool:
     """A word (or, with ``opening``, a word opening it) that jieba knows as something other than a name (商家, 银行卡)."""
     rare_compound = word[:2] in _COMPOUND and word_freq(word[:2]) < 800  # 欧阳 opens names; 东方 opens 东方明珠
     for piece in (word, word[:2]) if opening and not rare_compound else (word,):
-        tag = _WORD_TAGS.get(piece)
+        tag = TAGS.get(piece)
         if tag is not None and not tag.startswith("nr"):
             return True
     return False
@@ -44,7 +40,7 @@ def _ordinary_word(word: str, opening: bool = True) -> bool:
 
 def _cued_word(word: str) -> bool:
     """After a cue, a word jieba knows as a common noun, verb, place word ... (我是商家), not a proper name (金洋 is ns)."""
-    tag = _WORD_TAGS.get(word)
+    tag = TAGS.get(word)
     return (tag is not None and tag[0] in "nvsatfdrmqpculi" and not tag.startswith(("nr", "ns", "nz", "nt"))
             and (len(word) < 2 or word_freq(word) >= _RARE or word in _CN_NOT_NAME_WORDS))
 
@@ -52,7 +48,7 @@ def _cued_word(word: str) -> bool:
 def _jieba_names(work: str) -> list[tuple[int, int]]:
     """Person names jieba's part-of-speech tagger finds, starting with a known surname; adjacent pieces merged."""
     spans, pos = [], 0
-    for word, flag in posseg.cut(work):
+    for word, flag in jieba_loaded()[1].cut(work):
         start, pos = pos, pos + len(word)
         if not flag.startswith("nr"):
             continue
@@ -141,7 +137,7 @@ def _cn_name_at(work: str, pos: int, strong: bool) -> int | None:
         return end
     if len(given) == 2 and given[0] in CN_GIVEN_NAME_CHARS and len(surname) == 2:
         return end - 1  # 司徒敏收入: a compound surname with a one-character given name
-    word = next(iter(jieba.cut(work[pos:pos + 8], HMM=False)), "")  # 客户高远来办: jieba's word boundary
+    word = next(iter(jieba_loaded()[0].cut(work[pos:pos + 8], HMM=False)), "")  # 客户高远来办: jieba's word boundary
     if len(surname) < len(word) <= 3 and word_freq(word) < _RARE and word not in _CN_NOT_NAME_WORDS:
         return pos + len(word)
     return None

@@ -20,11 +20,11 @@ other than a name, or a frequent one, is an ordinary word):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-
-import jieba
-from jieba import posseg
+from collections.abc import Callable
+from types import ModuleType
 
 from common.privacy.lexicons import CN_COMPOUND_SURNAMES, CN_GIVEN_CHARS, CN_SURNAMES
 
@@ -41,11 +41,36 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 _LINE_NAME = re.compile(r"(?m)^[ \t]*(?:[\u4e00-\u9fff]{2,6}部[ \t]+)?([\u4e00-\u9fff]{2,4})[ \t]*$")
 _CLOSINGS = frozenset("此致 敬礼 祝好 顺祝 商祺 谢谢 多谢 感谢 您好 你好 附件 如下 落款 签名".split())
 _LIST_ITEM = re.compile(r"[\u4e00-\u9fff]{2,4}")
-jieba.setLogLevel(logging.WARNING)  # no 'Building prefix dict' lines on a command's stderr
-jieba.dt.check_initialized()  # loads the dictionary now: FREQ is replaced, not filled, when jieba loads lazily
 _COMPOUND = frozenset(CN_COMPOUND_SURNAMES)
-_TAGS = posseg.dt.word_tag_tab
-_FREQ = jieba.dt.FREQ  # jieba's dictionary: word -> frequency (0 for words it knows only as pieces)
+
+
+@functools.cache
+def jieba_loaded() -> tuple[ModuleType, ModuleType]:
+    """``jieba`` and ``jieba.posseg``, their dictionary loaded: on first use, so that a process that never sees
+    Chinese text (an English branch, the CLI, the ServerApp) does not spend 1.5 s of CPU loading it."""
+    import jieba
+    from jieba import posseg
+
+    jieba.setLogLevel(logging.WARNING)  # no 'Building prefix dict' lines on a command's stderr
+    jieba.dt.check_initialized()  # FREQ is replaced, not filled, when jieba loads: read it only after this
+    return jieba, posseg
+
+
+class _Dictionary:
+    """A read-only view of one of jieba's dictionaries, which loads jieba on the first lookup."""
+
+    def __init__(self, table: Callable[[], dict]) -> None:
+        self._table = table
+
+    def get(self, word: str, default=None):
+        return self._table().get(word, default)
+
+    def __getitem__(self, word: str):
+        return self._table()[word]
+
+
+TAGS = _Dictionary(lambda: jieba_loaded()[1].dt.word_tag_tab)  # word -> part of speech
+_FREQ = _Dictionary(lambda: jieba_loaded()[0].dt.FREQ)  # word -> frequency (0 for words it knows only as pieces)
 _COMMON = 300  # a word jieba has seen this often is an ordinary word, not a name
 
 
@@ -101,7 +126,7 @@ def nicknames(work: str) -> list[tuple[int, int]]:
 
 
 def _is_name_tag(word: str) -> bool:
-    return _TAGS.get(word, "").startswith("nr")
+    return TAGS.get(word, "").startswith("nr")
 
 
 def _free_before(work: str, pos: int) -> bool:
@@ -113,7 +138,7 @@ def compound_surname_names(work: str) -> list[tuple[int, int]]:
     spans = []
     for i in range(len(work) - 3):
         two = work[i:i + 2]
-        if two in _COMPOUND and _FREQ.get(two, 0) < 800 and not _TAGS.get(two, "").startswith(("m", "s")) \
+        if two in _COMPOUND and _FREQ.get(two, 0) < 800 and not TAGS.get(two, "").startswith(("m", "s")) \
                 and all(_HAN.match(c) and c not in _AFTER_WORD for c in work[i + 2:i + 4]) and _free_before(work, i) \
                 and _FREQ.get(work[i + 3:i + 5], 0) < _COMMON:  # 上官婷收入: 收入 is a word, the name is 上官婷
             spans.append((i, i + 4))
