@@ -17,11 +17,10 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   # The CPU wheel of torch must come first: a bare 'torch' requirement pulls a multi-GB CUDA build.
   torch="torch==${FEDBANK_TORCH_VERSION:-2.13.0}"
   pip install -q "$torch"
-  # The rest through uv (flwr depends on it; same resolution, about 10 s instead of 85 s), torch held where it is;
-  # pip if uv cannot reach its index.
-  pip install -q "uv==0.11.33"
-  if ! uv pip install -q --python "$venv/bin/python" "$torch" -e "$root[test]"; then
-    echo "fedbank: uv could not install the project; falling back to pip" >&2
+  # The rest through uv (flwr depends on it; the same versions as pip resolves, about 10 s instead of 85 s),
+  # torch held where it is; pip if uv fails for any reason (not installable, its index unreachable, a conflict).
+  if ! { pip install -q "uv==0.11.33" && uv pip install -q --python "$venv/bin/python" "$torch" -e "$root[test]"; }; then
+    echo "fedbank: uv could not install the project; installing it with pip" >&2
     pip install -q -e "$root[test]"
   fi
   touch "$stamp"

@@ -3,13 +3,21 @@ one end-to-end simulated run."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+# The suite's own memo of noise searches (common/privacy/noise_plans.py), made by the first process (pytest-xdist
+# workers and every run the tests start inherit it): no test depends on what this machine's ~/.cache holds.
+if "FEDBANK_CACHE_DIR" not in os.environ:
+    os.environ["FEDBANK_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="fedbank-test-cache-")
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

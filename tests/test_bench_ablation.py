@@ -150,29 +150,31 @@ def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_ffa_l
     assert german.get("model.peft", "lora") == "lora" and german["train.linear-probe-rounds"] == 3
 
 
-def test_the_plot_averages_the_tables_seeds_and_leaves_out_failed_runs(tmp_path):
+def test_the_plot_averages_the_tables_seeds_over_their_own_a_and_leaves_out_failed_runs(tmp_path):
     from bench import ablation_plot
 
     def cell(curve, metric="accuracy", failures=()):
         return {metric: curve[-1], "by_round": {metric: curve}, "failures": list(failures)}
 
-    result = {"banking77|42|baseline|c": cell([0.1, 0.5, 0.7]), "banking77|7|baseline|c": cell([0.1, 0.3, 0.5]),
+    result = {"banking77|42|baseline|c": cell([0.1, 0.5, 0.8]), "banking77|7|baseline|c": cell([0.1, 0.3, 0.4]),
               "banking77|123|baseline|c": cell([0.0, 0.0, 0.0]),  # a seed the table leaves out
-              "banking77|42|lp-ft|c": cell([0.1, 0.6, 0.8]),
+              "banking77|42|lp-ft|c": cell([0.1, 0.6, 0.9]),
               "banking77|7|lp-ft|c": cell([0.1, 0.1, 0.1], failures=["branch-3"]),  # branches failed: measures nothing
-              "banking77|42|baseline|a": {"accuracy": 0.9}, "banking77|7|baseline|a": {"accuracy": 0.8},
+              "banking77|42|baseline|a": {"accuracy": 1.0}, "banking77|7|baseline|a": {"accuracy": 0.5},
               "banking77|42|baseline|e": {"accuracy": 0.6}}
     curves = ablation_plot.curves(result, "banking77", "accuracy", [42, 7])
-    assert curves["baseline"] == (pytest.approx([0.1, 0.4, 0.6]), [7, 42])
-    assert curves["lp-ft"] == ([0.1, 0.6, 0.8], [42])
-    assert ablation_plot.reference(result, "banking77", "baseline", "a", "accuracy", [42, 7]) == pytest.approx(0.85)
+    assert curves["baseline"] == (pytest.approx([0.15, 0.55, 0.8]), [42, 7])  # 0.8/1.0 and 0.4/0.5: the table's mean
+    assert curves["lp-ft"] == (pytest.approx([0.1, 0.6, 0.9]), [42])
     assert ablation_plot.reference(result, "banking77", "baseline", "e", "accuracy", [42, 7]) == pytest.approx(0.6)
+    assert ablation_plot.reference(result, "banking77", "lp-ft", "e", "accuracy", [42, 7]) is None
 
     path = tmp_path / "ablation.json"
     path.write_text(json.dumps({"cells": result}))
     ablation_plot.main(["--result", str(path), "--out-dir", str(tmp_path / "plots")])
     png = (tmp_path / "plots" / "ablation_banking77.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
-    assert not (tmp_path / "plots" / "ablation_german-credit.png").exists()  # no German Credit cell, no panel
-    with pytest.raises(SystemExit, match="not a bench/ablation.py result"):
-        ablation_plot.main(["--result", str(tmp_path / "missing.json")])
+    assert not (tmp_path / "plots" / "ablation_german-credit.png").exists()  # no German Credit cell, no figure
+    path.write_text(json.dumps({"rows": []}))
+    for bad in (tmp_path / "missing.json", path):
+        with pytest.raises(SystemExit, match="not a bench/ablation.py result"):
+            ablation_plot.main(["--result", str(bad)])

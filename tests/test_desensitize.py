@@ -308,3 +308,22 @@ def test_render_masks_texts_records_and_both_sides_of_a_dialogue_with_one_count(
     assert mixed.texts == ["note: ok", desensitize(texts[0]).text] and mixed.counts["PHONE"] == 2
     with pytest.raises(ValueError, match="record pipeline"):
         Renderer().render([None], [{"note": "ok"}])
+
+
+def test_jieba_loads_at_the_first_chinese_text_not_at_import():
+    """A process that never sees Chinese text (an English branch, the CLI, the ServerApp) never loads jieba's
+    dictionary (1.5 s of CPU); the first Chinese text loads it and its names are masked as before."""
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "from common.privacy.desensitize import desensitize\n"
+              "print('jieba' in sys.modules)\n"
+              "print(desensitize('My name is John Smith, card 4111 1111 1111 1111').text)\n"
+              "print('jieba' in sys.modules)\n"
+              "print(desensitize('客户王建国来办理业务').text)\n"
+              "print('jieba' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    before, english, after_english, chinese, after_chinese = out.stdout.splitlines()
+    assert (before, after_english, after_chinese) == ("False", "False", "True")
+    assert "John" not in english and "王建国" not in chinese and "[NAME]" in chinese
