@@ -23,30 +23,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.ablation import arm_values, cell_key, mean_ratio  # noqa: E402
+
 RESULTS = HERE / "results"
 #: Data set -> (metric, goal as a fraction of arm (a)), from the issue's goals.
 GOALS = {"banking77": ("accuracy", 0.90), "german-credit": ("roc_auc", 0.92)}
-
-
-def arm_value(cells: dict, dataset: str, seed: int, lever: str, arm: str, metric: str) -> float | None:
-    """One cell's final metric, or None when it was not run or its branches failed (it measures nothing)."""
-    cell = cells.get(f"{dataset}|{seed}|{lever}|{arm}")
-    return cell.get(metric) if cell and not cell.get("failures") else None
 
 
 def curves(cells: dict, dataset: str, metric: str, seeds: list[int]) -> dict[str, tuple[list[float], list[int]]]:
     """Lever -> ((c) / (a) after each round, each seed's curve over its own (a), then the mean over seeds; the
     seeds), for every lever with an arm-(c) curve at a seed of ``seeds`` that has its (a)."""
     out = {}
-    levers = {k.split("|")[2] for k in cells if k.startswith(f"{dataset}|")}
-    for lever in levers:
+    a = arm_values(cells, dataset, seeds, "baseline", "a", metric)
+    for lever in {k.split("|")[2] for k in cells if k.startswith(f"{dataset}|")}:
         per_seed = {}
-        for seed in seeds:
-            cell = cells.get(f"{dataset}|{seed}|{lever}|c") or {}
+        for seed in arm_values(cells, dataset, seeds, lever, "c", metric):
+            cell = cells[cell_key(dataset, seed, lever, "c")]
             curve = (cell.get("by_round") or {}).get(metric)
-            a = arm_value(cells, dataset, seed, "baseline", "a", metric)
-            if curve and a and not cell.get("failures"):
-                per_seed[seed] = [v / a for v in curve]
+            if curve and a.get(seed) and not cell.get("failures"):
+                per_seed[seed] = [v / a[seed] for v in curve]
         if per_seed:
             length = min(len(c) for c in per_seed.values())
             out[lever] = ([statistics.mean(c[i] for c in per_seed.values()) for i in range(length)], list(per_seed))
@@ -55,9 +50,8 @@ def curves(cells: dict, dataset: str, metric: str, seeds: list[int]) -> dict[str
 
 def reference(cells: dict, dataset: str, lever: str, arm: str, metric: str, seeds: list[int]) -> float | None:
     """One lever's arm (e) (or another arm) over (a), the mean of per-seed ratios, or None when not run."""
-    ratios = [v / a for s in seeds if (v := arm_value(cells, dataset, s, lever, arm, metric)) is not None
-              and (a := arm_value(cells, dataset, s, "baseline", "a", metric))]
-    return statistics.mean(ratios) if ratios else None
+    return mean_ratio(arm_values(cells, dataset, seeds, lever, arm, metric),
+                      arm_values(cells, dataset, seeds, "baseline", "a", metric))
 
 
 def _epsilon(cells: dict, dataset: str) -> str:
