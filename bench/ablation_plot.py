@@ -37,10 +37,9 @@ def curves(cells: dict, dataset: str, metric: str, seeds: list[int]) -> dict[str
     a = arm_values(cells, dataset, seeds, "baseline", "a", metric)
     for lever in {k.split("|")[2] for k in cells if k.startswith(f"{dataset}|")}:
         per_seed = {}
-        for seed in arm_values(cells, dataset, seeds, lever, "c", metric):
-            cell = cells[cell_key(dataset, seed, lever, "c")]
-            curve = (cell.get("by_round") or {}).get(metric)
-            if curve and a.get(seed) and not cell.get("failures"):
+        for seed, final in arm_values(cells, dataset, seeds, lever, "c", metric).items():  # None: branches failed
+            curve = (cells[cell_key(dataset, seed, lever, "c")].get("by_round") or {}).get(metric)
+            if final is not None and curve and a.get(seed):
                 per_seed[seed] = [v / a[seed] for v in curve]
         if per_seed:
             length = min(len(c) for c in per_seed.values())
