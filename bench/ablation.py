@@ -266,7 +266,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     args.levers = [x.strip() for x in args.levers.split(",") if x.strip()]
-    args.arms = [a for a in args.arms if a in ARMS]
+    if set(args.arms) - set(ARMS) - {","} or not set(args.arms) & set(ARMS):
+        parser.error(f"--arms {args.arms!r}: give arms of {' and '.join(ARMS)}, e.g. ce or c,e")
+    args.arms = [a for a in ARMS if a in args.arms]
     try:
         args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:

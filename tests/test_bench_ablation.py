@@ -181,3 +181,13 @@ def test_the_plot_averages_the_tables_seeds_over_their_own_a_and_leaves_out_fail
     for bad in (tmp_path / "missing.json", path):
         with pytest.raises(SystemExit, match="not a bench/ablation.py result"):
             ablation_plot.main(["--result", str(bad)])
+
+
+def test_a_bad_arms_or_lever_is_refused_with_a_one_line_error(data_dir, tmp_path, capsys):
+    """--arms x used to select no arm and run nothing without a word; now it names the arms to give."""
+    for extra, says in ((("--arms", "x"), "--arms 'x'"), (("--arms", "c,f"), "--arms 'c,f'"),
+                        (("--levers", "nope"), "unknown lever 'nope'")):
+        with pytest.raises(SystemExit):
+            ablation.parse_args(argv(data_dir, tmp_path / "x.json", *extra))
+        assert says in capsys.readouterr().err
+    assert ablation.parse_args(argv(data_dir, tmp_path / "x.json", "--arms", "e,c")).arms == ["c", "e"]
