@@ -53,6 +53,15 @@ def reference(cells: dict, dataset: str, lever: str, arm: str, metric: str, seed
                       arm_values(cells, dataset, seeds, "baseline", "a", metric))
 
 
+def leading_e(cells: dict, dataset: str, ranked: list[str], metric: str, seeds: list[int]) -> tuple[str, float] | None:
+    """The first lever of ``ranked`` (best final (c) first) with an arm (e), the baseline last: (lever, (e) / (a))."""
+    for lever in [*ranked, "baseline"]:
+        e = reference(cells, dataset, lever, "e", metric, seeds)
+        if e is not None:
+            return lever, e
+    return None
+
+
 def _epsilon(cells: dict, dataset: str) -> str:
     found = {c.get("config", {}).get("dp.target-epsilon") for k, c in cells.items() if k.startswith(f"{dataset}|")
              and k.endswith("|c")}
@@ -76,12 +85,9 @@ def plot(cells: dict, dataset: str, seeds: list[int], out: Path) -> Path:
     ax.axhline(1.0, color="black", lw=1.2, label="(a) centralized, no DP")
     ax.axhline(goal, color="black", ls="--", lw=1.2, label=f"goal: (c) / (a) = {goal:.2f}")
     # arm (e) of the best lever that has one: the price of privacy at the settings that lead, in that lever's colour
-    for lever, _ in ranked + [("baseline", None)]:
-        e = reference(cells, dataset, lever, "e", metric, seeds)
-        if e is not None:
-            ax.axhline(e, color=colours.get(lever, "grey"), ls=":", lw=1.5,
-                       label=f"(e) centralized DP-SGD, {lever}: {e:.3f}")
-            break
+    if (found := leading_e(cells, dataset, [lever for lever, _ in ranked], metric, seeds)) is not None:
+        lever, e = found
+        ax.axhline(e, color=colours.get(lever, "grey"), ls=":", lw=1.5, label=f"(e) centralized DP-SGD, {lever}: {e:.3f}")
     ax.set_xlabel("round")
     ax.set_ylabel(f"held-out {metric}, over (a)'s")
     ax.set_title(f"{dataset}: federated {_epsilon(cells, dataset)} by lever, (c) / (a) against the goal")

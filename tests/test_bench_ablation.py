@@ -170,6 +170,13 @@ def test_the_plot_averages_the_tables_seeds_over_their_own_a_and_leaves_out_fail
     assert curves["lp-ft"] == (pytest.approx([0.1, 0.6, 0.9]), [42])
     assert ablation_plot.reference(result, "banking77", "baseline", "e", "accuracy", [42, 7]) == pytest.approx(0.6)
     assert ablation_plot.reference(result, "banking77", "lp-ft", "e", "accuracy", [42, 7]) is None
+    # the (e) line: the leading lever's where it has one, else the next one's, the baseline's last
+    assert ablation_plot.leading_e(result, "banking77", ["lp-ft", "baseline"], "accuracy", [42, 7]) == (
+        "baseline", pytest.approx(0.6))
+    with_e = {**result, "banking77|42|lp-ft|e": {"accuracy": 0.7}}
+    assert ablation_plot.leading_e(with_e, "banking77", ["lp-ft", "baseline"], "accuracy", [42, 7]) == (
+        "lp-ft", pytest.approx(0.7))
+    assert ablation_plot.leading_e({}, "banking77", ["lp-ft"], "accuracy", [42]) is None
 
     path = tmp_path / "ablation.json"
     path.write_text(json.dumps({"cells": result}))
