@@ -6,33 +6,12 @@ the branches' partition and the initialization, as in ``bench/real_data.py --set
 one real run through ``bench/real_data.py``'s own arms (``federated`` for (c): a Flower simulation;
 ``train_alone`` for (e)), at epsilon 8, delta 1e-5, the pretrained all-MiniLM-L6-v2 base.
 
-Levers (``LEVERS``; each names the run-config keys it sets over the preset, per data set):
-
-* ``baseline``: the ``minilm-dp-lora`` preset itself (``minilm-dp`` before it took this table's winners);
-* ``ffa-lora``: FFA-LoRA (Sun et al. 2024): A frozen at a shared seed, only B and the head train;
-* ``dp-adambc``: DP-Adam with the noise's variance subtracted from the second moment (Tang et al. 2024), lr 0.005,
-  the corrected moment floored at 0.1 x the noise variance (``train.adambc-floor``; at the paper's absolute 1e-8
-  every German Credit update of a round's few steps exceeded the server's norm guard);
-* ``lp-ft``: linear probing, then fine-tuning, under one accountant (the first 3 of 10 rounds head only);
-* ``large-batch``: Li et al. / Yu et al. 2022: an expected logical batch of 4,096 via Poisson sampling
-  (``train.physical-batch-size`` 128 keeps memory at the preset's), plain SGD with a step scaled to the batch.
-  A branch (a few hundred to about a thousand rows) then samples every row at every step (q = 1: one
-  step per round, 10 in all, each averaging the noise over the whole branch instead of 128 rows); the
-  centralized arm samples half its 8,002 rows (q = 0.5, 20 steps): the issue's probe settings;
-* ``lr-decay``: the local step decays by 0.8 per round;
-* ``server-adam``: Flower's FedAdam on the aggregate (Reddi et al. 2021) in place of server momentum 0.5;
-* ``ffa-lora+lp-ft``: a combination row: FFA-LoRA after 3 head-only rounds;
-* ``ffa-lora+large-batch``: FFA-LoRA at the large-batch recipe with twice its step (20 / 2): large-batch's
-  Banking77 run was still climbing steeply at round 10, the step its limit (chosen from seed 42's curve).
-* ``lp-only+large-batch``: linear probing only (every round trains the head alone; the adapter stays at its
-  start) at the large-batch recipe: the issue's probe (a head on frozen features, q = 1) in the full system.
-* ``lp-only+large-batch+4x-step``: the same with four times the step (40 / 4): the row above was still
-  learning at every round, its step the limit (chosen from seed 42's curve).
+Levers: ``bench/levers.py`` (``LEVERS``: each names the run-config keys it sets over the preset, per data set,
+and says what it is and where its settings came from).
 
 ``server-adam`` acts on the server's aggregate, which the centralized arm does not have: its (e) cells say
 "n/a".  ``lp-ft`` and ``lr-decay`` act across rounds: their (e) cells train round by round (``real_data.train_alone``:
-R calls of E epochs, the adapter and the accountant carried from call to call).  The step sizes of the levers were set once from
-the papers' recipes, not tuned per data set: a lever that loses here may win with its own tuning.
+R calls of E epochs, the adapter and the accountant carried from call to call).
 
 Results are kept per cell in ``--out`` (default ``bench/results/ablation.json``): a second call runs only the
 cells still missing (``--rerun`` forces them), so the table fills in over several sessions.  ``--import FILE``
@@ -64,52 +43,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import real_data  # noqa: E402
+from bench.levers import LEVERS  # noqa: E402
 from bench.harness import RESULTS, machine, say, table, write_result  # noqa: E402
 from bench.real_data_tables import reused_arms  # noqa: E402
 
-#: lever -> data set -> the run-config keys it sets over the minilm-dp-lora preset; "arms": where it applies.
-LEVERS: dict[str, dict] = {
-    "baseline": {"banking77": {}, "german-credit": {}},
-    "ffa-lora": {"banking77": {"model.peft": "ffa-lora"}, "german-credit": {"model.peft": "ffa-lora"}},
-    "dp-adambc": {"banking77": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.005, "train.adambc-floor": 0.1},
-                  "german-credit": {"train.optimizer": "dp-adambc", "train.learning-rate": 0.005,
-                                    "train.adambc-floor": 0.1}},
-    "lp-ft": {"banking77": {"train.linear-probe-rounds": 3}, "german-credit": {"train.linear-probe-rounds": 3}},
-    "large-batch": {"banking77": {"train.batch-size": 4096, "train.physical-batch-size": 128, "train.momentum": 0.0,
-                                  "train.learning-rate": 10.0, "dp.max-grad-norm": 1.0},
-                    "german-credit": {"train.batch-size": 4096, "train.physical-batch-size": 128, "train.momentum": 0.0,
-                                      "train.learning-rate": 1.0, "dp.max-grad-norm": 1.0}},
-    "lr-decay": {"banking77": {"train.lr-decay": 0.8}, "german-credit": {"train.lr-decay": 0.8}},
-    "server-adam": {"banking77": {"aggregation.server-optimizer": "adam", "aggregation.server-momentum": 0.0,
-                                  "aggregation.server-learning-rate": 0.03},
-                    "german-credit": {"aggregation.server-optimizer": "adam", "aggregation.server-momentum": 0.0,
-                                      "aggregation.server-learning-rate": 0.03},
-                    "arms": "c"},
-}
-
-
-def _combined(levers: tuple[str, ...], over: dict | None = None) -> dict:
-    """A combination row: the levers' keys together per data set, ``over`` (data set -> keys) on top."""
-    return {d: {k: v for lev in levers for k, v in LEVERS[lev][d].items()} | (over or {}).get(d, {})
-            for d in ("banking77", "german-credit")}
-
-
-# combinations: the winners of the single-lever rows together (minilm-dp takes the best row)
-LEVERS["ffa-lora+lp-ft"] = _combined(("ffa-lora", "lp-ft"))
-# large-batch's Banking77 curve was still climbing at round 10 (loss 1.16 against the preset's 0.89): the step,
-# doubled here, was its limit (picked from seed 42's curve; seed 7 is the check)
-LEVERS["ffa-lora+large-batch"] = _combined(("ffa-lora", "large-batch"), {"banking77": {"train.learning-rate": 20.0},
-                                                                        "german-credit": {"train.learning-rate": 2.0}})
-# the issue's own probe (head only on the frozen encoder's mean-pooled features, each branch's whole data in every
-# step, step 10 per unit clip, server momentum 0.5: 84.3 %) in the full system: every round head only (linear
-# probing, Tramer & Boneh 2021: under DP a linear model on good features beats fine-tuning) at the large-batch recipe
-LEVERS["lp-only+large-batch"] = _combined(("large-batch",), {
-    d: {"train.linear-probe-rounds": real_data.PRESETS[real_data.REFERENCE_PRESET][d]["num-server-rounds"]}
-    for d in ("banking77", "german-credit")})
-# its step is the limit: at seed 42 the held-out loss still fell about 0.3 a round at round 10 (2.09 at round 7
-# against LoRA's 0.9); four times the step, picked from that curve (seed 7 is the check)
-LEVERS["lp-only+large-batch+4x-step"] = {
-    d: {**keys, "train.learning-rate": 4 * keys["train.learning-rate"]} for d, keys in LEVERS["lp-only+large-batch"].items()}
 ARMS = ("c", "e")
 
 

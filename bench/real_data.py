@@ -63,6 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import ROOT, RESULTS, LineClock, limit_threads, machine, say, write_result  # noqa: E402
+from bench.levers import PRESETS, REFERENCE_PRESET  # noqa: E402,F401  (REFERENCE_PRESET: the other benches' reference)
 from bench.real_data_tables import ARMS, goals, prices, print_tables, reused_arms  # noqa: E402
 
 # Per data set: file, branches, task config, the two reported metrics, model.max-length (bytes for the
@@ -90,31 +91,7 @@ SHARED = {"data.partition": "dirichlet", "data.dirichlet-alpha": 0.5, "data.test
 # files common.model.pretrained checks against upstream's SHA-256 wherever the base is built.
 MINILM = "all-MiniLM-L6-v2"
 TINY = {"model.tiny.hidden-size": 128, "model.tiny.layers": 2, "model.tiny.heads": 2}
-# --preset minilm-dp-lora: the settings the README's LoRA MiniLM rows use (and minilm-dp's starting point), per data set, chosen by probes of DP FedAvg on
-# the frozen encoder's mean-pooled features (model.pooling auto = mean for this sentence encoder).  Under DP the
-# noise on a LoRA adapter over all six layers drowns the head (Banking77 22.8 % after round 1 against 42.7 % with
-# the head alone), so LoRA adapts only the top layer with a small scale (alpha 2 / r 8); SGD with momentum and
-# batch 128 let the 77-class head learn under the noise; server momentum 0.5 carries progress across rounds.
-# German Credit (5 branches of 24-285 rows) keeps batch 32 and a smaller step.  --set still overrides any of it.
-_MINILM_DP_LORA = {
-    "banking77": {"num-server-rounds": 10, "train.local-epochs": 1, "train.learning-rate": 2.0,
-                  "train.batch-size": 128, "train.optimizer": "sgd", "train.momentum": 0.9,
-                  "model.lora.layers": "5", "model.lora.alpha": 2.0, "aggregation.server-momentum": 0.5},
-    "german-credit": {"num-server-rounds": 10, "train.local-epochs": 1, "train.learning-rate": 0.1,
-                      "train.batch-size": 32, "train.optimizer": "sgd", "train.momentum": 0.9,
-                      "model.lora.layers": "5", "model.lora.alpha": 2.0},
-}
-# minilm-dp takes bench/ablation.py's row of best mean (c) / (a), lp-only+large-batch+4x-step, for both data sets:
-# the head alone, each branch's whole data at each of 10 steps (Banking77 85.4 %, LoRA 77.5; German AUC 0.750, LoRA 0.702)
-_HEAD_ONLY_LARGE_BATCH = {"train.batch-size": 4096, "train.physical-batch-size": 128, "train.momentum": 0.0,
-                          "dp.max-grad-norm": 1.0, "train.linear-probe-rounds": 10}
-PRESETS = {
-    "minilm-dp": {d: {**_MINILM_DP_LORA[d], **_HEAD_ONLY_LARGE_BATCH, "train.learning-rate": 4 * lr}
-                  for d, lr in (("banking77", 10.0), ("german-credit", 1.0))},
-    "minilm-dp-lora": _MINILM_DP_LORA,
-}
-#: the preset the lever ablation and the PEFT-methods benchmark measure against (their rows are relative to it)
-REFERENCE_PRESET = "minilm-dp-lora"
+# --preset tables (minilm-dp: the reference with the ablation's winning row over it) live in bench/levers.py
 
 
 def base_config(name: str, args) -> dict:
@@ -317,8 +294,9 @@ def parse_args(argv=None):
     parser.add_argument("--base", help="a pretrained base instead of the random tiny-bert: a local model directory, "
                         f"or {MINILM!r} (installed with fedbank, its files checked against upstream's SHA-256)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="per-data-set settings over the defaults "
-                        "(minilm-dp: the README's all-MiniLM-L6-v2 settings, FFA-LoRA after LP-FT on Banking77, LP-FT on German Credit; minilm-dp-lora: "
-                        "the same with plain LoRA, the reference of the ablation and PEFT-methods rows); --set still overrides them")
+                        "(minilm-dp: the README's all-MiniLM-L6-v2 settings, the head alone at the large-batch recipe, the ablation's "
+                        "winning row; minilm-dp-lora: LoRA on the top layer, the reference of the ablation and PEFT-methods "
+                        "rows; both in bench/levers.py); --set still overrides them")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round x 1 epoch on the first rows of each file")
     parser.add_argument("--margin", type=float, default=0.05, help="federate goal: (c) - mean (d) at least this (default 0.05)")
     parser.add_argument("--ratio", type=float, default=0.9, help="utility goal: (c) / (a) at least this (default 0.9)")
