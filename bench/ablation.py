@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import real_data  # noqa: E402
-from bench.levers import LEVERS  # noqa: E402
+from bench.levers import LEVERS, REFERENCE_PRESET  # noqa: E402
 from bench.harness import RESULTS, machine, say, table, write_result  # noqa: E402
 from bench.real_data_tables import reused_arms  # noqa: E402
 
@@ -62,7 +62,7 @@ def flat_config(dataset: str, seed: int, lever: str, args) -> dict:
 @functools.lru_cache(maxsize=None)
 def _flat_config(dataset: str, seed: int, lever: str, base: str, sets: tuple, data_dir: str) -> tuple:
     """flat_config, once per cell: real_data.parse_args checks the base's files (SHA-256 of ~90 MB) each call."""
-    argv = ["--preset", real_data.REFERENCE_PRESET, "--datasets", dataset, "--data-dir", data_dir]
+    argv = ["--preset", REFERENCE_PRESET, "--datasets", dataset, "--data-dir", data_dir]
     argv += ["--base", base] if base != "tiny" else []
     for k, v in {"seed": seed, **LEVERS[lever][dataset]}.items():
         argv += ["--set", f"{k}={v}"]

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import real_data  # noqa: E402
 from bench.chat_measure import PeakMemory, TokenCounter, counted_set  # noqa: E402
 from bench.envelope import real_exchange  # noqa: E402
+from bench.levers import REFERENCE_PRESET  # noqa: E402
 from bench.harness import RESULTS, human_bytes, limit_threads, machine, median, say, table, write_result  # noqa: E402
 
 #: model.peft -> the run-config keys it sets over the minilm-dp-lora preset.
@@ -69,7 +70,7 @@ DATASET = "banking77"
 def flat_config(method: str, args) -> dict:
     """The federated run config of ``method``: real_data.py's minilm-dp-lora Banking77 config, model.peft switched."""
     sets = [f"{k}={v}" for k, v in {**METHODS[method], **args.overrides}.items()]
-    argv = ["--base", real_data.MINILM, "--preset", real_data.REFERENCE_PRESET, "--datasets", DATASET, "--data-dir", str(args.data_dir)]
+    argv = ["--base", real_data.MINILM, "--preset", REFERENCE_PRESET, "--datasets", DATASET, "--data-dir", str(args.data_dir)]
     return real_data.base_config(DATASET, real_data.parse_args(argv + [x for s in sets for x in ("--set", s)]))
 
 
@@ -286,7 +287,7 @@ def main(argv=None) -> None:
                 results[m]["c"] = accuracy(m, flats[m], args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_result(args.out, {"benchmark": "peft_methods", **info, "dataset": DATASET, "preset": real_data.REFERENCE_PRESET,
+    write_result(args.out, {"benchmark": "peft_methods", **info, "dataset": DATASET, "preset": REFERENCE_PRESET,
                             "timing": timing_info or earlier.get("timing"), "steps": args.steps, "repeats": args.repeats,
                             "command": " ".join(["python", "bench/peft_methods.py", *(argv if argv is not None else sys.argv[1:])]),
                             "earlier_runs": earlier["runs"], "methods": results})

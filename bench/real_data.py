@@ -63,7 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import ROOT, RESULTS, LineClock, limit_threads, machine, say, write_result  # noqa: E402
-from bench.levers import PRESETS, REFERENCE_PRESET  # noqa: E402,F401  (REFERENCE_PRESET: the other benches' reference)
+from bench.levers import PRESETS  # noqa: E402
 from bench.real_data_tables import ARMS, goals, prices, print_tables, reused_arms  # noqa: E402
 
 # Per data set: file, branches, task config, the two reported metrics, model.max-length (bytes for the
