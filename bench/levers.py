@@ -39,7 +39,7 @@ here may win with its own tuning.
 
 from __future__ import annotations
 
-DATASETS = ("banking77", "german-credit")
+DATASETS = ("banking77", "german-credit")  # the keys of real_data.DATASETS (a test checks they agree)
 
 # the reference: chosen by probes of DP FedAvg on the frozen encoder's mean-pooled features (model.pooling auto =
 # mean for this sentence encoder).  Under DP the noise on a LoRA adapter over all six layers drowns the head

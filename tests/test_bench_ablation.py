@@ -153,6 +153,18 @@ def test_levers_are_measured_against_the_lora_preset_while_minilm_dp_takes_the_w
         assert config["train.linear-probe-rounds"] == config["num-server-rounds"]  # every round: the head alone
 
 
+def test_the_levers_cover_every_data_set_the_benchmark_loads():
+    """bench/levers.py names the data sets itself (importing real_data would be a cycle): a data set added to one
+    list and not the other would run with no lever settings or fail with a KeyError mid-table."""
+    from bench import levers, real_data
+
+    assert set(levers.DATASETS) == set(real_data.DATASETS)
+    for name, preset in levers.PRESETS.items():
+        assert set(preset) == set(real_data.DATASETS), name
+    for name, lever in levers.LEVERS.items():
+        assert set(lever) - {"arms"} == set(real_data.DATASETS), name
+
+
 def test_the_plot_averages_the_tables_seeds_over_their_own_a_and_leaves_out_failed_runs(tmp_path):
     from bench import ablation_plot
 
