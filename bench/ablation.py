@@ -77,7 +77,7 @@ def run_cell(dataset: str, seed: int, lever: str, arm: str, args, work: Path) ->
         r = real_data.federated(flat, dp=True, out=work / label.replace(" ", "-"), label=label, timeout=args.timeout)
     else:
         holdout = real_data.holdout_for(flat)
-        r = real_data.train_alone({**flat, "num-branches": 1}, 0, holdout, dp=True)
+        r = real_data.train_alone({**flat, "num-branches": 1}, 0, holdout, dp=True, label=label)
     return {**r, "config": flat, "overrides": LEVERS[lever][dataset], "loadavg": list(os.getloadavg()),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
 

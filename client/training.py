@@ -26,6 +26,7 @@ import contextlib
 import math
 import secrets
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +81,8 @@ def round_plan(cfg: RunConfig, num_examples: int, noise_multiplier: float, serve
 
 
 def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: list, seed: int,
-                class_weights: torch.Tensor | None = None) -> TrainOutcome:
+                class_weights: torch.Tensor | None = None,
+                on_epoch: Callable[[int, int, float], None] | None = None) -> TrainOutcome:
     """Train ``model`` for one round; DP-SGD when ``cfg.dp.enabled``.
 
     Args:
@@ -94,6 +96,9 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
             or the noise, so both come from a secret seed drawn here from the
             OS, never from ``seed``.
         class_weights: per-class loss weights (``train.imbalance = weighted-loss``), or None.
+        on_epoch: called after each local epoch with (epochs done, steps so far, the epoch's mean
+            training loss): progress for long runs in one process (the benchmark's central arms).
+            A branch's ClientApp passes none: its loss stays inside the branch.
     """
     if cfg.dp.enabled:
         seed = secrets.randbits(63)  # known to no one: the run seed, round and branch are public
@@ -102,13 +107,13 @@ def train_round(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, hist
     dtype = autocast_dtype(cfg, device.type)
     criterion = TaskLoss(task_of(cfg).generative, class_weights)
     with only_head_trains(model, plan.head_only):
-        outcome = _train(model, data, cfg, plan, history, seed, criterion, device, dtype)
+        outcome = _train(model, data, cfg, plan, history, seed, criterion, device, dtype, on_epoch)
     outcome.arrays = adapter_arrays(model)  # the whole adapter travels, also after a head-only round
     return outcome
 
 
 def _train(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: list, seed: int, criterion,
-           device, dtype) -> TrainOutcome:
+           device, dtype, on_epoch=None) -> TrainOutcome:
     """The round's optimizer steps (DP-SGD when ``cfg.dp.enabled``) on the parameters that train now."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = local_optimizer(params, cfg, plan, len(data))
@@ -127,7 +132,8 @@ def _train(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: 
     with warnings.catch_warnings():
         # Frozen embeddings: the hook fires w.r.t. module outputs only, which is what Opacus needs.
         warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook is firing.*")
-        for _ in range(cfg.train.local_epochs):
+        for epoch in range(1, cfg.train.local_epochs + 1):
+            seen = len(losses)
             with _physical_batches(loader, optimizer, physical if engine is not None else 0) as batches:
                 for input_ids, attention_mask, labels in batches:
                     if input_ids.shape[0] == 0:  # empty Poisson batch: still take (and account) the noisy step
@@ -153,6 +159,8 @@ def _train(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: 
                         losses.append(float(loss.detach()))
                     optimizer.step()
                     steps += 1
+            if on_epoch is not None:
+                on_epoch(epoch, steps, float(np.mean(losses[seen:])) if len(losses) > seen else float("nan"))
     model.eval()
     history_after = list(engine.accountant.history) if engine is not None else []
     if engine is not None:  # the steps the accountant saw, empty Poisson batches included

@@ -10,6 +10,7 @@ baseline imported from a result of other settings is refused.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -63,17 +64,18 @@ def test_cells_run_once_with_each_levers_settings(data_dir, tmp_path, capsys):
     assert again["banking77|2|baseline|e"] == first["banking77|2|baseline|e"]
 
 
-def test_levers_across_rounds_train_the_central_arm_round_by_round(data_dir, tmp_path, monkeypatch):
+def test_levers_across_rounds_train_the_central_arm_round_by_round(data_dir, tmp_path, monkeypatch, capsys):
     """LP-FT's (e), 4 rounds of 1 epoch: 3 head-only calls, then one on the adapter too, each starting from the last
-    call's adapter with the accountant's history so far; the steps and spend of the baseline's one call of 4."""
+    call's adapter with the accountant's history so far; the steps and spend of the baseline's one call of 4.
+    Both print one progress line per epoch, numbered across calls."""
     import client.training
     from common.model.adapter import adapter_arrays
 
     calls, real = [], client.training.train_round
 
-    def spy(model, data, cfg, plan, history, seed, class_weights=None):
+    def spy(model, data, cfg, plan, history, seed, class_weights=None, on_epoch=None):
         start = adapter_arrays(model)
-        outcome = real(model, data, cfg, plan, history, seed, class_weights)
+        outcome = real(model, data, cfg, plan, history, seed, class_weights, on_epoch)
         calls.append({"plan": plan, "history": list(history), "start": start, "out": outcome})
         return outcome
 
@@ -91,6 +93,10 @@ def test_levers_across_rounds_train_the_central_arm_round_by_round(data_dir, tmp
         assert all((after["start"][k] == before["out"].arrays[k]).all() for k in after["start"])
     assert lpft["steps"] == base["steps"] and lpft["noise_multiplier"] == base["noise_multiplier"]
     assert 7.0 < lpft["epsilon"] <= 8.0 + 1e-6 and lpft["epsilon"] == pytest.approx(base["epsilon"], rel=1e-6)
+    err = capsys.readouterr().err
+    for lever, cell in (("baseline", base), ("lp-ft", lpft)):
+        lines = re.findall(rf"seed 1 {re.escape(lever)} \(e\): epoch (\d)/4, (\d+) steps", err)
+        assert [int(e) for e, _ in lines] == [1, 2, 3, 4] and int(lines[-1][1]) == cell["steps"]
 
 
 def test_import_refuses_a_baseline_of_other_settings(data_dir, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -48,8 +49,13 @@ def test_arm_e_is_central_dp_sgd_beside_reused_arms(data_dir, tmp_path, capsys):
     prices = {(p["price"], p["metric"]): p["value"] for p in r["prices"]}
     assert prices[("price of privacy: (e) / (a)", "accuracy")] == pytest.approx(e["accuracy"] / a["accuracy"])
     assert not any("(c) / (e)" in p for p, _ in prices)  # (c) was not run: no price of federating
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "(e) centralized, DP eps 8" in printed and "(a) centralized, non-private [reused]" in printed
+    # a central arm trains for minutes in one process: one progress line per epoch, with the steps taken so far
+    progress = re.findall(r"banking77 \((a|e)\): epoch (\d+)/(\d+), (\d+) steps, training loss ([0-9.]+)", captured.err)
+    assert progress == [("a", "1", "1", str(a["steps"]), progress[0][4]), ("e", "1", "1", str(e["steps"]), progress[1][4])]
+    assert all(math.isfinite(float(p[4])) and float(p[4]) > 0 for p in progress)
 
 
 def test_reuse_refuses_a_result_of_other_settings(data_dir, tmp_path):

@@ -162,6 +162,27 @@ def test_mean_pooled_classifier_trains_under_opacus():
     assert all(not np.array_equal(before[k], outcome.arrays[k]) for k in before if "lora_A" in k or "classifier" in k)
 
 
+def test_a_dp_round_reports_each_local_epoch_when_asked():
+    """train_round's on_epoch: one call per local epoch, steps so far (the accountant's total at the end)."""
+    import math
+
+    from client.branch_data import prepare_branch
+    from client.training import round_plan, train_round
+    from common.config.run import RunConfig, branch_settings
+
+    cfg = RunConfig.from_flower({"num-branches": 1, "model.max-length": 32, "data.records-per-branch": 32,
+                                 "train.batch-size": 8, "train.local-epochs": 3})
+    tok = load_tokenizer(cfg.model)
+    data = prepare_branch(cfg, branch_settings({"partition-id": 0, "num-partitions": 1}, cfg), tok)
+    model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tok))
+    seen = []
+    outcome = train_round(model, data.train, cfg, round_plan(cfg, len(data.train), 1.0), [], seed=1,
+                          on_epoch=lambda epoch, steps, loss: seen.append((epoch, steps, loss)))
+    assert [e for e, _, _ in seen] == [1, 2, 3]
+    assert 0 < seen[0][1] < seen[1][1] < seen[2][1] == outcome.steps
+    assert all(math.isfinite(loss) for _, _, loss in seen)
+
+
 def test_unknown_pooling_is_a_one_line_config_error():
     from common.config.run import RunConfig
     from common.errors import ConfigError
