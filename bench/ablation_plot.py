@@ -78,9 +78,10 @@ def plot(cells: dict, dataset: str, seeds: list[int], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(11.5, 4.8))
     ranked = sorted(curves(cells, dataset, metric, seeds).items(), key=lambda kv: -kv[1][0][-1])
     colours = {}
-    palette = plt.get_cmap("tab20").colors  # the default cycle repeats after ten: eleven levers share a colour
+    # the default cycle repeats after ten: tab20's ten dark shades, then its ten light ones
+    palette = [plt.get_cmap("tab20").colors[k] for k in [*range(0, 20, 2), *range(1, 20, 2)]]
     for i, (lever, (curve, ran)) in enumerate(ranked):
-        line, = ax.plot(range(len(curve)), curve, marker=".", color=palette[(2 * i) % 20 + (2 * i) // 20 % 2],
+        line, = ax.plot(range(len(curve)), curve, marker=".", color=palette[i % 20],
                         label=f"{lever} (c), seeds {', '.join(map(str, ran))}: {curve[-1]:.3f}")
         colours[lever] = line.get_color()
     ax.axhline(1.0, color="black", lw=1.2, label="(a) centralized, no DP")

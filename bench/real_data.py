@@ -169,11 +169,9 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool, label: str = "
             cfg.dp.target_epsilon, cfg.dp.delta, first.sample_rate, first.steps * calls, cfg.dp.accountant)
     arrays, history, steps, losses = None, [], 0, []
 
-    def progress(call: int):
-        def line(epoch: int, done: int, loss: float) -> None:
-            say(f"{label}: epoch {(call - 1) * per_call + epoch}/{calls * per_call}, {steps + done} steps, "
-                f"training loss {loss:.4f}, {(time.monotonic() - t0) / 60:.1f} min")
-        return line if label else None
+    def progress(epoch: int, done: int, loss: float) -> None:  # called within the loop's current call
+        say(f"{label}: epoch {(call - 1) * per_call + epoch}/{calls * per_call}, {steps + done} steps, "
+            f"training loss {loss:.4f}, {(time.monotonic() - t0) / 60:.1f} min")
 
     for call in range(1, calls + 1):
         plan = round_plan(cfg, n, noise_multiplier=noise, server_round=call)
@@ -182,7 +180,7 @@ def train_alone(flat: dict, partition_id: int, holdout, dp: bool, label: str = "
         if arrays is not None:
             load_adapter_arrays(model, arrays)
         outcome = train_round(model, data.train, cfg, plan, history, seed=cfg.federation.seed + partition_id + call - 1,
-                              class_weights=data.class_weights, on_epoch=progress(call))
+                              class_weights=data.class_weights, on_epoch=progress if label else None)
         arrays, history = outcome.arrays, outcome.accountant_history
         steps, losses = steps + outcome.steps, losses + [outcome.mean_loss] * max(outcome.steps, 1)  # per step
     metrics = evaluate(model, holdout, task=task_of(cfg).name, threshold=cfg.task.threshold)
