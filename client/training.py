@@ -160,11 +160,12 @@ def _train(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: 
                     optimizer.step()
                     steps += 1
             if on_epoch is not None:
-                on_epoch(epoch, steps, float(np.mean(losses[seen:])) if len(losses) > seen else float("nan"))
+                taken = _accounted_steps(engine, history) if engine is not None else steps
+                on_epoch(epoch, taken, float(np.mean(losses[seen:])) if len(losses) > seen else float("nan"))
     model.eval()
     history_after = list(engine.accountant.history) if engine is not None else []
-    if engine is not None:  # the steps the accountant saw, empty Poisson batches included
-        steps = sum(int(n) for _, _, n in history_after) - sum(int(h[2]) for h in history)
+    if engine is not None:  # logical steps, empty Poisson batches included; not the physical passes counted above
+        steps = _accounted_steps(engine, history)
     return TrainOutcome(
         arrays={},  # filled by train_round once every adapter tensor trains again (LP-FT's head-only phase)
         steps=steps,
@@ -173,6 +174,11 @@ def _train(model, data: TokenizedSet, cfg: RunConfig, plan: RoundPlan, history: 
         mean_loss=float(np.mean(losses)) if losses else float("nan"),
         accountant_history=history_after,
     )
+
+
+def _accounted_steps(engine, history: list) -> int:
+    """The DP steps this round has taken so far: the accountant's count beyond the ``history`` it started from."""
+    return sum(int(n) for _, _, n in engine.accountant.history) - sum(int(h[2]) for h in history)
 
 
 def _make_private(model, optimizer, loader, criterion, cfg: RunConfig, plan: RoundPlan, history: list):

@@ -162,8 +162,13 @@ def test_mean_pooled_classifier_trains_under_opacus():
     assert all(not np.array_equal(before[k], outcome.arrays[k]) for k in before if "lora_A" in k or "classifier" in k)
 
 
-def test_a_dp_round_reports_each_local_epoch_when_asked():
-    """train_round's on_epoch: one call per local epoch, steps so far (the accountant's total at the end)."""
+@pytest.mark.parametrize("physical", [0, 4])
+def test_a_dp_round_reports_each_local_epoch_when_asked(physical):
+    """train_round's on_epoch: one call per local epoch, steps so far (the accountant's total at the end).
+
+    With a logical batch split into physical ones (BatchMemoryManager), a step is a logical batch,
+    not a forward pass: the count the accountant keeps.
+    """
     import math
 
     from client.branch_data import prepare_branch
@@ -171,7 +176,8 @@ def test_a_dp_round_reports_each_local_epoch_when_asked():
     from common.config.run import RunConfig, branch_settings
 
     cfg = RunConfig.from_flower({"num-branches": 1, "model.max-length": 32, "data.records-per-branch": 32,
-                                 "train.batch-size": 8, "train.local-epochs": 3})
+                                 "train.batch-size": 16 if physical else 8, "train.physical-batch-size": physical,
+                                 "train.local-epochs": 3})
     tok = load_tokenizer(cfg.model)
     data = prepare_branch(cfg, branch_settings({"partition-id": 0, "num-partitions": 1}, cfg), tok)
     model = build_peft_model(cfg.model, len(data.labels), vocab_size=len(tok))
